@@ -1,0 +1,236 @@
+package licensefile
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore"
+	"github.com/licledger/licledger/eventstore/eventstoretest"
+)
+
+// ledgerClock is the one clock of a test ledger: the store stamps events
+// with it and decisions read it.
+type ledgerClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *ledgerClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *ledgerClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// testLedger is a real embedded JetStream store and the platform executor
+// wiring of README.md ("License files, request codes and USB keys").
+type testLedger struct {
+	store *eventstore.Store
+	clock *ledgerClock
+}
+
+func newTestLedger(t *testing.T) *testLedger {
+	t.Helper()
+	clock := &ledgerClock{t: ts("2026-03-01T00:00:00Z")}
+	return &testLedger{store: eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clock.now)), clock: clock}
+}
+
+func (l *testLedger) exec(ctx context.Context, platform string, decide func(*domain.PlatformState) ([]domain.Event, error)) error {
+	agg := domain.Aggregate{Kind: domain.KindPlatform, ID: platform}
+	_, err := l.store.Execute(ctx, agg, eventstore.ExecuteOptions{}, func(history []eventstore.Record) ([]domain.Event, error) {
+		s := &domain.PlatformState{}
+		for _, r := range history {
+			if err := domain.EvolvePlatform(s, r.Event); err != nil {
+				return nil, err
+			}
+		}
+		return decide(s)
+	})
+	return err
+}
+
+func (l *testLedger) command(t *testing.T, platform string, cmd domain.PlatformCommand) {
+	t.Helper()
+	err := l.exec(context.Background(), platform, func(s *domain.PlatformState) ([]domain.Event, error) {
+		return domain.DecidePlatform(s, cmd, l.clock.now())
+	})
+	if err != nil {
+		t.Fatalf("%T: %v", cmd, err)
+	}
+}
+
+func (l *testLedger) history(t *testing.T, platform string) []domain.Event {
+	t.Helper()
+	recs, err := l.store.Load(context.Background(), domain.Aggregate{Kind: domain.KindPlatform, ID: platform})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]domain.Event, len(recs))
+	for i, r := range recs {
+		out[i] = r.Event
+	}
+	return out
+}
+
+// entitlement is the platform's entitlement document at at.
+func (l *testLedger) entitlement(t *testing.T, platform string, at time.Time) string {
+	t.Helper()
+	s, err := domain.PlatformAsOf(l.history(t, platform), platform, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := domain.MarshalEntitlement(domain.PlatformEntitlement(s, at))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// R9–R12, R15, end to end through the real event store and domain: every
+// accepted upload is recorded whole; every refusal is recorded as one
+// license.upload_rejected audit event with the file's digest and reason,
+// and changes nothing else.
+func TestSubmitRecordsUploadsAndRefusals(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t)
+	l.command(t, "acme", domain.RegisterPlatform{Platform: "acme", Nodes: []string{"mn-1", "mn-2"}, RequestCode: testCode})
+	key := testKey(t, "vendor-2026")
+	v := testVerifier(t, Limits{}, key)
+	rc := Binding{RequestCode: testCode}
+	submit := func(raw []byte, contentType string) error {
+		_, err := v.Submit(ctx, l.exec, "acme", raw, contentType, "alice", l.clock.now)
+		return err
+	}
+
+	bundle := mustBundle(t,
+		Entry{Name: "base.license", Data: mustIssue(t, baseLicense("L-1"), rc, key)},
+		Entry{Name: "vmware.license", Data: mustIssue(t, plusLicense("L-2", "vmware", 8), rc, key)})
+	if err := submit(bundle, "application/gzip"); err != nil {
+		t.Fatalf("bundle refused: %v", err)
+	}
+	evs := l.history(t, "acme")
+	if got, want := len(evs), 3; got != want {
+		t.Fatalf("%d events after the bundle, want %d (register + 2 licenses)", got, want)
+	}
+	for _, e := range evs[1:] {
+		d, err := domain.PlatformEventData(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		up := d.(*domain.LicenseUploaded)
+		if up.Digest != domain.Digest(bundle) || up.Bundle != "B-"+domain.Digest(bundle)[:16] || up.Source != domain.SourceRequestCode {
+			t.Fatalf("uploaded event %+v does not carry the bundle's digest, id and source", up)
+		}
+	}
+	// A retried upload is accepted again and records nothing new.
+	if err := submit(bundle, ""); err != nil || len(l.history(t, "acme")) != 3 {
+		t.Fatalf("retry: %v, %d events", err, len(l.history(t, "acme")))
+	}
+
+	otherCode := mustIssue(t, plusLicense("L-3", "gpu", 0), Binding{RequestCode: "RC-OTHER"}, key)
+	tampered := bytes.Replace(mustIssue(t, plusLicense("L-4", "gpu", 0), rc, key), []byte(`"gpu"`), []byte(`"cdp"`), 1)
+	untrusted := mustIssue(t, plusLicense("L-5", "gpu", 0), rc, testKey(t, "impostor"))
+	symlink := rawTarGz(t, reg("base.license", mustIssue(t, baseLicense("L-6"), rc, key)),
+		rawEntry{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "evil", Linkname: "/etc/shadow"}})
+	keyBound := mustIssue(t, plusLicense("L-7", "tenant", 0), Binding{USBKey: "K-1"}, key)
+	expired := plusLicense("L-8", "cdp", 0)
+	expired.IssuedAt, expired.ExpiresAt = ts("2025-01-01T00:00:00Z"), tsp("2026-01-01T00:00:00Z")
+	changed := baseLicense("L-1")
+	changed.Sockets = 64
+
+	type refusal struct {
+		name         string
+		raw          []byte
+		before       func() // sets the platform's state up first
+		code, reason string
+	}
+	refusals := []refusal{
+		{"R11 wrong request code", otherCode, nil, domain.EFORBIDDEN, ReasonWrongRequestCode},
+		{"R11 bad signature", tampered, nil, domain.EINVALID, ReasonBadSignature},
+		{"R11 untrusted key", untrusted, nil, domain.EFORBIDDEN, ReasonUnknownSigningKey},
+		{"R11 malformed", []byte(`{"format":"licledger-license/1"}`), nil, domain.EINVALID, ReasonMalformed},
+		{"R10 symlink in bundle", symlink, nil, domain.EINVALID, ReasonBundleBadEntry},
+		{"R12 no key inserted", keyBound, nil, domain.ECONFLICT, domain.ReasonKeyNotInserted},
+		{"R12 another key inserted", keyBound, func() {
+			l.command(t, "acme", domain.InsertUSBKey{Node: "mn-2", KeyID: "K-2"})
+		}, domain.ECONFLICT, domain.ReasonWrongKey},
+		{"R12 R16 the bound key inserted after another (abnormal: the earliest authorizes)", keyBound, func() {
+			l.command(t, "acme", domain.InsertUSBKey{Node: "mn-1", KeyID: "K-1"})
+		}, domain.ECONFLICT, domain.ReasonWrongKey},
+		{"expired on arrival", mustIssue(t, expired, rc, key), nil, domain.EINVALID, domain.ReasonExpiredOnArrival},
+		{"duplicate license", mustIssue(t, changed, rc, key), nil, domain.ECONFLICT, ReasonDuplicateLicense},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.before != nil {
+				tt.before()
+			}
+			at := l.clock.now()
+			before := l.entitlement(t, "acme", at)
+			n := len(l.history(t, "acme"))
+
+			err := submit(tt.raw, "")
+			var ref *Refusal
+			if !errors.As(err, &ref) {
+				t.Fatalf("err = %v, want a *Refusal", err)
+			}
+			wantRefusal(t, err, tt.code, tt.reason)
+
+			evs := l.history(t, "acme")
+			if got, want := len(evs), n+1; got != want {
+				t.Fatalf("%d events after the refusal, want %d (one audit event)", got, want)
+			}
+			last := evs[len(evs)-1]
+			if last.Type != domain.EventLicenseUploadRejected {
+				t.Fatalf("last event %s, want %s", last.Type, domain.EventLicenseUploadRejected)
+			}
+			d, err := domain.PlatformEventData(last)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := *d.(*domain.LicenseUploadRejected)
+			want := domain.LicenseUploadRejected{Digest: domain.Digest(tt.raw), Code: tt.code, Reason: tt.reason, Message: ref.Err.Message, Actor: "alice"}
+			if got != want {
+				t.Fatalf("audit event\n got %+v\nwant %+v", got, want)
+			}
+			if after := l.entitlement(t, "acme", at); after != before {
+				t.Fatalf("a refused upload changed the entitlement:\nbefore %s\nafter %s", before, after)
+			}
+		})
+	}
+
+	// R12, R15: once the bound key is the one that authorizes — here on
+	// the other node than where the platform was first keyed — the same
+	// file is accepted.
+	l.command(t, "acme", domain.RemoveUSBKey{Node: "mn-2", KeyID: "K-2"})
+	if err := submit(keyBound, "application/json"); err != nil {
+		t.Fatalf("key-bound upload with its key inserted: %v", err)
+	}
+	last := l.history(t, "acme")
+	d, _ := domain.PlatformEventData(last[len(last)-1])
+	if up, ok := d.(*domain.LicenseUploaded); !ok || up.Source != domain.SourceUSBKey || up.KeyID != "K-1" || up.License.ID != "L-7" {
+		t.Fatalf("last event %+v, want L-7 uploaded from USB key K-1", d)
+	}
+
+	// An unknown platform has nothing to record a refusal on: not found,
+	// and not a *Refusal.
+	_, err := v.Submit(ctx, l.exec, "nowhere", otherCode, "", "alice", l.clock.now)
+	var ref *Refusal
+	if domain.ErrorCode(err) != domain.ENOTFOUND || errors.As(err, &ref) {
+		t.Fatalf("unknown platform: %v", err)
+	}
+	if n := len(l.history(t, "nowhere")); n != 0 {
+		t.Fatalf("unknown platform got %d events", n)
+	}
+}

@@ -1,0 +1,572 @@
+package domain
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// USB key states (the state table of rules.md §3).
+const (
+	KeyStateNone     = "none"
+	KeyStateReady    = "ready"
+	KeyStateMissing  = "missing"
+	KeyStateAbnormal = "abnormal"
+	KeyStateFault    = "fault"
+)
+
+// Buffer license terms (R19, R20).
+const (
+	BufferTerm      = 30 * 24 * time.Hour
+	BufferFreshGap  = 60 * 24 * time.Hour
+	platformSubject = KindPlatform + "/"
+)
+
+// PlatformState is the state of one platform aggregate folded from its
+// events. It holds facts, not answers: which licenses were recorded from
+// which source and in which order, which keys are inserted where, each
+// key's pull history, and the managed hosts. PlatformEntitlement derives
+// the answer for any instant at or after the last folded event, so one
+// state serves every "as of" question up to the next event.
+//
+// The zero value is the state of a platform with no history. A state is
+// not safe for concurrent mutation; readers that share one must not fold
+// into it (fold into a Clone instead).
+type PlatformState struct {
+	id          string
+	subject     string
+	version     uint64    // events folded
+	lastTime    time.Time // time of the last event folded
+	registered  bool
+	requestCode string
+	nodes       []string // management nodes in the order added (R15)
+	hosts       map[string]hostRecord
+	usage       hostUsage
+	licenses    map[licenseKey]licenseRecord
+	seq         uint64 // precedence position of the latest license brought (R13)
+	rejected    int    // audited upload refusals (R11)
+
+	inserted     []insertion // keys inserted now, earliest first
+	everInserted bool
+	keys         map[string]*keyRecord
+	// authKey is the key that authorizes now (key state ready or
+	// abnormal), "" otherwise. activeKey is the key whose licenses apply:
+	// authKey, or the last key that authorized while it is unavailable
+	// (pulled or in fault), whose buffer may still apply (R17–R21).
+	authKey       string
+	activeKey     string
+	unavailableAt time.Time // when activeKey stopped authorizing; zero while it does
+}
+
+type hostRecord struct {
+	hypervisor string
+	sockets    int
+}
+
+// hostUsage keeps running totals so capacity costs nothing per query.
+type hostUsage struct {
+	hosts, kvmSockets, vmwareSockets, arm64Hosts int
+}
+
+func (u *hostUsage) add(h hostRecord, sign int) {
+	u.hosts += sign
+	switch h.hypervisor {
+	case HypervisorKVM:
+		u.kvmSockets += sign * h.sockets
+	case HypervisorVMware:
+		u.vmwareSockets += sign * h.sockets
+	case HypervisorARM64:
+		u.arm64Hosts += sign
+	}
+}
+
+// licenseKey names a recorded license by holder and id: keyID is "" for
+// request-code licenses and the key's id for usb-key ones, so the same id
+// arriving from two holders never overwrites the other's record.
+type licenseKey struct {
+	keyID string
+	id    string
+}
+
+// licenseRecord is a recorded license, flattened (no pointers) so a copy
+// is independent.
+type licenseRecord struct {
+	id        string
+	kind      string
+	edition   string
+	module    int // catalog index; -1 for a Base
+	sockets   int
+	quantity  int
+	issued    time.Time
+	expires   time.Time
+	hasExpiry bool
+	source    string
+	keyID     string
+	carried   bool // brought by a key insertion, not uploaded bound to a key
+	bundle    string
+	pos       uint64 // R13 precedence: higher is later
+	deleted   bool   // R14: takes no part in precedence
+}
+
+func newLicenseRecord(l License, source, keyID string) licenseRecord {
+	r := licenseRecord{
+		id: l.ID, kind: l.Kind, edition: l.Edition, module: -1,
+		sockets: l.Sockets, quantity: l.Quantity, issued: l.IssuedAt.UTC(),
+		source: source, keyID: keyID,
+	}
+	if l.Kind == KindPlus {
+		r.module = moduleIndex(l.Module)
+	}
+	if l.ExpiresAt != nil {
+		r.expires, r.hasExpiry = l.ExpiresAt.UTC(), true
+	}
+	return r
+}
+
+// license rebuilds the license object of the record.
+func (r licenseRecord) license() License {
+	l := License{ID: r.id, Kind: r.kind, Edition: r.edition, Sockets: r.sockets, Quantity: r.quantity, IssuedAt: r.issued}
+	if r.module >= 0 {
+		l.Module = catalog[r.module].Name
+	}
+	if r.hasExpiry {
+		t := r.expires
+		l.ExpiresAt = &t
+	}
+	return l
+}
+
+// end is the end of the license's term (R8, with the trial year of R2).
+func (r licenseRecord) end() (time.Time, bool) {
+	return licenseEnd(r.kind, r.edition, r.issued, r.expires, r.hasExpiry)
+}
+
+// inForce reports issued ≤ t < end (R8).
+func (r licenseRecord) inForce(t time.Time) bool {
+	if t.Before(r.issued) {
+		return false
+	}
+	end, ok := r.end()
+	return !ok || t.Before(end)
+}
+
+type insertion struct {
+	node, key string
+}
+
+// keyRecord is what the platform remembers of one USB key.
+type keyRecord struct {
+	carried  []string  // license ids its latest insertion brought
+	pulls    int       // times it stopped authorizing (R19, R20)
+	lastPull time.Time // the latest of those times
+	// buffer is the expiry of the buffer license its latest pull granted;
+	// zero when that pull granted none (R18, or R20 inheriting none).
+	buffer time.Time
+}
+
+// ID returns the platform id ("" before the first event or registration).
+func (s *PlatformState) ID() string { return s.id }
+
+// Registered reports whether platform.registered was folded.
+func (s *PlatformState) Registered() bool { return s.registered }
+
+// Version returns the number of events folded: the aggregate version an
+// append of new events expects.
+func (s *PlatformState) Version() uint64 { return s.version }
+
+// LastEventTime returns the time of the last event folded.
+func (s *PlatformState) LastEventTime() time.Time { return s.lastTime }
+
+// RequestCode returns the platform's request code ("" if none).
+func (s *PlatformState) RequestCode() string { return s.requestCode }
+
+// Nodes returns the management nodes, in the order they were added.
+func (s *PlatformState) Nodes() []string { return slices.Clone(s.nodes) }
+
+// InsertedKeys returns the ids of the USB keys inserted now on any
+// management node, earliest inserted first.
+func (s *PlatformState) InsertedKeys() []string {
+	out := make([]string, len(s.inserted))
+	for i, in := range s.inserted {
+		out[i] = in.key
+	}
+	return out
+}
+
+// Licenses returns the recorded licenses that are not deleted, in
+// precedence order (R13: latest last).
+func (s *PlatformState) Licenses() []License {
+	recs := s.sortedLicenses()
+	out := make([]License, len(recs))
+	for i, r := range recs {
+		out[i] = r.license()
+	}
+	return out
+}
+
+func (s *PlatformState) sortedLicenses() []licenseRecord {
+	recs := make([]licenseRecord, 0, len(s.licenses))
+	for _, r := range s.licenses {
+		if !r.deleted {
+			recs = append(recs, r)
+		}
+	}
+	slices.SortFunc(recs, func(a, b licenseRecord) int { return int64Cmp(a.pos, b.pos) })
+	return recs
+}
+
+func int64Cmp(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Clone returns an independent deep copy: folding into either leaves the
+// other unchanged. Used to resume a fold from a snapshot or to fork one.
+func (s *PlatformState) Clone() *PlatformState {
+	c := *s
+	c.nodes = slices.Clone(s.nodes)
+	c.inserted = slices.Clone(s.inserted)
+	if s.hosts != nil {
+		c.hosts = make(map[string]hostRecord, len(s.hosts))
+		for k, v := range s.hosts {
+			c.hosts[k] = v
+		}
+	}
+	if s.licenses != nil {
+		c.licenses = make(map[licenseKey]licenseRecord, len(s.licenses))
+		for k, v := range s.licenses {
+			c.licenses[k] = v
+		}
+	}
+	if s.keys != nil {
+		c.keys = make(map[string]*keyRecord, len(s.keys))
+		for k, v := range s.keys {
+			kr := *v
+			kr.carried = slices.Clone(v.carried)
+			c.keys[k] = &kr
+		}
+	}
+	return &c
+}
+
+// Evolve is the value form of EvolvePlatform: it returns a new state and
+// leaves s unchanged. It clones, so it is for tests and one-off use;
+// projections fold in place.
+func Evolve(s *PlatformState, e Event) (*PlatformState, error) {
+	c := s.Clone()
+	if err := EvolvePlatform(c, e); err != nil {
+		return s, err
+	}
+	return c, nil
+}
+
+// EvolvePlatform folds one event into s in place. The event must belong to
+// the platform of s (the first event names it). An unknown event type or
+// data that does not decode is an EINVALID error naming the event, and s is
+// left unchanged. Events that make no sense in the state (removing a host
+// that is not there) are folded as harmlessly as possible: the history is
+// the truth, DecidePlatform is where nonsense is refused.
+func EvolvePlatform(s *PlatformState, e Event) error {
+	if s.subject == "" {
+		agg, err := ParseAggregate(e.Subject)
+		if err != nil {
+			return eventError(e, err)
+		}
+		if agg.Kind != KindPlatform {
+			return Errorf(EINVALID, "event %s: subject %s is not a platform", e.ID, e.Subject)
+		}
+		if s.id != "" && s.id != agg.ID {
+			return Errorf(EINVALID, "event %s of %s folded into the state of platform/%s", e.ID, e.Subject, s.id)
+		}
+		s.id, s.subject = agg.ID, e.Subject
+	} else if e.Subject != s.subject {
+		return Errorf(EINVALID, "event %s of %s folded into the state of %s", e.ID, e.Subject, s.subject)
+	}
+	t := e.Time.UTC()
+	var err error
+	switch e.Type {
+	case EventPlatformRegistered:
+		var d PlatformRegistered
+		if err = decodePlatformRegistered(e.Data, &d); err == nil {
+			s.registered, s.requestCode = true, d.RequestCode
+			s.nodes = s.nodes[:0]
+			for _, n := range d.Nodes {
+				if !slices.Contains(s.nodes, n) {
+					s.nodes = append(s.nodes, n)
+				}
+			}
+		}
+	case EventPlatformNodeAdded:
+		var d NodeChanged
+		if err = decodeNodeChanged(e.Data, &d); err == nil && !slices.Contains(s.nodes, d.Node) {
+			s.nodes = append(s.nodes, d.Node)
+		}
+	case EventPlatformNodeRemoved:
+		var d NodeChanged
+		if err = decodeNodeChanged(e.Data, &d); err == nil {
+			s.nodes = slices.DeleteFunc(s.nodes, func(n string) bool { return n == d.Node })
+		}
+	case EventLicenseUploaded:
+		var d LicenseUploaded
+		if err = decodeLicenseUploaded(e.Data, &d); err == nil {
+			keyID := ""
+			if d.Source == SourceUSBKey {
+				keyID = d.KeyID
+			}
+			r := newLicenseRecord(d.License, d.Source, keyID)
+			r.bundle = d.Bundle
+			s.putLicense(r)
+		}
+	case EventLicenseUploadRejected:
+		var d LicenseUploadRejected
+		if err = decodeUploadRejected(e.Data, &d); err == nil {
+			s.rejected++
+		}
+	case EventLicenseDeleted:
+		var d LicenseDeleted
+		if err = decodeLicenseDeleted(e.Data, &d); err == nil {
+			s.deleteLicense(d.License)
+		}
+	case EventUSBKeyInserted:
+		var d USBKeyInserted
+		if err = decodeKeyInserted(e.Data, &d); err == nil {
+			s.insertKey(d, t)
+		}
+	case EventUSBKeyRemoved:
+		var d USBKeyRemoved
+		if err = decodeKeyRemoved(e.Data, &d); err == nil {
+			s.removeKey(d, t)
+		}
+	case EventHostAdded:
+		var d HostAdded
+		if err = decodeHostAdded(e.Data, &d); err == nil {
+			if s.hosts == nil {
+				s.hosts = make(map[string]hostRecord)
+			}
+			if old, ok := s.hosts[d.Host]; ok {
+				s.usage.add(old, -1)
+			}
+			h := hostRecord{hypervisor: d.Hypervisor, sockets: d.Sockets}
+			s.hosts[d.Host] = h
+			s.usage.add(h, +1)
+		}
+	case EventHostRemoved:
+		var d HostRemoved
+		if err = decodeHostRemoved(e.Data, &d); err == nil {
+			if old, ok := s.hosts[d.Host]; ok {
+				s.usage.add(old, -1)
+				delete(s.hosts, d.Host)
+			}
+		}
+	default:
+		return Reasonf(EINVALID, "unknown-event-type", "event %s: unknown platform event type %q", e.ID, e.Type)
+	}
+	if err != nil {
+		return eventError(e, err)
+	}
+	s.version++
+	s.lastTime = t
+	return nil
+}
+
+// putLicense records a license at the next precedence position.
+func (s *PlatformState) putLicense(r licenseRecord) {
+	if s.licenses == nil {
+		s.licenses = make(map[licenseKey]licenseRecord)
+	}
+	s.seq++
+	r.pos = s.seq
+	s.licenses[licenseKey{r.keyID, r.id}] = r
+}
+
+// deleteLicense marks a license deleted (R14). DecidePlatform only deletes
+// request-code licenses; a deletion of anything else in the history is
+// folded as written.
+func (s *PlatformState) deleteLicense(id string) {
+	k := licenseKey{"", id}
+	if r, ok := s.licenses[k]; ok {
+		r.deleted = true
+		s.licenses[k] = r
+		return
+	}
+	for k, r := range s.licenses {
+		if r.id == id {
+			r.deleted = true
+			s.licenses[k] = r
+		}
+	}
+}
+
+func (s *PlatformState) key(id string) *keyRecord {
+	if s.keys == nil {
+		s.keys = make(map[string]*keyRecord)
+	}
+	kr := s.keys[id]
+	if kr == nil {
+		kr = &keyRecord{}
+		s.keys[id] = kr
+	}
+	return kr
+}
+
+// insertKey folds usb_key.inserted: the key brings its licenses, at this
+// position in the log (R13); licenses an earlier insertion of the same key
+// brought and this one does not are gone with the key's old contents.
+func (s *PlatformState) insertKey(d USBKeyInserted, t time.Time) {
+	kr := s.key(d.KeyID)
+	ids := make([]string, len(d.Licenses))
+	for i, l := range d.Licenses {
+		ids[i] = l.ID
+	}
+	for _, old := range kr.carried {
+		k := licenseKey{d.KeyID, old}
+		if r, ok := s.licenses[k]; ok && r.carried && !slices.Contains(ids, old) {
+			delete(s.licenses, k)
+		}
+	}
+	kr.carried = ids
+	for _, l := range d.Licenses {
+		r := newLicenseRecord(l, SourceUSBKey, d.KeyID)
+		r.carried = true
+		s.putLicense(r)
+	}
+	// A key is in one place at a time: an insertion elsewhere moves it.
+	s.inserted = slices.DeleteFunc(s.inserted, func(in insertion) bool { return in.key == d.KeyID })
+	s.inserted = append(s.inserted, insertion{node: d.Node, key: d.KeyID})
+	s.everInserted = true
+	s.rekey(t)
+}
+
+func (s *PlatformState) removeKey(d USBKeyRemoved, t time.Time) {
+	s.inserted = slices.DeleteFunc(s.inserted, func(in insertion) bool { return in.key == d.KeyID && in.node == d.Node })
+	s.rekey(t)
+}
+
+// keyTable computes the key state of §3 from the keys inserted per node,
+// and the key that authorizes. The table generalizes as: no key inserted
+// is missing (none if no key ever was); no node holding exactly one key is
+// fault; exactly one key in all is ready; otherwise abnormal. Every row of
+// the table follows (key_state_test.go walks them). In abnormal the key
+// inserted earliest among those still inserted authorizes (R16).
+func (s *PlatformState) keyTable() (state, auth string) {
+	if len(s.inserted) == 0 {
+		if s.everInserted {
+			return KeyStateMissing, ""
+		}
+		return KeyStateNone, ""
+	}
+	if len(s.inserted) == 1 {
+		return KeyStateReady, s.inserted[0].key
+	}
+	ones := 0 // nodes holding exactly one key
+	for _, in := range s.inserted {
+		n := 0
+		for _, other := range s.inserted {
+			if other.node == in.node {
+				n++
+			}
+		}
+		if n == 1 {
+			ones++
+		}
+	}
+	if ones == 0 {
+		return KeyStateFault, ""
+	}
+	return KeyStateAbnormal, s.inserted[0].key
+}
+
+// rekey recomputes the key state after a key event at t and applies the
+// transitions of the authorizing key.
+func (s *PlatformState) rekey(t time.Time) {
+	_, auth := s.keyTable()
+	if auth == s.authKey {
+		return
+	}
+	if s.authKey != "" {
+		// The key stopped authorizing: pulled, or the state entered
+		// fault, which R17 treats the same.
+		s.pull(s.authKey, t)
+	}
+	s.authKey = auth
+	if auth != "" {
+		// A key authorizes (again). If it is another key, the previous
+		// key's buffer is void at once (R21); its record stays for R20.
+		s.activeKey, s.unavailableAt = auth, time.Time{}
+	}
+}
+
+// pull applies R18–R20 when key id stops authorizing at t.
+func (s *PlatformState) pull(id string, t time.Time) {
+	kr := s.key(id)
+	end, bounded, inForce := s.keyCoverage(id, t)
+	fresh := kr.pulls == 0 || t.Sub(kr.lastPull) >= BufferFreshGap
+	switch {
+	case !inForce:
+		// R18: nothing of the key is in force; no buffer, it stays expired.
+		kr.buffer = time.Time{}
+	case fresh:
+		// R19 first pull, R20 ≥ 60 days after the previous pull.
+		kr.buffer = t.Add(BufferTerm)
+	default:
+		// R20 < 60 days: keep the previous buffer's expiry (maybe past,
+		// maybe none).
+	}
+	// R19 decision: the buffer never outlasts the licenses it copies.
+	if !kr.buffer.IsZero() && bounded && end.Before(kr.buffer) {
+		kr.buffer = end
+	}
+	kr.pulls++
+	kr.lastPull = t
+	s.activeKey, s.unavailableAt = id, t
+}
+
+// keyCoverage reports whether any license of key id is in force at t and
+// the latest end among those that are (bounded is false if one never ends).
+func (s *PlatformState) keyCoverage(id string, t time.Time) (end time.Time, bounded, inForce bool) {
+	bounded = true
+	for _, r := range s.licenses {
+		if r.keyID != id || r.deleted || !r.inForce(t) {
+			continue
+		}
+		inForce = true
+		e, ok := r.end()
+		if !ok {
+			bounded = false
+		} else if e.After(end) {
+			end = e
+		}
+	}
+	return end, bounded, inForce
+}
+
+// keyAvailability says whether the licenses of key id take part at t, and
+// until when if only through a buffer (R13, R17–R22).
+func (s *PlatformState) keyAvailability(id string, at time.Time) (ok, buffered bool, until time.Time) {
+	switch {
+	case id == "":
+		return false, false, time.Time{}
+	case id == s.authKey:
+		return true, false, time.Time{}
+	case s.authKey == "" && id == s.activeKey:
+		kr := s.keys[id]
+		if kr != nil && at.Before(kr.buffer) {
+			return true, true, kr.buffer
+		}
+	}
+	return false, false, time.Time{}
+}
+
+// insertedOn describes the keys inserted now, for refusal messages.
+func (s *PlatformState) insertedOn() string {
+	parts := make([]string, len(s.inserted))
+	for i, in := range s.inserted {
+		parts[i] = in.key + " on " + in.node
+	}
+	return strings.Join(parts, ", ")
+}

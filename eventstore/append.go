@@ -1,0 +1,267 @@
+package eventstore
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/licledger/licledger/domain"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// Append stores events at the end of an aggregate, all or none.
+//
+// expectedVersion is the aggregate version the caller decided on (0 for a
+// brand-new aggregate); if the aggregate has moved on, Append fails with
+// ECONFLICT and stores nothing. Append stamps each event: SpecVersion, ID
+// (a ULID unless the caller set one), Source (unless set), Subject (the
+// aggregate), Time (the ledger clock in UTC, but never earlier than the
+// aggregate's last event: a clock that went back is logged and the last
+// event's time is used), AggregateVersion, PrevDigest (domain.Digest of the
+// previous event's stored bytes) and SchemaVersion, and stores
+// Event.Canonical. Several events are one atomic batch: a reader sees all
+// of them or none.
+//
+// Retries are idempotent: when every event carries a caller-set ID and
+// those events are already stored (a retry after a lost acknowledgement),
+// Append returns the stored records and stores nothing.
+//
+// Errors: EINVALID for a bad aggregate or event (no type, wrong subject,
+// data not JSON, too many or too large events); ECONFLICT (reason
+// "concurrent-update") when expectedVersion is stale; EINTERNAL for
+// infrastructure failures, or when the aggregate's last stored event is
+// unreadable (run `licledger audit verify`). Safe for concurrent use.
+func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersion uint64, events ...domain.Event) ([]Record, error) {
+	if err := validAggregate(agg); err != nil {
+		return nil, err
+	}
+	presetIDs, err := checkEvents(agg, events)
+	if err != nil {
+		return nil, err
+	}
+	subject := subjectOf(agg)
+
+	hd, err := s.head(ctx, subject, expectedVersion)
+	if err != nil {
+		return nil, err
+	}
+	if hd.version != expectedVersion {
+		return s.alreadyStoredOr(ctx, agg, events, presetIDs, domain.Reasonf(domain.ECONFLICT, "concurrent-update",
+			"%s is at version %d, not %d; reload and retry", agg, hd.version, expectedVersion))
+	}
+
+	recs, last, err := s.stamp(agg, hd, events)
+	if err != nil {
+		return nil, err
+	}
+	firstSeq, duplicate, err := s.publish(ctx, subject, hd.seq, recs)
+	if err != nil {
+		// Whatever happened, the cached head may now be wrong: if the
+		// publish landed but its ack was lost, the subject has moved on.
+		s.heads.invalidate(subject, hd)
+		switch apiErrorCode(err) {
+		case codeWrongLastSequence, codeWrongLastSequenceConstant, codeBatchDuplicateMsgID:
+			return s.alreadyStoredOr(ctx, agg, events, presetIDs, translate(err, "append to "+agg.String()))
+		}
+		return nil, translate(err, "append to "+agg.String())
+	}
+	if duplicate {
+		// JetStream dropped the message as a re-send of a stored id.
+		s.heads.invalidate(subject, hd)
+		return s.alreadyStoredOr(ctx, agg, events, presetIDs, domain.Errorf(domain.EINTERNAL,
+			"append to %s: JetStream reports event id %s as already stored, but not as this aggregate's next event", agg, events[0].ID))
+	}
+	for i := range recs {
+		recs[i].Seq = firstSeq + uint64(i)
+	}
+	last.seq = recs[len(recs)-1].Seq
+	s.heads.advance(subject, last)
+	return recs, nil
+}
+
+// checkEvents validates what the caller supplied and reports whether every
+// event carries its own ID (then a conflict may be a retry of a stored
+// append).
+func checkEvents(agg domain.Aggregate, events []domain.Event) (presetIDs bool, err error) {
+	switch {
+	case len(events) == 0:
+		return false, domain.Errorf(domain.EINVALID, "append to %s: no events", agg)
+	case len(events) > MaxBatch:
+		return false, domain.Errorf(domain.EINVALID, "append to %s: %d events; at most %d go in one atomic append", agg, len(events), MaxBatch)
+	}
+	name := agg.String()
+	presetIDs = true
+	ids := make(map[string]bool, len(events))
+	for i, e := range events {
+		if e.Type == "" {
+			return false, domain.Errorf(domain.EINVALID, "append to %s: event %d has no type", agg, i+1)
+		}
+		if e.Subject != "" && e.Subject != name {
+			return false, domain.Errorf(domain.EINVALID, "append to %s: event %d is for %q", agg, i+1, e.Subject)
+		}
+		if e.ID == "" {
+			presetIDs = false
+			continue
+		}
+		if err := domain.ValidateID(e.ID); err != nil {
+			return false, domain.Errorf(domain.EINVALID, "append to %s: event %d id: %s", agg, i+1, domain.ErrorMessage(err))
+		}
+		if ids[e.ID] {
+			return false, domain.Errorf(domain.EINVALID, "append to %s: event id %s appears twice", agg, e.ID)
+		}
+		ids[e.ID] = true
+	}
+	return presetIDs, nil
+}
+
+// head returns the aggregate's head: the cached one when it is at the
+// version the caller expects, otherwise a fresh one from the server (a
+// mismatch may just mean another process appended since we cached).
+func (s *Store) head(ctx context.Context, subject string, expectedVersion uint64) (head, error) {
+	if hd, ok := s.heads.get(subject); ok && hd.version == expectedVersion {
+		return hd, nil
+	}
+	return s.fetchHead(ctx, subject)
+}
+
+func (s *Store) fetchHead(ctx context.Context, subject string) (head, error) {
+	msg, err := s.stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return head{}, nil
+	}
+	if err != nil {
+		return head{}, translate(err, "read last event of "+subject)
+	}
+	rec, err := decodeRecord(msg.Sequence, msg.Subject, msg.Data)
+	if err != nil {
+		return head{}, domain.Errorf(domain.EINTERNAL,
+			"the last stored event of %s is unreadable, so nothing can be appended after it: %v; run `licledger audit verify`", subject, err)
+	}
+	hd := head{seq: msg.Sequence, version: rec.Event.AggregateVersion, digest: domain.Digest(msg.Data), time: rec.Event.Time}
+	s.heads.advance(subject, hd)
+	return hd, nil
+}
+
+// stamp fills in the ledger's attributes and encodes each event; it
+// returns the records (without sequences) and the head the last one makes.
+func (s *Store) stamp(agg domain.Aggregate, prev head, events []domain.Event) ([]Record, head, error) {
+	now := s.cfg.Now().Round(0).UTC()
+	t := now
+	if t.Before(prev.time) {
+		s.log.Warn("ledger clock is behind the aggregate's last event; stamping the last event's time so time never goes backwards",
+			"aggregate", agg.String(), "clock", now, "last_event_time", prev.time, "skew", prev.time.Sub(now))
+		t = prev.time
+	}
+	name := agg.String()
+	recs := make([]Record, len(events))
+	for i, e := range events {
+		e.SpecVersion = domain.SpecVersion
+		if e.ID == "" {
+			e.ID = newID(t)
+		}
+		if e.Source == "" {
+			e.Source = s.cfg.Source
+		}
+		e.Subject = name
+		e.Time = t
+		e.AggregateVersion = prev.version + 1
+		e.PrevDigest = prev.digest
+		e.SchemaVersion = domain.SchemaVersion
+		raw, err := e.Canonical()
+		if err != nil {
+			return nil, head{}, err
+		}
+		// Decode what will be stored: a writer must never store what a
+		// reader rejects, and the record returned must equal what Load
+		// returns later.
+		stored, ok := decodeFast(raw)
+		if !ok {
+			if stored, err = domain.DecodeEvent(raw); err != nil {
+				return nil, head{}, domain.Errorf(domain.EINVALID, "append to %s: event %d would not be readable: %s", agg, i+1, domain.ErrorMessage(err))
+			}
+		}
+		recs[i] = Record{Event: stored, Raw: raw}
+		prev = head{version: e.AggregateVersion, digest: domain.Digest(raw), time: t}
+	}
+	return recs, prev, nil
+}
+
+// newID returns a ULID whose time part is the event's ledger time, so ids
+// sort with the log. DefaultEntropy is monotonic within a millisecond and
+// safe for concurrent use.
+func newID(t time.Time) string {
+	id, err := ulid.New(ulid.Timestamp(t), ulid.DefaultEntropy())
+	if err != nil { // monotonic entropy overflowed within one millisecond
+		id = ulid.MustNew(ulid.Timestamp(t), rand.Reader)
+	}
+	return id.String()
+}
+
+// publish stores the records after the subject's message expectSeq and
+// returns the stream sequence of the first; duplicate reports that
+// JetStream dropped the message as a re-send within the duplicate window.
+// One event is a plain publish (one round trip); several are one atomic
+// batch.
+func (s *Store) publish(ctx context.Context, subject string, expectSeq uint64, recs []Record) (first uint64, duplicate bool, err error) {
+	expect := strconv.FormatUint(expectSeq, 10)
+	if len(recs) == 1 {
+		msg := &nats.Msg{Subject: subject, Data: recs[0].Raw, Header: nats.Header{
+			jetstream.MsgIDHeader:               {recs[0].Event.ID},
+			jetstream.ExpectedLastSubjSeqHeader: {expect},
+		}}
+		ack, err := s.js.PublishMsg(ctx, msg)
+		if err != nil {
+			return 0, false, err
+		}
+		return ack.Sequence, ack.Duplicate, nil
+	}
+	msgs := make([]*nats.Msg, len(recs))
+	for i, r := range recs {
+		msgs[i] = &nats.Msg{Subject: subject, Data: r.Raw, Header: nats.Header{jetstream.MsgIDHeader: {r.Event.ID}}}
+	}
+	// Only the first message of an atomic batch may carry the expectation;
+	// the server checks it when the batch commits.
+	msgs[0].Header[jetstream.ExpectedLastSubjSeqHeader] = []string{expect}
+	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs)
+	if err != nil {
+		return 0, false, err
+	}
+	// An atomic batch is stored at consecutive sequences ending at the
+	// acknowledged one.
+	return ack.Sequence - uint64(len(recs)) + 1, false, nil
+}
+
+// alreadyStoredOr handles a refused append: if every event carried a
+// caller-set ID and exactly those events are stored in the aggregate (a
+// retried append), it returns the stored records; otherwise it returns
+// cause.
+func (s *Store) alreadyStoredOr(ctx context.Context, agg domain.Aggregate, events []domain.Event, presetIDs bool, cause error) ([]Record, error) {
+	if !presetIDs {
+		return nil, cause
+	}
+	history, err := s.Load(ctx, agg)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range history {
+		if r.Event.ID != events[0].ID {
+			continue
+		}
+		if len(history)-i < len(events) {
+			return nil, cause
+		}
+		for j := range events {
+			if history[i+j].Event.ID != events[j].ID {
+				return nil, cause
+			}
+		}
+		s.log.Debug("append already stored; returning the stored events", "aggregate", agg.String(), "first_id", events[0].ID, "events", len(events))
+		return history[i : i+len(events) : i+len(events)], nil
+	}
+	return nil, cause
+}

@@ -1,0 +1,125 @@
+package eventstore
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/licledger/licledger/domain"
+)
+
+// DefaultMaxRetries is how many times Execute retries a command that lost
+// an optimistic-concurrency race, when ExecuteOptions.MaxRetries is 0.
+const DefaultMaxRetries = 5
+
+// ExecuteOptions tunes Execute.
+type ExecuteOptions struct {
+	// IdempotencyKey, if set, is stamped on every event the command
+	// appends; a later Execute with the same key on the same aggregate
+	// returns those events instead of deciding again. It makes a retried
+	// command safe beyond the stream's duplicate window.
+	IdempotencyKey string
+	// IfMatch, if > 0, is the aggregate version the caller last saw (an
+	// HTTP If-Match): Execute fails with ECONFLICT, reason
+	// "version-mismatch", when the aggregate is at another version.
+	IfMatch uint64
+	// MaxRetries bounds the retries after a conflict; 0 means
+	// DefaultMaxRetries, negative means none.
+	MaxRetries int
+}
+
+// Execute is the command loop every adapter uses. It loads the
+// aggregate's history; if an event in it carries opts.IdempotencyKey it
+// returns those events (the original result) without deciding again;
+// otherwise it calls decide with the history, stamps the key on the events
+// decide returns, and appends them with the history's length as the
+// expected version. When another writer got there first (ECONFLICT) it
+// waits a short jittered backoff and starts over on fresh state, up to
+// MaxRetries times, then returns the ECONFLICT.
+//
+// decide must be a pure function of the history (it may run several
+// times); its errors are returned unchanged. If it returns no events,
+// Execute returns no records and no error. Within one process, Execute
+// calls on the same aggregate run one at a time, so they queue instead of
+// conflicting; other processes are kept apart by optimistic concurrency.
+//
+// Errors: decide's; ECONFLICT (reason "version-mismatch") for IfMatch;
+// ECONFLICT (reason "concurrent-update") after the retries; Append's and
+// Load's errors otherwise. Safe for concurrent use.
+func (s *Store) Execute(ctx context.Context, agg domain.Aggregate, opts ExecuteOptions, decide func(history []Record) ([]domain.Event, error)) ([]Record, error) {
+	if err := validAggregate(agg); err != nil {
+		return nil, err
+	}
+	retries := opts.MaxRetries
+	if retries == 0 {
+		retries = DefaultMaxRetries
+	}
+	unlock, err := s.locks.lock(ctx, subjectOf(agg))
+	if err != nil {
+		return nil, translate(err, "execute on "+agg.String())
+	}
+	defer unlock()
+
+	for attempt := 0; ; attempt++ {
+		recs, err := s.executeOnce(ctx, agg, opts, decide)
+		if err == nil || !isConflict(err) || domain.ErrorReason(err) == "version-mismatch" || attempt >= retries {
+			return recs, err
+		}
+		s.log.Debug("command lost a concurrency race; retrying on fresh state", "aggregate", agg.String(), "attempt", attempt+1)
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return nil, translate(err, "execute on "+agg.String())
+		}
+	}
+}
+
+func (s *Store) executeOnce(ctx context.Context, agg domain.Aggregate, opts ExecuteOptions, decide func([]Record) ([]domain.Event, error)) ([]Record, error) {
+	history, err := s.Load(ctx, agg)
+	if err != nil {
+		return nil, err
+	}
+	if key := opts.IdempotencyKey; key != "" {
+		var done []Record
+		for _, r := range history {
+			if r.Event.IdempotencyKey == key {
+				done = append(done, r)
+			}
+		}
+		if len(done) > 0 {
+			return done, nil
+		}
+	}
+	version := uint64(len(history))
+	if opts.IfMatch > 0 && opts.IfMatch != version {
+		return nil, domain.Reasonf(domain.ECONFLICT, "version-mismatch",
+			"%s is at version %d, not the version %d you last saw; reload it and try again", agg, version, opts.IfMatch)
+	}
+	events, err := decide(history)
+	if err != nil || len(events) == 0 {
+		return nil, err
+	}
+	if opts.IdempotencyKey != "" {
+		for i := range events {
+			events[i].IdempotencyKey = opts.IdempotencyKey
+		}
+	}
+	return s.Append(ctx, agg, version, events...)
+}
+
+// backoff is a jittered, growing pause: 1-2ms, 2-4ms, 4-8ms... capped at
+// 100ms, so racing writers spread out instead of colliding again.
+func backoff(attempt int) time.Duration {
+	base := time.Millisecond << min(attempt, 7)
+	base = min(base, 100*time.Millisecond)
+	return base + rand.N(base)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,261 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"time"
+
+	"github.com/licledger/licledger/domain"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+const (
+	// loadBatch is how many messages one batched direct get returns.
+	loadBatch = 1000
+	// readPull is how many messages an ordered consumer asks for at once.
+	// The benchmark's raw baseline uses the same value, so the ratio
+	// measures the store's own cost.
+	readPull = 1000
+	// numPendingHeader on a batched direct get reply: matching messages
+	// left after this one.
+	numPendingHeader = "Nats-Num-Pending"
+	// consumerIdle is when the server deletes a reader's ephemeral
+	// consumer that was not deleted explicitly (a crashed reader).
+	consumerIdle = time.Minute
+)
+
+// Load returns the aggregate's events in order (empty, not an error, for
+// an aggregate with none). It also refreshes the append cache, so an
+// Append right after a Load (the command loop) is one round trip.
+//
+// Load fails closed: a malformed message on the aggregate's subject, or a
+// gap in its versions, is an EINTERNAL error naming the stream sequence,
+// because deciding on a damaged history would be wrong. `licledger audit
+// verify` reports every such problem. Other errors: EINVALID for a bad
+// aggregate, EINTERNAL for infrastructure failures.
+func (s *Store) Load(ctx context.Context, agg domain.Aggregate) ([]Record, error) {
+	if err := validAggregate(agg); err != nil {
+		return nil, err
+	}
+	subject := subjectOf(agg)
+	var out []Record
+	from := uint64(1)
+	for {
+		msgs, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, loadBatch,
+			jetstreamext.GetBatchSeq(from), jetstreamext.GetBatchSubject(subject))
+		if err != nil {
+			return nil, translate(err, "load "+agg.String())
+		}
+		got, more := 0, false
+		for m, err := range msgs {
+			if errors.Is(err, jetstreamext.ErrNoMessages) {
+				break
+			}
+			if err != nil {
+				return nil, translate(err, "load "+agg.String())
+			}
+			rec, err := decodeRecord(m.Sequence, m.Subject, m.Data)
+			if err != nil {
+				return nil, domain.Errorf(domain.EINTERNAL, "load %s: %v; run `licledger audit verify`", agg, err)
+			}
+			if want := uint64(len(out) + 1); rec.Event.AggregateVersion != want {
+				return nil, domain.Errorf(domain.EINTERNAL,
+					"load %s: stream sequence %d holds version %d where version %d belongs; the history is damaged, run `licledger audit verify`",
+					agg, m.Sequence, rec.Event.AggregateVersion, want)
+			}
+			out = append(out, rec)
+			got++
+			from = m.Sequence + 1
+			more = m.Header.Get(numPendingHeader) != "0"
+		}
+		if got == 0 || !more {
+			break
+		}
+	}
+	if n := len(out); n > 0 {
+		last := out[n-1]
+		s.heads.advance(subject, head{seq: last.Seq, version: last.Event.AggregateVersion, digest: domain.Digest(last.Raw), time: last.Event.Time})
+	}
+	return out, nil
+}
+
+// ReadOption limits Read.
+type ReadOption func(*readOptions)
+
+type readOptions struct {
+	untilTime time.Time
+	untilSeq  uint64
+	kinds     []string
+}
+
+// UntilTime leaves out events whose Time is after t ("as of t"). Ledger
+// time is non-decreasing within an aggregate but not across aggregates
+// (two writers race), so Read still scans to the end of the log and skips
+// later events rather than stopping at the first one. Malformed messages
+// have no trustworthy time and are always yielded as errors.
+func UntilTime(t time.Time) ReadOption { return func(o *readOptions) { o.untilTime = t } }
+
+// UntilSeq stops after stream sequence seq.
+func UntilSeq(seq uint64) ReadOption { return func(o *readOptions) { o.untilSeq = seq } }
+
+// OnlyKinds reads only the aggregates of the given kinds (e.g.
+// domain.KindPlatform); the server filters, so the rest costs nothing.
+func OnlyKinds(kinds ...string) ReadOption {
+	return func(o *readOptions) { o.kinds = append(o.kinds, kinds...) }
+}
+
+// Read iterates the log in stream order from fromSeq (0 or 1 = the
+// beginning) to the stream's last sequence as of the call. A message that
+// is not a valid event is yielded as a *DecodeError together with a Record
+// whose Seq and Raw are set, and iteration continues: a reader never stops
+// on bad data. Any other error (EINTERNAL, or a wrapped context error) is
+// yielded once and ends the iteration. Breaking out of the loop early is
+// fine. Safe to run concurrently with appends and other readers.
+func (s *Store) Read(ctx context.Context, fromSeq uint64, opts ...ReadOption) iter.Seq2[Record, error] {
+	var o readOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return func(yield func(Record, error) bool) {
+		end, err := s.LastSeq(ctx)
+		if err != nil {
+			yield(Record{}, err)
+			return
+		}
+		if o.untilSeq > 0 && o.untilSeq < end {
+			end = o.untilSeq
+		}
+		fromSeq = max(fromSeq, 1)
+		if fromSeq > end {
+			return
+		}
+		filter := subjectFilters(o.kinds)
+		s.consume(ctx, fromSeq, filter, func(m jetstream.Msg, seq, pending uint64) (bool, error) {
+			if seq > end {
+				return false, nil
+			}
+			rec, err := decodeRecord(seq, m.Subject(), m.Data())
+			if err == nil && !o.untilTime.IsZero() && rec.Event.Time.After(o.untilTime) {
+				return seq < end && pending > 0, nil
+			}
+			if !yield(rec, err) {
+				return false, nil
+			}
+			return seq < end && pending > 0, nil
+		}, func(err error) { yield(Record{}, err) }, true)
+	}
+}
+
+// Subscribe yields the events with sequence > afterSeq, first the backlog
+// and then live ones as they are appended, until ctx is done (then it
+// ends without an error). Malformed messages are yielded as *DecodeError
+// and delivery continues; any other error is yielded once and ends the
+// iteration (resubscribe after the last sequence seen). Delivery is in
+// stream order with no gaps or repeats (an ordered consumer that the
+// client recreates transparently if it falls behind or the server
+// restarts).
+func (s *Store) Subscribe(ctx context.Context, afterSeq uint64, opts ...ReadOption) iter.Seq2[Record, error] {
+	var o readOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return func(yield func(Record, error) bool) {
+		filter := subjectFilters(o.kinds)
+		s.consume(ctx, afterSeq+1, filter, func(m jetstream.Msg, seq, _ uint64) (bool, error) {
+			rec, err := decodeRecord(seq, m.Subject(), m.Data())
+			return yield(rec, err), nil
+		}, func(err error) {
+			if ctx.Err() == nil {
+				yield(Record{}, err)
+			}
+		}, false)
+	}
+}
+
+func subjectFilters(kinds []string) []string {
+	if len(kinds) == 0 {
+		return nil
+	}
+	f := make([]string, len(kinds))
+	for i, k := range kinds {
+		f[i] = SubjectPrefix + "." + k + ".>"
+	}
+	return f
+}
+
+// consume runs an ordered consumer from startSeq and calls handle for each
+// message with its stream sequence and the number of messages pending
+// after it, until handle returns false. Errors go to fail. With
+// stopWhenEmpty it returns at once when nothing is pending at the start
+// (Read must not wait for appends that may never come).
+func (s *Store) consume(ctx context.Context, startSeq uint64, filter []string,
+	handle func(m jetstream.Msg, seq, pending uint64) (bool, error), fail func(error), stopWhenEmpty bool) {
+	cons, err := s.js.OrderedConsumer(ctx, s.cfg.Stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    filter,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       startSeq,
+		InactiveThreshold: consumerIdle,
+	})
+	if err != nil {
+		fail(translate(err, "create reader"))
+		return
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(readPull))
+	if err != nil {
+		fail(translate(err, "start reader"))
+		return
+	}
+	defer func() {
+		it.Stop()
+		s.deleteConsumer(cons)
+	}()
+	if info := cons.CachedInfo(); stopWhenEmpty && info != nil && info.NumPending == 0 {
+		return
+	}
+	for {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			fail(translate(err, "read"))
+			return
+		}
+		seq, pending, err := msgPosition(m)
+		if err != nil {
+			fail(translate(err, "read"))
+			return
+		}
+		more, err := handle(m, seq, pending)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if !more {
+			return
+		}
+	}
+}
+
+// deleteConsumer removes a finished reader's ephemeral consumer now rather
+// than after consumerIdle; best effort.
+func (s *Store) deleteConsumer(cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.js.DeleteConsumer(ctx, s.cfg.Stream, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		s.log.Debug("delete reader consumer", "consumer", info.Name, "err", err)
+	}
+}
+
+// msgPosition returns a delivered message's stream sequence and the number
+// of messages pending after it.
+func msgPosition(m jetstream.Msg) (seq, pending uint64, err error) {
+	md, err := m.Metadata()
+	if err != nil {
+		return 0, 0, err
+	}
+	return md.Sequence.Stream, md.NumPending, nil
+}

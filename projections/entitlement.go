@@ -1,0 +1,158 @@
+package projections
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/licledger/licledger/domain"
+)
+
+// Queries answers the questions that need the domain's fold on top of the
+// tables: a platform's entitlement as of an instant and its USB key status.
+//
+// Why fold from SQLite rather than store an answer per platform: the answer
+// depends on the instant asked (licenses and buffers expire with no event),
+// so no stored row could serve "now". The events projection holds each
+// platform's events; the platform's state is the domain's fold of them
+// (domain.EvolvePlatform) and the answer is domain.PlatformEntitlement at
+// the instant, printed by domain.MarshalEntitlement: the very functions
+// `licledger replay` uses, so the bytes are the same (R32).
+//
+//   - At or after the platform's last event (the usual "now"), the latest
+//     state answers. It is cached per platform and advanced by folding only
+//     the events appended since, so a query costs one indexed SELECT and
+//     the evaluation.
+//   - Before the last event ("as of T"), the prefix of the history up to T
+//     is folded from the events table with domain.PlatformAsOf.
+//
+// Reading from SQLite rather than the event store keeps queries off NATS
+// and consistent with the other read models at the same checkpoint.
+//
+// Queries is safe for concurrent use. Errors: ENOTFOUND unknown-platform,
+// EINTERNAL for storage failures or a history the domain cannot fold.
+type Queries struct {
+	db *DB
+
+	mu    sync.Mutex
+	cache map[string]cachedState
+}
+
+type cachedState struct {
+	version uint64 // platforms.version the state was folded to
+	state   *domain.PlatformState
+}
+
+// maxCachedStates bounds the cache; beyond it an arbitrary entry is
+// dropped (refolding is cheap; the bound only caps memory).
+const maxCachedStates = 100_000
+
+// NewQueries builds the query service over db.
+func NewQueries(db *DB) *Queries {
+	return &Queries{db: db, cache: make(map[string]cachedState)}
+}
+
+// DB is the database the queries read.
+func (q *Queries) DB() *DB { return q.db }
+
+// Entitlement returns the entitlement document of a platform at instant
+// at: the canonical bytes of domain.MarshalEntitlement.
+func (q *Queries) Entitlement(ctx context.Context, id string, at time.Time) ([]byte, error) {
+	ent, err := q.entitlement(ctx, id, at)
+	if err != nil {
+		return nil, err
+	}
+	return domain.MarshalEntitlement(ent)
+}
+
+func (q *Queries) entitlement(ctx context.Context, id string, at time.Time) (domain.Entitlement, error) {
+	st, err := q.stateAt(ctx, id, at)
+	if err != nil {
+		return domain.Entitlement{}, err
+	}
+	return domain.PlatformEntitlement(st, at), nil
+}
+
+// stateAt returns the platform's state folded from the prefix of its
+// history up to at. The returned state may be shared: do not fold into it.
+func (q *Queries) stateAt(ctx context.Context, id string, at time.Time) (*domain.PlatformState, error) {
+	version, last, err := q.db.platformVersion(ctx, q.db.r, id)
+	if err != nil {
+		return nil, err
+	}
+	if at.Before(last) {
+		events, err := q.db.platformEvents(ctx, id, 0, version)
+		if err != nil {
+			return nil, err
+		}
+		st, err := domain.PlatformAsOf(events, id, at)
+		if err != nil {
+			return nil, foldErr(id, err)
+		}
+		return st, nil
+	}
+	q.mu.Lock()
+	c, ok := q.cache[id]
+	q.mu.Unlock()
+	if ok && c.version == version {
+		return c.state, nil
+	}
+	var st *domain.PlatformState
+	from := uint64(0)
+	if ok && c.version < version {
+		st, from = c.state.Clone(), c.version
+	} else {
+		st = &domain.PlatformState{}
+	}
+	events, err := q.db.platformEvents(ctx, id, from, version)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range events {
+		if err := domain.EvolvePlatform(st, e); err != nil {
+			return nil, foldErr(id, err)
+		}
+	}
+	q.mu.Lock()
+	if cur, ok := q.cache[id]; !ok || cur.version < version {
+		if !ok && len(q.cache) >= maxCachedStates {
+			for k := range q.cache {
+				delete(q.cache, k)
+				break
+			}
+		}
+		q.cache[id] = cachedState{version: version, state: st}
+	}
+	q.mu.Unlock()
+	return st, nil
+}
+
+// foldErr reports a history the domain refuses to fold: the ledger's data,
+// not the caller's request, is at fault.
+func foldErr(id string, err error) error {
+	return domain.Errorf(domain.EINTERNAL, "platform %s: its history does not fold: %s; run `licledger audit verify`", id, domain.ErrorMessage(err))
+}
+
+// platformEvents returns the platform's events with from < version <= to,
+// decoded, in order.
+func (db *DB) platformEvents(ctx context.Context, id string, from, to uint64) ([]domain.Event, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT raw FROM events WHERE subject = ? AND version > ? AND version <= ? ORDER BY version`,
+		domain.KindPlatform+"/"+id, from, to)
+	if err != nil {
+		return nil, sqlErr("read platform events", err)
+	}
+	defer rows.Close()
+	var out []domain.Event
+	for rows.Next() {
+		var raw []byte
+		if err := rows.Scan(&raw); err != nil {
+			return nil, sqlErr("read platform events", err)
+		}
+		e, err := domain.DecodeEvent(raw)
+		if err != nil {
+			return nil, foldErr(id, err)
+		}
+		out = append(out, e)
+	}
+	return out, sqlErr("read platform events", rows.Err())
+}

@@ -1,0 +1,235 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/licledger/licledger/domain"
+)
+
+// This file is the query side of the read models. Every query reads one
+// consistent snapshot (one statement, or one read transaction). Errors are
+// *domain.Error: ENOTFOUND with reason unknown-platform / unknown-event for
+// what does not exist, EINTERNAL for storage failures.
+
+// ReasonUnknownPlatform and ReasonUnknownEvent refine ENOTFOUND.
+const (
+	ReasonUnknownPlatform = "unknown-platform"
+	ReasonUnknownEvent    = "unknown-event"
+)
+
+func unknownPlatform(id string) error {
+	return domain.Reasonf(domain.ENOTFOUND, ReasonUnknownPlatform, "platform %q has no events in the ledger", id)
+}
+
+// EventRef points at the event that did something, and when.
+type EventRef struct {
+	Event string    `json:"event"`
+	Seq   uint64    `json:"seq,omitempty"`
+	At    time.Time `json:"at"`
+}
+
+// Platform is the platforms read model: a platform's version (for
+// If-Match), its management nodes and compute hosts.
+type Platform struct {
+	ID          string    `json:"id"`
+	Version     uint64    `json:"version"`
+	LastSeq     uint64    `json:"last_seq"`
+	LastEventAt time.Time `json:"last_event_at"`
+	Registered  *EventRef `json:"registered,omitempty"`
+	RequestCode string    `json:"request_code,omitempty"`
+	Nodes       []Node    `json:"nodes"`
+	Hosts       []Host    `json:"hosts"`
+}
+
+// Node is a management node, current or removed.
+type Node struct {
+	Node    string    `json:"node"`
+	Added   EventRef  `json:"added"`
+	Removed *EventRef `json:"removed,omitempty"`
+}
+
+// Host is a compute host, current or removed.
+type Host struct {
+	Host       string    `json:"host"`
+	Hypervisor string    `json:"hypervisor"`
+	Sockets    int       `json:"sockets"`
+	Added      EventRef  `json:"added"`
+	Removed    *EventRef `json:"removed,omitempty"`
+}
+
+// GetPlatform returns a platform's row with its nodes and hosts.
+func (db *DB) GetPlatform(ctx context.Context, id string) (Platform, error) {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Platform{}, sqlErr("begin", err)
+	}
+	defer tx.Rollback()
+	var p Platform
+	var last, regAt, regEvent string
+	err = tx.QueryRowContext(ctx, `SELECT id, version, last_seq, last_event_at, registered_at, registered_event, request_code
+		FROM platforms WHERE id = ?`, id).Scan(&p.ID, &p.Version, &p.LastSeq, &last, &regAt, &regEvent, &p.RequestCode)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Platform{}, unknownPlatform(id)
+	}
+	if err != nil {
+		return Platform{}, sqlErr("read platform", err)
+	}
+	if p.LastEventAt, err = parseTS(last); err != nil {
+		return Platform{}, err
+	}
+	if regEvent != "" {
+		at, err := parseTS(regAt)
+		if err != nil {
+			return Platform{}, err
+		}
+		p.Registered = &EventRef{Event: regEvent, At: at}
+	}
+	p.Nodes, p.Hosts = []Node{}, []Host{}
+	rows, err := tx.QueryContext(ctx, `SELECT node, added_at, added_event, removed_at, removed_event FROM platform_nodes
+		WHERE platform = ? ORDER BY added_at, node`, id)
+	if err != nil {
+		return Platform{}, sqlErr("read nodes", err)
+	}
+	for rows.Next() {
+		var n Node
+		var addedAt string
+		var remAt, remEvent sql.NullString
+		if err := rows.Scan(&n.Node, &addedAt, &n.Added.Event, &remAt, &remEvent); err != nil {
+			rows.Close()
+			return Platform{}, sqlErr("read nodes", err)
+		}
+		if n.Added.At, err = parseTS(addedAt); err != nil {
+			rows.Close()
+			return Platform{}, err
+		}
+		if n.Removed, err = optRef(remEvent, remAt, sql.NullInt64{}); err != nil {
+			rows.Close()
+			return Platform{}, err
+		}
+		p.Nodes = append(p.Nodes, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return Platform{}, sqlErr("read nodes", err)
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT host, hypervisor, sockets, added_at, added_event, removed_at, removed_event FROM platform_hosts
+		WHERE platform = ? ORDER BY added_at, host`, id)
+	if err != nil {
+		return Platform{}, sqlErr("read hosts", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h Host
+		var addedAt string
+		var remAt, remEvent sql.NullString
+		if err := rows.Scan(&h.Host, &h.Hypervisor, &h.Sockets, &addedAt, &h.Added.Event, &remAt, &remEvent); err != nil {
+			return Platform{}, sqlErr("read hosts", err)
+		}
+		if h.Added.At, err = parseTS(addedAt); err != nil {
+			return Platform{}, err
+		}
+		if h.Removed, err = optRef(remEvent, remAt, sql.NullInt64{}); err != nil {
+			return Platform{}, err
+		}
+		p.Hosts = append(p.Hosts, h)
+	}
+	return p, sqlErr("read hosts", rows.Err())
+}
+
+// optRef builds an EventRef from nullable columns; nil when event is NULL.
+func optRef(event, at sql.NullString, seq sql.NullInt64) (*EventRef, error) {
+	if !event.Valid {
+		return nil, nil
+	}
+	t, err := parseTS(at.String)
+	if err != nil {
+		return nil, err
+	}
+	return &EventRef{Event: event.String, Seq: uint64(seq.Int64), At: t}, nil
+}
+
+// platformVersion returns a platform's version and last event instant.
+func (db *DB) platformVersion(ctx context.Context, q querier, id string) (uint64, time.Time, error) {
+	var v uint64
+	var last string
+	err := q.QueryRowContext(ctx, `SELECT version, last_event_at FROM platforms WHERE id = ?`, id).Scan(&v, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, time.Time{}, unknownPlatform(id)
+	}
+	if err != nil {
+		return 0, time.Time{}, sqlErr("read platform", err)
+	}
+	t, err := parseTS(last)
+	return v, t, err
+}
+
+// EventRecord is one event from the events index.
+type EventRecord struct {
+	Seq uint64
+	Raw []byte // the stored CloudEvents JSON, exactly as appended
+}
+
+// Event returns the stored event with the given id.
+func (db *DB) Event(ctx context.Context, id string) (EventRecord, error) {
+	var r EventRecord
+	err := db.r.QueryRowContext(ctx, `SELECT seq, raw FROM events WHERE id = ?`, id).Scan(&r.Seq, &r.Raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return EventRecord{}, domain.Reasonf(domain.ENOTFOUND, ReasonUnknownEvent, "no event with id %q", id)
+	}
+	if err != nil {
+		return EventRecord{}, sqlErr("read event", err)
+	}
+	return r, nil
+}
+
+// TimelineEntry is one platform event in human terms.
+type TimelineEntry struct {
+	Version uint64    `json:"version"`
+	Seq     uint64    `json:"seq"`
+	Event   string    `json:"event"`
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"`
+	Source  string    `json:"source"`
+	Summary string    `json:"summary"`
+}
+
+// MaxTimelinePage bounds one page of Timeline.
+const MaxTimelinePage = 1000
+
+// Timeline returns up to limit (1..MaxTimelinePage) entries of a platform
+// after version afterVersion, oldest first.
+func (db *DB) Timeline(ctx context.Context, id string, afterVersion uint64, limit int) ([]TimelineEntry, error) {
+	if limit <= 0 || limit > MaxTimelinePage {
+		limit = MaxTimelinePage
+	}
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, sqlErr("begin", err)
+	}
+	defer tx.Rollback()
+	if _, _, err := db.platformVersion(ctx, tx, id); err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT version, seq, event, time, type, source, summary FROM timeline
+		WHERE platform = ? AND version > ? ORDER BY version LIMIT ?`, id, afterVersion, limit)
+	if err != nil {
+		return nil, sqlErr("read timeline", err)
+	}
+	defer rows.Close()
+	out := []TimelineEntry{}
+	for rows.Next() {
+		var e TimelineEntry
+		var t string
+		if err := rows.Scan(&e.Version, &e.Seq, &e.Event, &t, &e.Type, &e.Source, &e.Summary); err != nil {
+			return nil, sqlErr("read timeline", err)
+		}
+		if e.Time, err = parseTS(t); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, sqlErr("read timeline", rows.Err())
+}

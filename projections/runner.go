@@ -1,0 +1,476 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore"
+)
+
+// Log is what the projector reads: the event store. *eventstore.Store
+// implements it.
+type Log interface {
+	// Read yields the events from fromSeq (inclusive) to the last one
+	// stored when it was called; a malformed message yields a
+	// *eventstore.DecodeError and reading goes on.
+	Read(ctx context.Context, fromSeq uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Record, error]
+	// Subscribe yields the events after afterSeq, then new ones as they
+	// are appended, until ctx is done.
+	Subscribe(ctx context.Context, afterSeq uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Record, error]
+	// LastSeq is the sequence of the last stored event, 0 if none.
+	LastSeq(ctx context.Context) (uint64, error)
+}
+
+// DefaultBatchSize is how many events the runner applies per transaction
+// at most. Large batches amortise the commit (an fsync-free WAL append in
+// NORMAL mode, but still a few syscalls); live events are applied as soon
+// as they arrive, in smaller batches.
+const DefaultBatchSize = 2000
+
+// Runner is the projector runtime: it applies the log to a set of
+// projections in batches, each batch in ONE SQLite transaction that also
+// moves every projection's checkpoint, so a crash at any point leaves each
+// projection exactly at a batch boundary: no event applied twice, none
+// skipped. It is safe for concurrent use; Run and CatchUp must not run
+// concurrently with each other.
+type Runner struct {
+	db     *DB
+	log    Log
+	logger *slog.Logger
+	projs  []Projection
+
+	// BatchSize overrides DefaultBatchSize when positive; set before Run.
+	BatchSize int
+
+	cp map[string]uint64 // projection name -> checkpoint; owned by the applying goroutine
+
+	mu      sync.Mutex
+	applied uint64        // lowest checkpoint of all projections
+	head    uint64        // highest sequence seen in the log
+	changed chan struct{} // closed (and replaced) whenever applied moves
+	live    bool          // Run is subscribed to the live log
+	lastErr error         // the error that last stopped Run's subscription
+}
+
+// NewRunner builds a runner applying log to projs (All() if none) in db.
+func NewRunner(db *DB, log Log, logger *slog.Logger, projs ...Projection) *Runner {
+	if len(projs) == 0 {
+		projs = All()
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Runner{db: db, log: log, logger: logger.With("component", "projector"), projs: projs, changed: make(chan struct{})}
+}
+
+// item is one element of the pipeline between the reading and the
+// applying goroutine: a record, or the error that ended the read.
+type item struct {
+	rec eventstore.Record
+	bad error // a *eventstore.DecodeError: rec has only Seq and Raw
+	err error // reading failed; stop
+}
+
+// Status is the projector's progress, for /readyz and metrics.
+type Status struct {
+	Applied  uint64 `json:"applied"`   // every projection has applied the log up to here
+	Head     uint64 `json:"head"`      // last sequence in the log
+	Lag      uint64 `json:"lag"`       // Head - Applied
+	CaughtUp bool   `json:"caught_up"` // Applied >= Head
+	Live     bool   `json:"live"`      // subscribed to new events
+	Error    string `json:"error,omitempty"`
+}
+
+// Status reports progress against the log's current head.
+func (r *Runner) Status(ctx context.Context) (Status, error) {
+	head, err := r.log.LastSeq(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if head > r.head {
+		r.head = head
+	}
+	s := Status{Applied: r.applied, Head: head, Live: r.live}
+	if r.lastErr != nil {
+		s.Error = domain.ErrorMessage(r.lastErr)
+	}
+	if s.Applied >= head {
+		s.CaughtUp = true
+	} else {
+		s.Lag = head - s.Applied
+	}
+	return s, nil
+}
+
+// Applied is the sequence every projection has applied up to.
+func (r *Runner) Applied() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.applied
+}
+
+// WaitFor blocks until every projection has applied seq, or ctx is done
+// (then it returns ctx's error). Commands use it to read their own writes.
+func (r *Runner) WaitFor(ctx context.Context, seq uint64) error {
+	for {
+		r.mu.Lock()
+		applied, ch := r.applied, r.changed
+		r.mu.Unlock()
+		if applied >= seq {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (r *Runner) batchSize() int {
+	if r.BatchSize > 0 {
+		return r.BatchSize
+	}
+	return DefaultBatchSize
+}
+
+// Run applies the log from the checkpoints and then follows it live until
+// ctx is done; it returns nil then. A failure of the subscription or of
+// SQLite is logged and retried from the last checkpoint with backoff, so a
+// NATS hiccup does not stop the projections.
+func (r *Runner) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := r.runOnce(ctx)
+		if ctx.Err() != nil {
+			r.setLive(false, nil)
+			return nil
+		}
+		r.setLive(false, err)
+		r.logger.Error("projector stopped; retrying from the last checkpoint", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (r *Runner) setLive(live bool, err error) {
+	r.mu.Lock()
+	r.live, r.lastErr = live, err
+	r.mu.Unlock()
+}
+
+func (r *Runner) runOnce(ctx context.Context) error {
+	start, err := r.load(ctx)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.setLive(true, nil)
+	return r.pipe(ctx, r.log.Subscribe(ctx, start), 0, nil)
+}
+
+// CatchUp applies the log from the checkpoints up to its head as of the
+// call (or up to until, when until > 0) and returns the sequence applied
+// up to. progress, if not nil, is called after every batch with the
+// sequence applied and the target.
+func (r *Runner) CatchUp(ctx context.Context, until uint64, progress func(done, total uint64)) (uint64, error) {
+	start, err := r.load(ctx)
+	if err != nil {
+		return 0, err
+	}
+	target := until
+	if target == 0 {
+		if target, err = r.log.LastSeq(ctx); err != nil {
+			return 0, err
+		}
+	}
+	r.mu.Lock()
+	r.head = max(r.head, target)
+	r.mu.Unlock()
+	if start >= target {
+		if progress != nil {
+			progress(target, target)
+		}
+		return start, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := r.pipe(ctx, r.log.Read(ctx, start+1), target, func(done uint64) {
+		if progress != nil {
+			progress(done, target)
+		}
+	}); err != nil {
+		return 0, err
+	}
+	return r.Applied(), nil
+}
+
+// pipe reads src in one goroutine and applies it in this one, so decoding
+// (in the store) and SQLite overlap. until > 0 stops after that sequence.
+func (r *Runner) pipe(ctx context.Context, src iter.Seq2[eventstore.Record, error], until uint64, onBatch func(uint64)) error {
+	ch := make(chan item, 4*r.batchSize())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(ch)
+		for rec, err := range src {
+			it := item{rec: rec}
+			var de *eventstore.DecodeError
+			switch {
+			case errors.As(err, &de):
+				it.bad = de
+			case err != nil:
+				it.err = err
+			}
+			if until > 0 && it.err == nil && rec.Seq > until {
+				return
+			}
+			select {
+			case ch <- it:
+			case <-ctx.Done():
+				return
+			}
+			if it.err != nil || (until > 0 && rec.Seq == until) {
+				return
+			}
+		}
+	}()
+	batch := make([]item, 0, r.batchSize())
+	for {
+		var first item
+		var ok bool
+		select {
+		case first, ok = <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			if until > 0 && r.Applied() < until && ctx.Err() == nil {
+				return domain.Errorf(domain.EINTERNAL, "projector: the log ended at %d before the expected sequence %d", r.Applied(), until)
+			}
+			return ctx.Err()
+		}
+		batch = append(batch[:0], first)
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case it, ok := <-ch:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, it)
+			default:
+				break drain
+			}
+		}
+		var readErr error
+		for i, it := range batch {
+			if it.err != nil {
+				readErr, batch = it.err, batch[:i]
+				break
+			}
+		}
+		if len(batch) > 0 {
+			if err := r.apply(ctx, batch); err != nil {
+				return err
+			}
+			if onBatch != nil {
+				onBatch(batch[len(batch)-1].rec.Seq)
+			}
+		}
+		if readErr != nil {
+			return readErr
+		}
+	}
+}
+
+// load reads the checkpoints, resetting projections that have none (new,
+// or renamed: a deliberate rebuild), and returns the sequence to resume
+// after: the lowest checkpoint.
+func (r *Runner) load(ctx context.Context) (uint64, error) {
+	if r.db.w == nil {
+		return 0, domain.Errorf(domain.EINTERNAL, "projector: database %s is open read-only", r.db.path)
+	}
+	seen := make(map[string]bool, len(r.projs))
+	for _, p := range r.projs {
+		if seen[p.Name()] {
+			return 0, domain.Errorf(domain.EINTERNAL, "projector: two projections are named %q", p.Name())
+		}
+		seen[p.Name()] = true
+	}
+	tx, err := r.db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, sqlErr("begin", err)
+	}
+	defer tx.Rollback()
+	cp := make(map[string]uint64, len(r.projs))
+	lowest := uint64(0)
+	for i, p := range r.projs {
+		var seq uint64
+		err := tx.QueryRowContext(ctx, `SELECT seq FROM checkpoints WHERE name = ?`, p.Name()).Scan(&seq)
+		if err != nil {
+			if !errors.Is(err, sqlNoRows) {
+				return 0, sqlErr("read checkpoint", err)
+			}
+			if err := r.reset(ctx, tx, p); err != nil {
+				return 0, err
+			}
+			seq = 0
+		}
+		cp[p.Name()] = seq
+		if i == 0 || seq < lowest {
+			lowest = seq
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, sqlErr("commit checkpoints", err)
+	}
+	r.cp = cp
+	r.setApplied(lowest)
+	return lowest, nil
+}
+
+// reset empties a projection's tables and poison rows and starts its
+// checkpoint at 0.
+func (r *Runner) reset(ctx context.Context, tx sqlExecer, p Projection) error {
+	for _, t := range p.Tables() {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+quoteIdent(t)); err != nil {
+			return sqlErr("reset "+p.Name(), err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM poison WHERE projection = ?`, p.Name()); err != nil {
+		return sqlErr("reset "+p.Name(), err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (name, seq) VALUES (?, 0)`, p.Name()); err != nil {
+		return sqlErr("reset "+p.Name(), err)
+	}
+	r.logger.Info("projection has no checkpoint: building it from the start of the log", "projection", p.Name())
+	return nil
+}
+
+func (r *Runner) setApplied(seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if seq != r.applied {
+		r.applied = seq
+		close(r.changed)
+		r.changed = make(chan struct{})
+	}
+	r.head = max(r.head, seq)
+}
+
+type skipKey struct {
+	seq  uint64
+	proj string
+}
+
+// apply folds one batch into every projection that has not applied it yet,
+// in one transaction with the new checkpoints. An EINVALID from a
+// projection rolls the batch back, marks that (event, projection) as
+// poison and applies the batch again, so the poison row and the rest of
+// the batch commit together and nothing half-applied survives.
+func (r *Runner) apply(ctx context.Context, batch []item) error {
+	skip := map[skipKey]error{}
+	for {
+		poisoned, err := r.applyOnce(ctx, batch, skip)
+		if err != nil {
+			return err
+		}
+		if poisoned == nil {
+			break
+		}
+		skip[*poisoned.key] = poisoned.err
+	}
+	last := batch[len(batch)-1].rec.Seq
+	for name, seq := range r.cp {
+		if seq < last {
+			r.cp[name] = last
+		}
+	}
+	lowest := last
+	for _, seq := range r.cp {
+		lowest = min(lowest, seq)
+	}
+	r.setApplied(lowest)
+	return nil
+}
+
+type poisonHit struct {
+	key *skipKey
+	err error
+}
+
+func (r *Runner) applyOnce(ctx context.Context, batch []item, skip map[skipKey]error) (*poisonHit, error) {
+	sqlTx, err := r.db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, sqlErr("begin batch", err)
+	}
+	tx := newTx(sqlTx)
+	defer func() {
+		tx.close()
+		sqlTx.Rollback()
+	}()
+	for _, it := range batch {
+		seq := it.rec.Seq
+		for _, p := range r.projs {
+			if r.cp[p.Name()] >= seq {
+				continue
+			}
+			bad := it.bad
+			if bad == nil {
+				bad = skip[skipKey{seq, p.Name()}]
+			}
+			if bad != nil {
+				if _, err := tx.Exec(ctx, `INSERT OR REPLACE INTO poison (seq, projection, error) VALUES (?, ?, ?)`, seq, p.Name(), poisonText(bad)); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if err := p.Apply(ctx, tx, it.rec); err != nil {
+				if domain.ErrorCode(err) == domain.EINVALID {
+					r.logger.Warn("skipping an event a projection cannot use (recorded in the poison table)",
+						"seq", seq, "projection", p.Name(), "err", err)
+					return &poisonHit{key: &skipKey{seq, p.Name()}, err: err}, nil
+				}
+				return nil, fmt.Errorf("projection %s at seq %d: %w", p.Name(), seq, err)
+			}
+		}
+	}
+	last := batch[len(batch)-1].rec.Seq
+	for _, p := range r.projs {
+		if r.cp[p.Name()] >= last {
+			continue
+		}
+		if _, err := tx.Exec(ctx, `UPDATE checkpoints SET seq = ? WHERE name = ?`, last, p.Name()); err != nil {
+			return nil, err
+		}
+	}
+	tx.close()
+	if err := sqlTx.Commit(); err != nil {
+		return nil, sqlErr("commit batch", err)
+	}
+	return nil, nil
+}
+
+// poisonText is the stored error of a poison event: deterministic (it is
+// part of the projection) and free of anything but the error's message.
+func poisonText(err error) string {
+	var de *eventstore.DecodeError
+	if errors.As(err, &de) {
+		return "malformed event: " + domain.ErrorMessage(de.Err)
+	}
+	return domain.ErrorMessage(err)
+}
