@@ -8,19 +8,13 @@ import (
 
 	"github.com/licledger/licledger/domain"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 const (
-	// loadBatch is how many messages one batched direct get returns.
-	loadBatch = 1000
 	// readPull is how many messages an ordered consumer asks for at once.
 	// The benchmark's raw baseline uses the same value, so the ratio
 	// measures the store's own cost.
 	readPull = 1000
-	// numPendingHeader on a batched direct get reply: matching messages
-	// left after this one.
-	numPendingHeader = "Nats-Num-Pending"
 	// consumerIdle is when the server deletes a reader's ephemeral
 	// consumer that was not deleted explicitly (a crashed reader).
 	consumerIdle = time.Minute
@@ -41,38 +35,22 @@ func (s *Store) Load(ctx context.Context, agg domain.Aggregate) ([]Record, error
 	}
 	subject := subjectOf(agg)
 	var out []Record
-	from := uint64(1)
-	for {
-		msgs, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, loadBatch,
-			jetstreamext.GetBatchSeq(from), jetstreamext.GetBatchSubject(subject))
+	var failed error
+	s.consume(ctx, 1, []string{subject}, func(m jetstream.Msg, seq, pending uint64) (bool, error) {
+		rec, err := decodeRecord(seq, m.Subject(), m.Data())
 		if err != nil {
-			return nil, translate(err, "load "+agg.String())
+			return false, domain.Errorf(domain.EINTERNAL, "load %s: %v; run `licledger audit verify`", agg, err)
 		}
-		got, more := 0, false
-		for m, err := range msgs {
-			if errors.Is(err, jetstreamext.ErrNoMessages) {
-				break
-			}
-			if err != nil {
-				return nil, translate(err, "load "+agg.String())
-			}
-			rec, err := decodeRecord(m.Sequence, m.Subject, m.Data)
-			if err != nil {
-				return nil, domain.Errorf(domain.EINTERNAL, "load %s: %v; run `licledger audit verify`", agg, err)
-			}
-			if want := uint64(len(out) + 1); rec.Event.AggregateVersion != want {
-				return nil, domain.Errorf(domain.EINTERNAL,
-					"load %s: stream sequence %d holds version %d where version %d belongs; the history is damaged, run `licledger audit verify`",
-					agg, m.Sequence, rec.Event.AggregateVersion, want)
-			}
-			out = append(out, rec)
-			got++
-			from = m.Sequence + 1
-			more = m.Header.Get(numPendingHeader) != "0"
+		if want := uint64(len(out) + 1); rec.Event.AggregateVersion != want {
+			return false, domain.Errorf(domain.EINTERNAL,
+				"load %s: stream sequence %d holds version %d where version %d belongs; the history is damaged, run `licledger audit verify`",
+				agg, seq, rec.Event.AggregateVersion, want)
 		}
-		if got == 0 || !more {
-			break
-		}
+		out = append(out, rec)
+		return pending > 0, nil
+	}, func(err error) { failed = err }, true)
+	if failed != nil {
+		return nil, failed
 	}
 	if n := len(out); n > 0 {
 		last := out[n-1]

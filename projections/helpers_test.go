@@ -197,3 +197,12 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Errorf("%s differs from the golden file (run with -update if the change is intended)\ngot:\n%s\nwant:\n%s", name, got, want)
 	}
 }
+
+func (l *ledger) lastSeq() uint64 {
+	l.t.Helper()
+	seq, err := l.store.LastSeq(context.Background())
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return seq
+}

@@ -128,6 +128,7 @@ func TestParseFileRejectsMalformed(t *testing.T) {
 		{"standard without sockets", lic(`"id":"L-1","kind":"base","edition":"standard","issued_at":"2026-01-01T00:00:00Z"`)},
 		{"negative sockets", lic(strings.Replace(okLic, `"sockets":4`, `"sockets":-4`, 1))},
 		{"fractional sockets", lic(strings.Replace(okLic, `"sockets":4`, `"sockets":4.5`, 1))},
+		{"trial with sockets", lic(`"id":"L-1","kind":"base","edition":"enterprise-trial","sockets":2,"issued_at":"2026-01-01T00:00:00Z"`)},
 		{"community with term", lic(`"id":"L-1","kind":"base","edition":"community","issued_at":"2026-01-01T00:00:00Z","expires_at":"2027-01-01T00:00:00Z"`)},
 		{"base with module", lic(okLic + `,"module":"gpu"`)},
 		{"unknown module", lic(`"id":"L-1","kind":"plus","module":"teleport","issued_at":"2026-01-01T00:00:00Z"`)},

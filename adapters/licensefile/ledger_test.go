@@ -46,7 +46,7 @@ func newTestLedger(t *testing.T) *testLedger {
 	return &testLedger{store: eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clock.now)), clock: clock}
 }
 
-func (l *testLedger) exec(ctx context.Context, platform string, decide func(*domain.PlatformState) ([]domain.Event, error)) error {
+func (l *testLedger) exec(ctx context.Context, platform string, decide func(*domain.PlatformState, time.Time) ([]domain.Event, error)) error {
 	agg := domain.Aggregate{Kind: domain.KindPlatform, ID: platform}
 	_, err := l.store.Execute(ctx, agg, eventstore.ExecuteOptions{}, func(history []eventstore.Record) ([]domain.Event, error) {
 		s := &domain.PlatformState{}
@@ -55,15 +55,15 @@ func (l *testLedger) exec(ctx context.Context, platform string, decide func(*dom
 				return nil, err
 			}
 		}
-		return decide(s)
+		return decide(s, l.clock.now())
 	})
 	return err
 }
 
 func (l *testLedger) command(t *testing.T, platform string, cmd domain.PlatformCommand) {
 	t.Helper()
-	err := l.exec(context.Background(), platform, func(s *domain.PlatformState) ([]domain.Event, error) {
-		return domain.DecidePlatform(s, cmd, l.clock.now())
+	err := l.exec(context.Background(), platform, func(s *domain.PlatformState, now time.Time) ([]domain.Event, error) {
+		return domain.DecidePlatform(s, cmd, now)
 	})
 	if err != nil {
 		t.Fatalf("%T: %v", cmd, err)
@@ -109,7 +109,7 @@ func TestSubmitRecordsUploadsAndRefusals(t *testing.T) {
 	v := testVerifier(t, Limits{}, key)
 	rc := Binding{RequestCode: testCode}
 	submit := func(raw []byte, contentType string) error {
-		_, err := v.Submit(ctx, l.exec, "acme", raw, contentType, "alice", l.clock.now)
+		_, err := v.Submit(ctx, l.exec, "acme", raw, contentType, "alice")
 		return err
 	}
 
@@ -225,7 +225,7 @@ func TestSubmitRecordsUploadsAndRefusals(t *testing.T) {
 
 	// An unknown platform has nothing to record a refusal on: not found,
 	// and not a *Refusal.
-	_, err := v.Submit(ctx, l.exec, "nowhere", otherCode, "", "alice", l.clock.now)
+	_, err := v.Submit(ctx, l.exec, "nowhere", otherCode, "", "alice")
 	var ref *Refusal
 	if domain.ErrorCode(err) != domain.ENOTFOUND || errors.As(err, &ref) {
 		t.Fatalf("unknown platform: %v", err)

@@ -12,7 +12,7 @@ import (
 )
 
 // Upload is a verified upload: one license file or one bundle, every
-// signature checked, not yet checked against a platform (see Check).
+// signature checked, not yet decided against a platform (see Decide).
 type Upload struct {
 	Digest string // hex SHA-256 of the uploaded bytes (domain.Digest)
 	Bundle string // bundle id ("B-" + 16 hex digits of Digest); "" for a single file
@@ -154,30 +154,26 @@ func refusal(digest string, err error) error {
 	return &Refusal{Digest: digest, Err: derr}
 }
 
-// PlatformExecutor runs decide on a platform's current state and appends
-// the events it returns as one atomic batch, retrying on a lost
-// optimistic-concurrency race (so decide may run more than once). With the
-// event store it is (*eventstore.Store).Execute on the platform aggregate
-// with the history folded by domain.EvolvePlatform; README.md shows it.
-type PlatformExecutor func(ctx context.Context, platform string, decide func(s *domain.PlatformState) ([]domain.Event, error)) error
+// PlatformExecutor runs decide on a platform's current state at the
+// decision instant and appends the events it returns as one atomic batch,
+// retrying on a lost optimistic-concurrency race (so decide may run more
+// than once). decide has the shape of httpapi.PlatformDecider, so
+// httpapi.ExecutePlatform wrapped in a closure is one; README.md shows it.
+type PlatformExecutor func(ctx context.Context, platform string, decide func(s *domain.PlatformState, now time.Time) ([]domain.Event, error)) error
 
 // Submit verifies an upload and records it on a platform, whole or
 // nothing: its licenses as one atomic append (R10), or, when it is
 // refused, one license.upload_rejected audit event naming the digest, the
-// refusal and actor, and nothing else (R11). now gives the decision
-// instant and is read on each attempt.
+// refusal and actor, and nothing else (R11).
 //
 // It returns the accepted upload (an upload already recorded is accepted
 // again and appends nothing), or a *Refusal once the refusal is recorded,
 // or the error that kept either from being recorded (ENOTFOUND for an
 // unknown platform, store errors).
-func (v *Verifier) Submit(ctx context.Context, exec PlatformExecutor, platform string, raw []byte, contentType, actor string, now func() time.Time) (Upload, error) {
+func (v *Verifier) Submit(ctx context.Context, exec PlatformExecutor, platform string, raw []byte, contentType, actor string) (Upload, error) {
 	u, err := v.ParseUpload(raw, contentType)
 	if err == nil {
-		err = exec(ctx, platform, func(s *domain.PlatformState) ([]domain.Event, error) {
-			return u.Decide(s, now())
-		})
-		if err == nil {
+		if err = exec(ctx, platform, u.Decide); err == nil {
 			return u, nil
 		}
 	}
@@ -185,8 +181,8 @@ func (v *Verifier) Submit(ctx context.Context, exec PlatformExecutor, platform s
 	if !errors.As(err, &ref) {
 		return Upload{}, err
 	}
-	rerr := exec(ctx, platform, func(s *domain.PlatformState) ([]domain.Event, error) {
-		return domain.DecidePlatform(s, ref.Command(actor), now())
+	rerr := exec(ctx, platform, func(s *domain.PlatformState, now time.Time) ([]domain.Event, error) {
+		return domain.DecidePlatform(s, ref.Command(actor), now)
 	})
 	if rerr != nil {
 		return Upload{}, rerr

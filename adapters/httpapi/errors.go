@@ -1,0 +1,171 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+
+	"github.com/licledger/licledger/domain"
+)
+
+// Reasons the HTTP layer adds to the domain's. They refine a domain code
+// and, for a few, pick a more precise status (statusByReason).
+const (
+	ReasonVersionMismatch  = "version-mismatch" // eventstore: If-Match did not match
+	ReasonBodyTooLarge     = "body-too-large"
+	ReasonMalformedJSON    = "malformed-json"
+	ReasonUnknownField     = "unknown-field"
+	ReasonUnsupportedMedia = "unsupported-media-type"
+	ReasonMethodNotAllowed = "method-not-allowed"
+	ReasonNoRoute          = "no-route"
+	ReasonBadParameter     = "bad-parameter"
+	ReasonMissingToken     = "missing-token"
+	ReasonBadToken         = "bad-token"
+	ReasonRole             = "role-not-allowed"
+)
+
+// statusByCode is THE table from domain error codes to HTTP statuses; the
+// API maps every error through it (and statusByReason) and nowhere else.
+var statusByCode = map[string]int{
+	domain.EINVALID:      http.StatusBadRequest,
+	domain.EUNAUTHORIZED: http.StatusUnauthorized,
+	domain.EFORBIDDEN:    http.StatusForbidden,
+	domain.ENOTFOUND:     http.StatusNotFound,
+	domain.ECONFLICT:     http.StatusConflict,
+	domain.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// statusByReason overrides statusByCode for reasons HTTP has a precise
+// status for.
+var statusByReason = map[string]int{
+	ReasonVersionMismatch:  http.StatusPreconditionFailed,
+	ReasonBodyTooLarge:     http.StatusRequestEntityTooLarge,
+	ReasonUnsupportedMedia: http.StatusUnsupportedMediaType,
+	ReasonMethodNotAllowed: http.StatusMethodNotAllowed,
+}
+
+// Status returns the HTTP status of an error.
+func Status(err error) int {
+	if s, ok := statusByReason[domain.ErrorReason(err)]; ok {
+		return s
+	}
+	if s, ok := statusByCode[domain.ErrorCode(err)]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the one JSON shape of every error response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail: code is a domain code, reason an optional stable word,
+// message a sentence for a person.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message"`
+}
+
+// writeError answers with err through the status table. Internal errors
+// are logged with their detail and answered with a generic message, so no
+// internals (paths, SQL, NATS) leak to clients.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	code := domain.ErrorCode(err)
+	body := ErrorBody{Error: ErrorDetail{Code: code, Reason: domain.ErrorReason(err), Message: domain.ErrorMessage(err)}}
+	if code == domain.EINTERNAL {
+		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		body.Error = ErrorDetail{Code: domain.EINTERNAL, Message: "internal error; the server log has the details"}
+	}
+	status := Status(err)
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="licledger"`)
+	}
+	writeJSON(w, status, body)
+}
+
+// writeJSON writes v as indented JSON with a trailing newline.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	writeBytes(w, status, "application/json", append(b, '\n'))
+}
+
+func writeBytes(w http.ResponseWriter, status int, contentType string, b []byte) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// readBody reads a request body under the server's size limit.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, domain.Reasonf(domain.EINVALID, ReasonBodyTooLarge, "request body is larger than %d bytes", limit)
+		}
+		return nil, domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "could not read the request body: %v", err)
+	}
+	return b, nil
+}
+
+// decodeJSON reads a JSON request body into v: exactly one object, no
+// unknown fields, nothing after it, under the size limit.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "application/cloudevents+json") {
+			return domain.Reasonf(domain.EINVALID, ReasonUnsupportedMedia, "Content-Type %q is not application/json", ct)
+		}
+	}
+	b, err := readBody(w, r, limit)
+	if err != nil {
+		return err
+	}
+	return strictUnmarshal(b, v)
+}
+
+// strictUnmarshal decodes exactly one JSON value into v, refusing unknown
+// fields and trailing data.
+func strictUnmarshal(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonErr(err)
+	}
+	if dec.More() {
+		return domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "request body holds more than one JSON value")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "request body has data after the JSON value")
+	}
+	return nil
+}
+
+func jsonErr(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "request body is empty; send a JSON object")
+	case errors.As(err, &syn):
+		return domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "request body is not valid JSON: %v (at byte %d)", err, syn.Offset)
+	case errors.As(err, &typ) && typ.Field == "":
+		return domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "request body: expected a JSON object, got %s", typ.Value)
+	case errors.As(err, &typ):
+		return domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "field %q: expected %s, got %s", typ.Field, typ.Type, typ.Value)
+	case bytes.HasPrefix([]byte(err.Error()), []byte("json: unknown field")):
+		return domain.Reasonf(domain.EINVALID, ReasonUnknownField, "%s", err.Error()[len("json: "):])
+	}
+	return domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "request body: %v", err)
+}

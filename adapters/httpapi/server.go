@@ -1,0 +1,284 @@
+// Package httpapi is the ledger's admin HTTP API: queries over the
+// projections, commands through the event store, bearer-token roles,
+// Prometheus metrics and an OpenAPI description. It only translates: HTTP
+// in, domain commands and projection queries out, domain errors back to
+// statuses through one table (errors.go).
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore"
+	"github.com/licledger/licledger/projections"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxBodyBytes    = 1 << 20
+	DefaultConsistencyWait = 2 * time.Second
+)
+
+// Config wires a Server. Store, Queries and Runner are required.
+type Config struct {
+	Store   *eventstore.Store
+	Queries *projections.Queries
+	Runner  *projections.Runner
+	// Verifier turns uploaded bodies into license uploads. nil accepts the
+	// license JSON objects of the event contract (JSONLicenses); the
+	// signed license-file adapter plugs in here.
+	Verifier LicenseVerifier
+	// Tokens are the accepted bearer tokens. With none, every request is
+	// treated as the local admin: the caller (serve) must then listen on
+	// loopback only, and says so loudly.
+	Tokens *Tokens
+	Logger *slog.Logger
+	// Now is the clock commands decide with; default time.Now.
+	Now func() time.Time
+	// MaxBodyBytes bounds a request body; larger ones get 413.
+	MaxBodyBytes int64
+	// ConsistencyWait is how long a command waits for the projections to
+	// include its events before answering, so a client reads its own
+	// writes; default 2s, negative: do not wait. The command is durable
+	// either way; the wait only affects what the next query sees.
+	ConsistencyWait time.Duration
+	// MaxRetries bounds the internal retries of a command that lost an
+	// optimistic-concurrency race (eventstore.ExecuteOptions.MaxRetries).
+	MaxRetries int
+	// ScratchDir is where GET /v1/projections/verify builds its scratch
+	// database; default the projections database's directory.
+	ScratchDir string
+}
+
+// Server is the HTTP API. Build it with New; it is safe for concurrent use.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	metrics *metrics
+	routes  []route
+}
+
+// route is one endpoint: its pattern (Go 1.22 ServeMux syntax, with the
+// method), the roles allowed (nil: public), and the handler, which returns
+// an error for the status table instead of writing it.
+type route struct {
+	pattern string
+	roles   []string
+	handle  func(w http.ResponseWriter, r *http.Request) error
+}
+
+// New builds the server and its routes.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Queries == nil || cfg.Runner == nil {
+		return nil, domain.Errorf(domain.EINVALID, "httpapi: Store, Queries and Runner are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.ConsistencyWait == 0 {
+		cfg.ConsistencyWait = DefaultConsistencyWait
+	}
+	if cfg.Verifier == nil {
+		cfg.Verifier = JSONLicenses{}
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux()}
+	s.metrics = newMetrics(func(ctx context.Context) (float64, error) {
+		st, err := cfg.Runner.Status(ctx)
+		return float64(st.Lag), err
+	})
+	s.routes = s.routeTable()
+	for _, rt := range s.routes {
+		s.mux.Handle(rt.pattern, s.wrap(rt))
+	}
+	s.mux.Handle("/", s.wrap(route{pattern: "unmatched", handle: s.noRoute}))
+	return s, nil
+}
+
+// Handler is the server's root handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Patterns lists the registered route patterns ("GET /v1/..."), for the
+// OpenAPI test and documentation.
+func (s *Server) Patterns() []string {
+	out := make([]string, len(s.routes))
+	for i, rt := range s.routes {
+		out[i] = rt.pattern
+	}
+	return out
+}
+
+var (
+	everyone = []string{RoleAdmin, RoleAuditor, RoleBilling, RoleClient}
+	readers  = []string{RoleAdmin, RoleAuditor, RoleBilling}
+	auditors = []string{RoleAdmin, RoleAuditor}
+	admins   = []string{RoleAdmin}
+)
+
+// routeTable is every endpoint with the roles allowed. openapi.json
+// describes exactly these (TestOpenAPIDescribesEveryRoute).
+func (s *Server) routeTable() []route {
+	return []route{
+		{"GET /healthz", nil, s.healthz},
+		{"GET /readyz", nil, s.readyz},
+		{"GET /metrics", nil, s.metricsHandler},
+		{"GET /openapi.json", nil, s.openapi},
+
+		{"GET /v1/platforms/{id}", readers, s.getPlatform},
+		{"GET /v1/platforms/{id}/entitlement", everyone, s.getEntitlement},
+		{"GET /v1/platforms/{id}/licenses", readers, s.getLicenses},
+		{"GET /v1/platforms/{id}/usb-keys", auditors, s.getUSBKeys},
+		{"GET /v1/platforms/{id}/timeline", auditors, s.getTimeline},
+		{"GET /v1/events/{id}", readers, s.getEvent},
+		{"GET /v1/projections/verify", auditors, s.verifyProjections},
+		{"GET /v1/audit/verify", auditors, s.verifyLog},
+
+		{"POST /v1/platforms", admins, s.registerPlatform},
+		{"POST /v1/platforms/{id}/nodes", admins, s.addNode},
+		{"DELETE /v1/platforms/{id}/nodes/{node}", admins, s.removeNode},
+		{"POST /v1/platforms/{id}/licenses", admins, s.uploadLicense},
+		{"DELETE /v1/platforms/{id}/licenses/{license}", admins, s.deleteLicense},
+		{"POST /v1/platforms/{id}/nodes/{node}/usb-keys", admins, s.insertUSBKey},
+		{"DELETE /v1/platforms/{id}/nodes/{node}/usb-keys/{key}", admins, s.removeUSBKey},
+		{"POST /v1/platforms/{id}/hosts", admins, s.addHost},
+		{"DELETE /v1/platforms/{id}/hosts/{host}", admins, s.removeHost},
+	}
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// wrap is the middleware of every route: panic recovery, authentication
+// and role check, the error table, metrics by route pattern, and a log
+// line per request (with the caller's actor, never a token).
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		var caller Caller
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("panic in handler", "route", rt.pattern, "panic", p, "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					writeError(sw, r, s.log, domain.Errorf(domain.EINTERNAL, "panic: %v", p))
+				}
+			}
+			d := time.Since(start)
+			s.metrics.observe(rt.pattern, sw.status, d)
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", rt.pattern,
+				"status", sw.status, "duration", d, "actor", caller.Actor)
+		}()
+		err := func() error {
+			if rt.roles != nil {
+				c, err := s.authenticate(r)
+				if err != nil {
+					return err
+				}
+				caller = c
+				if err := authorize(c, rt); err != nil {
+					return err
+				}
+				r = r.WithContext(withCaller(r.Context(), c))
+			}
+			return rt.handle(sw, r)
+		}()
+		if err != nil {
+			if sw.status != 0 {
+				// Too late for an error response: log it.
+				s.log.Error("handler failed after writing", "route", rt.pattern, "err", err)
+				return
+			}
+			writeError(sw, r, s.log, err)
+		}
+	})
+}
+
+// noRoute answers what no route matches: 405 with Allow when the path
+// exists under other methods, 404 otherwise, in the one error shape.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) error {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		return domain.Reasonf(domain.EINVALID, ReasonMethodNotAllowed, "%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allowed, ", "))
+	}
+	return domain.Reasonf(domain.ENOTFOUND, ReasonNoRoute, "no endpoint %s %s; see /openapi.json", r.Method, r.URL.Path)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+// readyz is ready when every projection has applied the log up to its
+// head: queries then answer with everything acknowledged so far.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	st, err := s.cfg.Runner.Status(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": domain.ErrorMessage(err)})
+		return nil
+	}
+	status, code := "ready", http.StatusOK
+	if !st.CaughtUp {
+		status, code = "catching-up", http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, map[string]any{"status": status, "projections": st})
+	return nil
+}
+
+func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request) error {
+	s.metrics.handler().ServeHTTP(w, r)
+	return nil
+}
+
+// pathID returns a path parameter checked as a ledger id.
+func pathID(r *http.Request, name string) (string, error) {
+	v := r.PathValue(name)
+	if err := domain.ValidateID(v); err != nil {
+		return "", domain.Reasonf(domain.EINVALID, domain.ReasonInvalidID, "%s in the path: %s", name, domain.ErrorMessage(err))
+	}
+	return v, nil
+}
+
+func badParam(name, format string, args ...any) error {
+	return domain.Reasonf(domain.EINVALID, ReasonBadParameter, "query parameter %s: %s", name, fmt.Sprintf(format, args...))
+}

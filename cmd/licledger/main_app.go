@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/licledger/licledger/adapters/httpapi"
+	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore"
+	"github.com/licledger/licledger/projections"
+)
+
+// MainConfig configures a serving ledger (see `licledger serve --help` for
+// the flags and environment variables that fill it).
+type MainConfig struct {
+	DataDir         string // embedded JetStream under DataDir/jetstream; projections default under it
+	HTTPAddr        string // e.g. 127.0.0.1:8080; port 0 picks a free one (see Main.Addr)
+	NATSURL         string // external NATS instead of the embedded server
+	NATSListen      string // embedded server only: also accept NATS clients here
+	Stream          string
+	Replicas        int
+	SyncAlways      bool   // embedded server only: fsync before acknowledging
+	ProjectionsPath string // default DataDir/projections.db
+	Tokens          *httpapi.Tokens
+	MaxBodyBytes    int64
+	ShutdownTimeout time.Duration // for draining HTTP requests; default 10s
+	Logger          *slog.Logger
+	Now             func() time.Time // the ledger clock; default time.Now
+}
+
+// Main is a running ledger: event store, projections and HTTP API, wired
+// together. Run opens and starts everything and returns; Close stops it
+// in reverse order. The exported fields are for wiring more edges:
+//
+//   - Verifier (set before Run) replaces the license JSON uploads with
+//     signed license files and bundles (adapters/licensefile).
+//   - Background (set before Run) are loops started after the store and
+//     projections and stopped first on Close: e.g. the USB key watcher
+//     (adapters/hid), whose KeyEvents can call httpapi.ExecutePlatform on
+//     m.Store with domain.InsertUSBKey / RemoveUSBKey.
+type Main struct {
+	Config MainConfig
+
+	Verifier   httpapi.LicenseVerifier
+	Background []func(ctx context.Context) error
+
+	Store   *eventstore.Store
+	DB      *projections.DB
+	Queries *projections.Queries
+	Runner  *projections.Runner
+	API     *httpapi.Server
+
+	log    *slog.Logger
+	ln     net.Listener
+	srv    *http.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed bool
+}
+
+// NewMain returns a Main with the defaults of `licledger serve`.
+func NewMain() *Main {
+	return &Main{Config: MainConfig{DataDir: "./data", HTTPAddr: "127.0.0.1:8080", Stream: eventstore.DefaultStream, Replicas: 1}}
+}
+
+// isLoopback reports whether a listen address only accepts local
+// connections. An empty host (":8080") listens on every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Run opens the event store, the projections database (applying
+// migrations), starts the projector and the HTTP server, and returns. ctx
+// bounds the start-up only; stop with Close.
+func (m *Main) Run(ctx context.Context) (err error) {
+	c := &m.Config
+	m.log = c.Logger
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.Tokens.Len() == 0 {
+		if !isLoopback(c.HTTPAddr) {
+			return domain.Errorf(domain.EINVALID, "refusing to listen on %s without tokens: configure --tokens FILE or LICLEDGER_TOKENS, or listen on loopback (127.0.0.1)", c.HTTPAddr)
+		}
+		m.log.Warn("NO TOKENS CONFIGURED: every HTTP request is treated as admin. This is only allowed on loopback; configure --tokens FILE or LICLEDGER_TOKENS before exposing the API.",
+			"http", c.HTTPAddr)
+	}
+	if c.ProjectionsPath == "" {
+		if c.DataDir == "" {
+			return domain.Errorf(domain.EINVALID, "set a data directory (--data) or a projections database (--projections)")
+		}
+		c.ProjectionsPath = filepath.Join(c.DataDir, "projections.db")
+	}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+
+	m.Store, err = eventstore.Open(ctx, eventstore.Config{DataDir: c.DataDir, URL: c.NATSURL, Listen: c.NATSListen,
+		Stream: c.Stream, Replicas: c.Replicas, SyncAlways: c.SyncAlways, Now: c.Now, Logger: m.log})
+	if err != nil {
+		return fmt.Errorf("open event store: %w", err)
+	}
+	if m.DB, err = projections.Open(ctx, c.ProjectionsPath); err != nil {
+		return fmt.Errorf("open projections: %w", err)
+	}
+	m.Queries = projections.NewQueries(m.DB)
+	m.Runner = projections.NewRunner(m.DB, m.Store, m.log)
+	m.API, err = httpapi.New(httpapi.Config{Store: m.Store, Queries: m.Queries, Runner: m.Runner, Verifier: m.Verifier,
+		Tokens: c.Tokens, Logger: m.log, Now: c.Now, MaxBodyBytes: c.MaxBodyBytes})
+	if err != nil {
+		return err
+	}
+	if m.ln, err = net.Listen("tcp", c.HTTPAddr); err != nil {
+		return domain.Errorf(domain.EINVALID, "listen on %s: %v", c.HTTPAddr, err)
+	}
+
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.Runner.Run(bg)
+	}()
+	for _, f := range m.Background {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			if err := f(bg); err != nil && bg.Err() == nil {
+				m.log.Error("background task stopped", "err", err)
+			}
+		}()
+	}
+	m.srv = &http.Server{Handler: m.API.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn)}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.srv.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.log.Error("HTTP server stopped", "err", err)
+		}
+	}()
+	m.log.Info("licledger serving", "http", m.Addr(), "data", c.DataDir, "nats", orEmbedded(c.NATSURL), "projections", c.ProjectionsPath)
+	return nil
+}
+
+func orEmbedded(url string) string {
+	if url == "" {
+		return "embedded"
+	}
+	return url
+}
+
+// Addr is the HTTP address bound (useful with port 0).
+func (m *Main) Addr() string {
+	if m.ln == nil {
+		return ""
+	}
+	return m.ln.Addr().String()
+}
+
+// Close shuts down in reverse order of Run: stop accepting HTTP and drain
+// the requests in flight (their commands complete), stop the background
+// tasks and the projector (a batch in progress commits or rolls back
+// whole with its checkpoint), close the projections database, then the
+// event store. Safe to call more than once.
+func (m *Main) Close() error {
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	var errs []error
+	if m.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		if err := m.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("drain HTTP: %w", err))
+		}
+		cancel()
+	} else if m.ln != nil {
+		m.ln.Close()
+	}
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.wg.Wait()
+	if m.DB != nil {
+		if err := m.DB.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if m.Store != nil {
+		if err := m.Store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// openStoreForCLI opens the event store for an offline command (rebuild,
+// verify): the embedded one under dataDir, or an external NATS.
+func openStoreForCLI(ctx context.Context, dataDir, natsURL, stream string, log *slog.Logger) (*eventstore.Store, error) {
+	if natsURL == "" {
+		if _, err := os.Stat(filepath.Join(dataDir, "jetstream")); err != nil {
+			return nil, domain.Errorf(domain.ENOTFOUND, "no ledger data under %s (looked for %s); pass --data or --nats", dataDir, filepath.Join(dataDir, "jetstream"))
+		}
+	}
+	return eventstore.Open(ctx, eventstore.Config{DataDir: dataDir, URL: natsURL, Stream: stream, Logger: log})
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/licledger/licledger/adapters/httpapi"
+	"github.com/licledger/licledger/domain"
+)
+
+func init() {
+	register("serve", "run the ledger: event store, projections and the HTTP API", runServe)
+}
+
+// envFlags registers flags whose defaults come from environment variables
+// (a flag on the command line wins over its variable, which wins over the
+// built-in default) and documents the variable in --help.
+type envFlags struct {
+	fs   *flag.FlagSet
+	errs []string
+}
+
+func (e *envFlags) str(p *string, name, env, def, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		def = v
+	}
+	e.fs.StringVar(p, name, def, usage+" (env "+env+")")
+}
+
+func (e *envFlags) boolean(p *bool, name, env string, def bool, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Sprintf("%s=%q is not a boolean", env, v))
+		}
+		def = b
+	}
+	e.fs.BoolVar(p, name, def, usage+" (env "+env+")")
+}
+
+func (e *envFlags) integer(p *int64, name, env string, def int64, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Sprintf("%s=%q is not a number", env, v))
+		}
+		def = n
+	}
+	e.fs.Int64Var(p, name, def, usage+" (env "+env+")")
+}
+
+// serveOptions are the parsed flags of serve.
+type serveOptions struct {
+	data, http, nats, natsListen, stream, projections, tokensFile, logLevel string
+	replicas, maxBody                                                       int64
+	syncAlways                                                              bool
+}
+
+func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions, *envFlags) {
+	o := &serveOptions{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	e := &envFlags{fs: fs}
+	e.str(&o.data, "data", "LICLEDGER_DATA", "./data", "data directory: embedded JetStream under DIR/jetstream, projections in DIR/projections.db")
+	e.str(&o.http, "http", "LICLEDGER_HTTP", "127.0.0.1:8080", "HTTP listen address; without tokens only a loopback address is allowed")
+	e.str(&o.nats, "nats", "LICLEDGER_NATS", "", "NATS URL of an external server or cluster; empty embeds one in the data directory")
+	e.str(&o.natsListen, "nats-listen", "LICLEDGER_NATS_LISTEN", "", "embedded server only: also accept NATS clients on this address (e.g. 127.0.0.1:4222)")
+	e.str(&o.stream, "stream", "LICLEDGER_STREAM", "LEDGER", "JetStream stream name")
+	e.integer(&o.replicas, "replicas", "LICLEDGER_REPLICAS", 1, "stream replicas (more than 1 needs a NATS cluster)")
+	e.boolean(&o.syncAlways, "sync-always", "LICLEDGER_SYNC_ALWAYS", false, "embedded server only: fsync every append before acknowledging it (survives power loss, slower)")
+	e.str(&o.projections, "projections", "LICLEDGER_PROJECTIONS", "", "projections SQLite database (default DATA/projections.db)")
+	e.str(&o.tokensFile, "tokens", "LICLEDGER_TOKENS_FILE", "", "bearer tokens file: JSON {\"tokens\":[{\"role\":...,\"token\":...}]} or lines \"role token\"; LICLEDGER_TOKENS may hold the same inline (\"admin:TOKEN,client:TOKEN\")")
+	e.integer(&o.maxBody, "max-body", "LICLEDGER_MAX_BODY", httpapi.DefaultMaxBodyBytes, "largest request body in bytes (larger: 413)")
+	e.str(&o.logLevel, "log-level", "LICLEDGER_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: licledger serve [flags]")
+		fmt.Fprintln(stderr, "\nRuns the ledger until SIGINT or SIGTERM, then drains requests, checkpoints the projections and")
+		fmt.Fprintln(stderr, "closes the event store. Roles: admin (commands and queries), auditor (queries, timeline, verify),")
+		fmt.Fprintln(stderr, "billing (entitlements, licenses, platforms, events), client (entitlements).")
+		fmt.Fprintln(stderr, "Without tokens every request is admin, and only a loopback address may be served.")
+		fmt.Fprintln(stderr, "\nflags:")
+		fs.PrintDefaults()
+	}
+	return fs, o, e
+}
+
+// loadTokens resolves the tokens from --tokens/LICLEDGER_TOKENS_FILE and
+// LICLEDGER_TOKENS; when both are given, the tokens of both count.
+func loadTokens(file string) (*httpapi.Tokens, error) {
+	var sets []*httpapi.Tokens
+	if file != "" {
+		t, err := httpapi.LoadTokens(file)
+		if err != nil {
+			return nil, err
+		}
+		sets = append(sets, t)
+	}
+	if v := os.Getenv("LICLEDGER_TOKENS"); strings.TrimSpace(v) != "" {
+		t, err := httpapi.ParseTokens([]byte(v))
+		if err != nil {
+			return nil, domain.Errorf(domain.EINVALID, "LICLEDGER_TOKENS: %s", domain.ErrorMessage(err))
+		}
+		sets = append(sets, t)
+	}
+	return httpapi.MergeTokens(sets...)
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, domain.Errorf(domain.EINVALID, "log level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// mainFromFlags builds a Main from serve's flags and environment.
+func mainFromFlags(args []string, stderr io.Writer) (*Main, error) {
+	fs, o, e := serveFlags(stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if len(e.errs) > 0 {
+		return nil, domain.Errorf(domain.EINVALID, "%s", strings.Join(e.errs, "; "))
+	}
+	level, err := parseLogLevel(o.logLevel)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := loadTokens(o.tokensFile)
+	if err != nil {
+		return nil, err
+	}
+	m := NewMain()
+	m.Config = MainConfig{DataDir: o.data, HTTPAddr: o.http, NATSURL: o.nats, NATSListen: o.natsListen, Stream: o.stream,
+		Replicas: int(o.replicas), SyncAlways: o.syncAlways, ProjectionsPath: o.projections, Tokens: tokens, MaxBodyBytes: o.maxBody,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))}
+	return m, nil
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	m, err := mainFromFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	m.log.Info("shutting down: draining requests, checkpointing projections, closing the event store")
+	if err := m.Close(); err != nil {
+		return err
+	}
+	m.log.Info("stopped")
+	return nil
+}
