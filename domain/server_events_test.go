@@ -57,3 +57,52 @@ func TestBillableEventsComplete(t *testing.T) {
 		}
 	}
 }
+
+// R32: "as of T" folds exactly the aggregate's events recorded up to T,
+// passing over other aggregates' events.
+func TestAsOf(t *testing.T) {
+	s := srvNewSub(t, 1)
+	var history []Event
+	created, _ := DecideSubscription(&SubscriptionState{}, SubscriptionCreate{ID: "S-1", Plan: InstancePlan{Name: "p"}, Period: SubscriptionMonthly}, srvT0)
+	history = append(history, srvStamp(created, srvT0)...)
+	coupon, _ := DecideCoupon(&CouponState{}, CouponCreate{Code: "C-1", Partner: "p", DiscountPercent: 5, RedemptionLimit: 1, ExpiresAt: srvT0.AddDate(1, 0, 0)}, srvT0)
+	history = append(history, srvStamp(coupon, srvT0.Add(time.Minute))...)
+	history = append(history, srvStamp(srvSubDo(t, s, SubscriptionCancel{}, srvT0.Add(time.Hour)), srvT0.Add(time.Hour))...)
+
+	tests := []struct {
+		name   string
+		at     time.Time
+		status string
+	}{
+		{"before the cancel", srvT0.Add(time.Hour - time.Nanosecond), SubscriptionStatusActive},
+		{"at the cancel", srvT0.Add(time.Hour), SubscriptionStatusCanceled},
+		{"zero instant folds everything", time.Time{}, SubscriptionStatusCanceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := SubscriptionAsOf(history, "S-1", tt.at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := got.Status(srvT0.Add(2 * time.Hour)); st != tt.status {
+				t.Fatalf("status = %q, want %q", st, tt.status)
+			}
+		})
+	}
+	before, err := SubscriptionAsOf(history, "S-1", srvT0.Add(-time.Second))
+	if err != nil || before.Created() {
+		t.Fatalf("as of before creation: %+v, %v", before, err)
+	}
+	if _, err := SubscriptionView(before, srvT0); ErrorCode(err) != ENOTFOUND {
+		t.Fatalf("view before creation: err = %v, want ENOTFOUND", err)
+	}
+	if _, err := SubscriptionAsOf(history, "S-2", time.Time{}); ErrorCode(err) != ENOTFOUND {
+		t.Fatalf("unknown subscription: err = %v, want ENOTFOUND", err)
+	}
+	if c, err := CouponAsOf(history, "C-1", time.Time{}); err != nil || !c.Created() {
+		t.Fatalf("coupon as of: %+v, %v", c, err)
+	}
+	if _, err := PerpetualAsOf(history, "P-1", time.Time{}); ErrorCode(err) != ENOTFOUND {
+		t.Fatalf("unknown perpetual: err = %v, want ENOTFOUND", err)
+	}
+}

@@ -146,27 +146,6 @@ func SubscriptionAsOf(events []Event, id string, at time.Time) (*SubscriptionSta
 	return s, nil
 }
 
-// srvAsOf feeds evolve the events of one subject up to and including at.
-func srvAsOf(events []Event, subject string, at time.Time, evolve func(Event) error) error {
-	found := false
-	for _, e := range events {
-		if e.Subject != subject {
-			continue
-		}
-		found = true
-		if !at.IsZero() && e.Time.After(at) {
-			break
-		}
-		if err := evolve(e); err != nil {
-			return err
-		}
-	}
-	if !found {
-		return Errorf(ENOTFOUND, "no events of %s", subject)
-	}
-	return nil
-}
-
 // EvolveSubscription applies one event of the subscription's history. Events
 // are facts: it checks they are well-formed and in order, not that the
 // decision was right. Unknown types, foreign subjects, events out of order or
@@ -495,13 +474,4 @@ func srvCheckPeriod(e Event, period string, start, end time.Time) error {
 		return Errorf(EINVALID, "event %s: period %s..%s is empty", e.ID, srvTimeText(start), srvTimeText(end))
 	}
 	return nil
-}
-
-// srvEvents wraps one new event in a slice.
-func srvEvents(subject, typ string, data any) ([]Event, error) {
-	e, err := NewEvent(subject, typ, data)
-	if err != nil {
-		return nil, err
-	}
-	return []Event{e}, nil
 }
