@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/licledger/licledger/domain"
 	"github.com/mattn/go-sqlite3"
@@ -43,6 +44,20 @@ type DB struct {
 	w      *sql.DB // nil when opened read-only
 	r      *sql.DB
 	unlock func()
+
+	// gen counts the projector's commits in this process. The writer holds
+	// the database's exclusive lock, so while gen is unchanged no row
+	// changed: Queries caches what it read at a generation.
+	gen atomic.Uint64
+}
+
+// generation returns the commit generation, and false when it cannot be
+// trusted (read-only: another process may be writing).
+func (db *DB) generation() (uint64, bool) {
+	if db.w == nil {
+		return 0, false
+	}
+	return db.gen.Load(), true
 }
 
 // dsn builds the go-sqlite3 data source name. WAL lets readers run beside
@@ -51,19 +66,38 @@ type DB struct {
 // rebuild from the log repairs); busy_timeout covers other processes
 // (rebuild, verify) touching the file; foreign keys are on for any future
 // table that declares them.
-func dsn(path string, readOnly bool) string {
+//
+// A bulk database (a rebuild's scratch file, private until renamed into
+// place) is written with synchronous=OFF and a large page cache: a crash
+// during the build only loses the scratch file, and Rebuild fsyncs the
+// finished file before the rename.
+func dsn(path string, mode openMode) string {
 	v := url.Values{}
 	v.Set("_journal_mode", "WAL")
 	v.Set("_busy_timeout", "5000")
 	v.Set("_foreign_keys", "on")
 	v.Set("_synchronous", "NORMAL")
-	if readOnly {
+	v.Set("_cache_size", "-16384") // KiB: 16 MiB
+	switch mode {
+	case modeRead:
 		v.Set("_query_only", "true")
-	} else {
+	case modeWrite:
 		v.Set("_txlock", "immediate")
+	case modeBulk:
+		v.Set("_txlock", "immediate")
+		v.Set("_synchronous", "OFF")
+		v.Set("_cache_size", "-131072") // 128 MiB
 	}
 	return "file:" + path + "?" + v.Encode()
 }
+
+type openMode int
+
+const (
+	modeWrite openMode = iota
+	modeRead
+	modeBulk
+)
 
 // Open opens (creating if needed) the database at path for the projector,
 // applies the embedded migrations not applied yet, and holds an exclusive
@@ -80,7 +114,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := openUnlocked(ctx, path)
+	db, err := openUnlocked(ctx, path, modeWrite)
 	if err != nil {
 		unlock()
 		return nil, err
@@ -91,8 +125,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // openUnlocked opens path for writing without the process lock: for the
 // private databases of rebuild and verify.
-func openUnlocked(ctx context.Context, path string) (*DB, error) {
-	w, err := sql.Open("sqlite3", dsn(path, false))
+func openUnlocked(ctx context.Context, path string, mode openMode) (*DB, error) {
+	w, err := sql.Open("sqlite3", dsn(path, mode))
 	if err != nil {
 		return nil, sqlErr("open database", err)
 	}
@@ -129,7 +163,7 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 }
 
 func (db *DB) openReader() error {
-	r, err := sql.Open("sqlite3", dsn(db.path, true))
+	r, err := sql.Open("sqlite3", dsn(db.path, modeRead))
 	if err != nil {
 		return sqlErr("open database", err)
 	}

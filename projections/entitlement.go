@@ -39,8 +39,14 @@ type Queries struct {
 }
 
 type cachedState struct {
+	gen     uint64 // DB generation at which version and last were read
 	version uint64 // platforms.version the state was folded to
+	last    time.Time
 	state   *domain.PlatformState
+	// The last document served from this state, and its instant: requests
+	// for the same instant (HTTP "now" is whole seconds) reuse the bytes.
+	docAt time.Time
+	doc   []byte
 }
 
 // maxCachedStates bounds the cache; beyond it an arbitrary entry is
@@ -56,13 +62,33 @@ func NewQueries(db *DB) *Queries {
 func (q *Queries) DB() *DB { return q.db }
 
 // Entitlement returns the entitlement document of a platform at instant
-// at: the canonical bytes of domain.MarshalEntitlement.
+// at: the canonical bytes of domain.MarshalEntitlement. The bytes may be
+// shared with other callers: do not modify them.
 func (q *Queries) Entitlement(ctx context.Context, id string, at time.Time) ([]byte, error) {
-	ent, err := q.entitlement(ctx, id, at)
+	st, err := q.stateAt(ctx, id, at)
 	if err != nil {
 		return nil, err
 	}
-	return domain.MarshalEntitlement(ent)
+	q.mu.Lock()
+	c, ok := q.cache[id]
+	q.mu.Unlock()
+	cached := ok && c.state == st
+	if cached && c.doc != nil && c.docAt.Equal(at) {
+		return c.doc, nil
+	}
+	doc, err := domain.MarshalEntitlement(domain.PlatformEntitlement(st, at))
+	if err != nil {
+		return nil, err
+	}
+	if cached {
+		q.mu.Lock()
+		if cur, ok := q.cache[id]; ok && cur.state == st {
+			cur.docAt, cur.doc = at, doc
+			q.cache[id] = cur
+		}
+		q.mu.Unlock()
+	}
+	return doc, nil
 }
 
 func (q *Queries) entitlement(ctx context.Context, id string, at time.Time) (domain.Entitlement, error) {
@@ -76,6 +102,14 @@ func (q *Queries) entitlement(ctx context.Context, id string, at time.Time) (dom
 // stateAt returns the platform's state folded from the prefix of its
 // history up to at. The returned state may be shared: do not fold into it.
 func (q *Queries) stateAt(ctx context.Context, id string, at time.Time) (*domain.PlatformState, error) {
+	gen, trusted := q.db.generation()
+	q.mu.Lock()
+	c, ok := q.cache[id]
+	q.mu.Unlock()
+	if ok && trusted && c.gen == gen && !at.Before(c.last) {
+		return c.state, nil // nothing committed since: the row is unchanged
+	}
+	// gen is read before the row, so the row is at least that recent.
 	version, last, err := q.db.platformVersion(ctx, q.db.r, id)
 	if err != nil {
 		return nil, err
@@ -91,10 +125,13 @@ func (q *Queries) stateAt(ctx context.Context, id string, at time.Time) (*domain
 		}
 		return st, nil
 	}
-	q.mu.Lock()
-	c, ok := q.cache[id]
-	q.mu.Unlock()
 	if ok && c.version == version {
+		q.mu.Lock()
+		if cur, ok := q.cache[id]; ok && cur.state == c.state && cur.gen < gen {
+			cur.gen = gen
+			q.cache[id] = cur
+		}
+		q.mu.Unlock()
 		return c.state, nil
 	}
 	var st *domain.PlatformState
@@ -121,7 +158,7 @@ func (q *Queries) stateAt(ctx context.Context, id string, at time.Time) (*domain
 				break
 			}
 		}
-		q.cache[id] = cachedState{version: version, state: st}
+		q.cache[id] = cachedState{gen: gen, version: version, last: last, state: st}
 	}
 	q.mu.Unlock()
 	return st, nil

@@ -16,7 +16,7 @@ import (
 const (
 	NameEvents    = "events"
 	NamePlatforms = "platforms"
-	NameLicenses  = "licenses"
+	NameLicenses  = "licenses-2" // 2: superseded_by names the current license of the slot
 	NameUSBKeys   = "usb_keys"
 	NameTimeline  = "timeline"
 )
@@ -25,7 +25,17 @@ const (
 // event; ok is false for other aggregates. An event type this build does
 // not know yields data nil and no error (a newer writer may add types; the
 // projections that do not need it ignore it), malformed data an EINVALID.
-func platformEvent(rec eventstore.Record) (id string, data any, ok bool, err error) {
+func platformEvent(tx *Tx, rec eventstore.Record) (id string, data any, ok bool, err error) {
+	// Four projections ask in turn about the same record: decode it once.
+	if m := &tx.memo; m.valid && m.seq == rec.Seq {
+		return m.id, m.data, m.ok, m.err
+	}
+	id, data, ok, err = decodePlatformEvent(rec)
+	tx.memo = decoded{valid: true, seq: rec.Seq, id: id, data: data, ok: ok, err: err}
+	return id, data, ok, err
+}
+
+func decodePlatformEvent(rec eventstore.Record) (id string, data any, ok bool, err error) {
 	agg, err := domain.ParseAggregate(rec.Event.Subject)
 	if err != nil {
 		return "", nil, false, poisonf("%s", domain.ErrorMessage(err))
@@ -51,12 +61,12 @@ func (eventsProjection) Tables() []string { return []string{"events"} }
 
 func (eventsProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Record) error {
 	e := rec.Event
-	n, err := tx.Exec(ctx, `INSERT INTO events (seq, id, type, subject, version, time, raw) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`, rec.Seq, e.ID, e.Type, e.Subject, e.AggregateVersion, ts(e.Time), rec.Raw)
+	ok, err := tx.Insert(ctx, `INSERT INTO events (seq, id, type, subject, version, time, raw) VALUES`,
+		rec.Seq, e.ID, e.Type, e.Subject, e.AggregateVersion, ts(e.Time), rec.Raw)
 	if err != nil {
 		return err
 	}
-	if n == 0 {
+	if !ok {
 		return poisonf("event id %s is stored twice; this copy is ignored", e.ID)
 	}
 	return nil
@@ -71,17 +81,14 @@ func (platformsProjection) Tables() []string {
 }
 
 func (platformsProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Record) error {
-	id, data, ok, err := platformEvent(rec)
+	id, data, ok, err := platformEvent(tx, rec)
 	if err != nil || !ok {
 		return err
 	}
 	e := rec.Event
 	at := ts(e.Time)
-	if _, err := tx.Exec(ctx, `INSERT INTO platforms (id, version, last_seq, last_event_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET version = excluded.version, last_seq = excluded.last_seq, last_event_at = excluded.last_event_at`,
-		id, e.AggregateVersion, rec.Seq, at); err != nil {
-		return err
-	}
+	row := tx.platformRow(id)
+	row.version, row.lastSeq, row.lastAt = e.AggregateVersion, rec.Seq, at
 	addNode := func(node string) error {
 		_, err := tx.Exec(ctx, `INSERT INTO platform_nodes (platform, node, added_at, added_event) VALUES (?, ?, ?, ?)
 			ON CONFLICT (platform, node) DO UPDATE SET added_at = excluded.added_at, added_event = excluded.added_event,
@@ -90,10 +97,7 @@ func (platformsProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Rec
 	}
 	switch d := data.(type) {
 	case *domain.PlatformRegistered:
-		if _, err := tx.Exec(ctx, `UPDATE platforms SET registered_at = ?, registered_event = ?, request_code = ? WHERE id = ?`,
-			at, e.ID, d.RequestCode, id); err != nil {
-			return err
-		}
+		row.registered, row.regAt, row.regEvent, row.requestCode = true, at, e.ID, d.RequestCode
 		for _, n := range d.Nodes {
 			if err := addNode(n); err != nil {
 				return err
@@ -120,6 +124,51 @@ func (platformsProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Rec
 	return nil
 }
 
+// platformRow is a platforms row pending in a batch: a batch often holds
+// many events of one platform, and only the last one's version counts, so
+// the row is written once per batch (Tx.Flush).
+type platformRow struct {
+	id               string
+	version, lastSeq uint64
+	lastAt           string
+	registered       bool
+	regAt, regEvent  string
+	requestCode      string
+}
+
+func (t *Tx) platformRow(id string) *platformRow {
+	if r, ok := t.platforms[id]; ok {
+		return r
+	}
+	if t.platforms == nil {
+		t.platforms = map[string]*platformRow{}
+		t.onFlush(t.flushPlatforms)
+	}
+	r := &platformRow{id: id}
+	t.platforms[id] = r
+	t.platOrder = append(t.platOrder, id)
+	return r
+}
+
+func (t *Tx) flushPlatforms(ctx context.Context) error {
+	for _, id := range t.platOrder {
+		r := t.platforms[id]
+		if _, err := t.Exec(ctx, `INSERT INTO platforms (id, version, last_seq, last_event_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET version = excluded.version, last_seq = excluded.last_seq, last_event_at = excluded.last_event_at`,
+			r.id, r.version, r.lastSeq, r.lastAt); err != nil {
+			return err
+		}
+		if r.registered {
+			if _, err := t.Exec(ctx, `UPDATE platforms SET registered_at = ?, registered_event = ?, request_code = ? WHERE id = ?`,
+				r.regAt, r.regEvent, r.requestCode, r.id); err != nil {
+				return err
+			}
+		}
+	}
+	t.platforms, t.platOrder = nil, nil
+	return nil
+}
+
 // licensesProjection is the license inventory with provenance.
 type licensesProjection struct{}
 
@@ -136,50 +185,101 @@ func slotOf(l domain.License) string {
 }
 
 func (licensesProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Record) error {
-	id, data, ok, err := platformEvent(rec)
+	id, data, ok, err := platformEvent(tx, rec)
 	if err != nil || !ok {
 		return err
 	}
 	e := rec.Event
-	var slots []string
+	var arrived []domain.License
 	switch d := data.(type) {
 	case *domain.LicenseUploaded:
 		if err := arrive(ctx, tx, id, rec, d.License, d.Source, d.KeyID, d.Bundle); err != nil {
 			return err
 		}
-		slots = append(slots, slotOf(d.License))
+		arrived = append(arrived, d.License)
 	case *domain.USBKeyInserted:
 		for _, l := range d.Licenses {
 			if err := arrive(ctx, tx, id, rec, l, domain.SourceUSBKey, d.KeyID, ""); err != nil {
 				return err
 			}
-			slots = append(slots, slotOf(l))
+			arrived = append(arrived, l)
 		}
 	case *domain.LicenseDeleted:
-		var slot string
-		err := tx.QueryRow(ctx, `SELECT slot FROM licenses WHERE platform = ? AND license = ?`, id, d.License).Scan(&slot)
-		if err == sql.ErrNoRows {
-			return poisonf("event %s deletes license %s, which platform %s never received", e.ID, d.License, id)
-		}
-		if err != nil {
-			return sqlErr("read license", err)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE licenses SET deleted_event = ?, deleted_at = ? WHERE platform = ? AND license = ?`,
-			e.ID, ts(e.Time), id, d.License); err != nil {
-			return err
-		}
-		slots = append(slots, slot)
+		return deleteLicense(ctx, tx, id, e, d.License)
 	}
-	done := map[string]bool{}
-	for _, s := range slots {
-		if !done[s] {
-			done[s] = true
-			if err := resupersede(ctx, tx, id, s); err != nil {
-				return err
-			}
+	// The licenses this event brought are the latest in their slots (R13:
+	// by log position); within the event, ties go to the greatest id, as
+	// in deleteLicense.
+	winners := map[string]string{}
+	var order []string
+	for _, l := range arrived {
+		slot := slotOf(l)
+		w, seen := winners[slot]
+		if !seen {
+			order = append(order, slot)
+		}
+		if !seen || l.ID > w {
+			winners[slot] = l.ID
+		}
+	}
+	for _, slot := range order {
+		if err := supersedeBy(ctx, tx, id, slot, winners[slot], e.ID, ts(e.Time)); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// supersedeBy makes lic, which arrived with event at instant at, the
+// current license of its slot: every other live license of the slot is
+// superseded by it (R13), and it is superseded by none.
+func supersedeBy(ctx context.Context, tx *Tx, platform, slot, lic, event, at string) error {
+	// INDEXED BY: without statistics the planner would scan all of the
+	// platform's licenses by primary key rather than the slot's live ones.
+	if _, err := tx.Exec(ctx, `UPDATE licenses INDEXED BY licenses_live_by_slot
+		SET superseded_by = ?, superseded_event = ?, superseded_at = ?
+		WHERE platform = ? AND slot = ? AND deleted_event IS NULL AND license != ?
+			AND (superseded_by IS NOT ? OR superseded_event IS NOT ?)`,
+		lic, event, at, platform, slot, lic, lic, event); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `UPDATE licenses SET superseded_by = NULL, superseded_event = NULL, superseded_at = NULL
+		WHERE platform = ? AND license = ? AND superseded_by IS NOT NULL`, platform, lic)
+	return err
+}
+
+// deleteLicense records a deletion. A deleted license takes no part in
+// precedence (R14) and keeps its own supersession as history; when it was
+// its slot's current license, the latest other live one becomes current.
+func deleteLicense(ctx context.Context, tx *Tx, platform string, e domain.Event, lic string) error {
+	var slot string
+	var current bool
+	err := tx.QueryRow(ctx, `SELECT slot, superseded_by IS NULL AND deleted_event IS NULL FROM licenses WHERE platform = ? AND license = ?`,
+		platform, lic).Scan(&slot, &current)
+	if err == sql.ErrNoRows {
+		return poisonf("event %s deletes license %s, which platform %s never received", e.ID, lic, platform)
+	}
+	if err != nil {
+		return sqlErr("read license", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE licenses SET deleted_event = ?, deleted_at = ? WHERE platform = ? AND license = ?`,
+		e.ID, ts(e.Time), platform, lic); err != nil {
+		return err
+	}
+	if !current {
+		return nil
+	}
+	var next, event, at string
+	err = tx.QueryRow(ctx, `SELECT license, arrived_event, arrived_at FROM licenses INDEXED BY licenses_live_by_slot
+		WHERE platform = ? AND slot = ? AND deleted_event IS NULL ORDER BY arrived_seq DESC, license DESC LIMIT 1`,
+		platform, slot).Scan(&next, &event, &at)
+	if err == sql.ErrNoRows {
+		return nil // the slot is empty now
+	}
+	if err != nil {
+		return sqlErr("read licenses", err)
+	}
+	return supersedeBy(ctx, tx, platform, slot, next, event, at)
 }
 
 // arrive records a license reaching a platform. A license arriving again
@@ -202,51 +302,6 @@ func arrive(ctx context.Context, tx *Tx, platform string, rec eventstore.Record,
 	return err
 }
 
-// resupersede recomputes who superseded whom in one slot: among the
-// licenses not deleted, in arrival order, each is superseded by the next
-// (R13: latest by log position wins; R14: a deleted one takes no part).
-func resupersede(ctx context.Context, tx *Tx, platform, slot string) error {
-	type row struct {
-		id, event, at string
-		by, byEvent   sql.NullString
-	}
-	rows, err := tx.Query(ctx, `SELECT license, arrived_event, arrived_at, superseded_by, superseded_event FROM licenses
-		WHERE platform = ? AND slot = ? AND deleted_event IS NULL ORDER BY arrived_seq, license`, platform, slot)
-	if err != nil {
-		return err
-	}
-	var live []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.id, &r.event, &r.at, &r.by, &r.byEvent); err != nil {
-			rows.Close()
-			return sqlErr("read licenses", err)
-		}
-		live = append(live, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return sqlErr("read licenses", err)
-	}
-	for i, r := range live {
-		var by, byEvent, byAt any
-		if i+1 < len(live) {
-			next := live[i+1]
-			if r.by.String == next.id && r.byEvent.String == next.event {
-				continue
-			}
-			by, byEvent, byAt = next.id, next.event, next.at
-		} else if !r.by.Valid {
-			continue
-		}
-		if _, err := tx.Exec(ctx, `UPDATE licenses SET superseded_by = ?, superseded_event = ?, superseded_at = ? WHERE platform = ? AND license = ?`,
-			by, byEvent, byAt, platform, r.id); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // usbKeysProjection records each insertion of a key on a node and its end.
 type usbKeysProjection struct{}
 
@@ -254,7 +309,7 @@ func (usbKeysProjection) Name() string     { return NameUSBKeys }
 func (usbKeysProjection) Tables() []string { return []string{"usb_key_insertions"} }
 
 func (usbKeysProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Record) error {
-	id, data, ok, err := platformEvent(rec)
+	id, data, ok, err := platformEvent(tx, rec)
 	if err != nil || !ok {
 		return err
 	}
@@ -265,7 +320,7 @@ func (usbKeysProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Recor
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, rec.Seq, d.Node, d.KeyID, e.ID, ts(e.Time), len(d.Licenses))
 		return err
 	case *domain.USBKeyRemoved:
-		_, err := tx.Exec(ctx, `UPDATE usb_key_insertions SET removed_seq = ?, removed_event = ?, removed_at = ?
+		_, err := tx.Exec(ctx, `UPDATE usb_key_insertions INDEXED BY usb_key_open SET removed_seq = ?, removed_event = ?, removed_at = ?
 			WHERE platform = ? AND node = ? AND key_id = ? AND removed_seq IS NULL`, rec.Seq, e.ID, ts(e.Time), id, d.Node, d.KeyID)
 		return err
 	}
@@ -279,18 +334,17 @@ func (timelineProjection) Name() string     { return NameTimeline }
 func (timelineProjection) Tables() []string { return []string{"timeline"} }
 
 func (timelineProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Record) error {
-	id, data, ok, err := platformEvent(rec)
+	id, data, ok, err := platformEvent(tx, rec)
 	if err != nil || !ok {
 		return err
 	}
 	e := rec.Event
-	n, err := tx.Exec(ctx, `INSERT INTO timeline (platform, version, seq, event, time, type, source, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (platform, version) DO NOTHING`,
+	ok, err = tx.Insert(ctx, `INSERT INTO timeline (platform, version, seq, event, time, type, source, summary) VALUES`,
 		id, e.AggregateVersion, rec.Seq, e.ID, ts(e.Time), e.Type, e.Source, summarize(e.Type, data))
 	if err != nil {
 		return err
 	}
-	if n == 0 {
+	if !ok {
 		return poisonf("event %s repeats version %d of platform %s; this copy is ignored", e.ID, e.AggregateVersion, id)
 	}
 	return nil

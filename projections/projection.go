@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/licledger/licledger/domain"
@@ -37,70 +36,6 @@ type Projection interface {
 // All returns the projections the ledger maintains, in apply order.
 func All() []Projection {
 	return []Projection{eventsProjection{}, platformsProjection{}, licensesProjection{}, usbKeysProjection{}, timelineProjection{}}
-}
-
-// Tx is a write transaction of the projector with a cache of prepared
-// statements: a batch applies thousands of events with a handful of
-// distinct statements, so preparing each once per batch matters.
-type Tx struct {
-	tx    *sql.Tx
-	stmts map[string]*sql.Stmt
-}
-
-func newTx(tx *sql.Tx) *Tx { return &Tx{tx: tx, stmts: make(map[string]*sql.Stmt)} }
-
-func (t *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if s, ok := t.stmts[query]; ok {
-		return s, nil
-	}
-	s, err := t.tx.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, sqlErr("prepare", err)
-	}
-	t.stmts[query] = s
-	return s, nil
-}
-
-// Exec runs a statement and returns the number of rows it changed.
-func (t *Tx) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	s, err := t.stmt(ctx, query)
-	if err != nil {
-		return 0, err
-	}
-	res, err := s.ExecContext(ctx, args...)
-	if err != nil {
-		return 0, sqlErr("exec", err)
-	}
-	n, err := res.RowsAffected()
-	return n, sqlErr("exec", err)
-}
-
-// Query runs a query inside the transaction.
-func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	s, err := t.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.QueryContext(ctx, args...)
-	return rows, sqlErr("query", err)
-}
-
-// QueryRow runs a one-row query inside the transaction.
-func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	s, err := t.stmt(ctx, query)
-	if err != nil {
-		// Let Scan report it: database/sql has no way to build a Row
-		// holding an error, so fall back to the unprepared path.
-		return t.tx.QueryRowContext(ctx, query, args...)
-	}
-	return s.QueryRowContext(ctx, args...)
-}
-
-func (t *Tx) close() {
-	for _, s := range t.stmts {
-		s.Close()
-	}
-	t.stmts = nil
 }
 
 // poisonf builds the error by which Apply declares an event unusable.

@@ -23,7 +23,7 @@ func Build(ctx context.Context, log Log, path string, until uint64, logger *slog
 	if _, err := os.Stat(path); err == nil {
 		return nil, 0, domain.Errorf(domain.ECONFLICT, "projections: %s already exists", path)
 	}
-	db, err := openUnlocked(ctx, path)
+	db, err := openUnlocked(ctx, path, modeBulk)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -79,6 +79,10 @@ func Rebuild(ctx context.Context, log Log, path string, logger *slog.Logger, pro
 		removeDB(tmp)
 		return RebuildResult{}, err
 	}
+	if err := syncFile(tmp); err != nil {
+		removeDB(tmp)
+		return RebuildResult{}, err
+	}
 	if err := settle(ctx, path); err != nil {
 		removeDB(tmp)
 		return RebuildResult{}, err
@@ -100,7 +104,7 @@ func settle(ctx context.Context, path string) error {
 		removeDB(path)
 		return nil
 	}
-	w, err := sql.Open("sqlite3", dsn(path, false))
+	w, err := sql.Open("sqlite3", dsn(path, modeWrite))
 	if err != nil {
 		return sqlErr("open old database", err)
 	}
@@ -113,6 +117,20 @@ func settle(ctx context.Context, path string) error {
 	}
 	os.Remove(path + "-wal")
 	os.Remove(path + "-shm")
+	return nil
+}
+
+// syncFile flushes a finished database file to disk before it is renamed
+// into place (it was written with synchronous=OFF).
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return domain.Errorf(domain.EINTERNAL, "projections: sync %s: %v", path, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return domain.Errorf(domain.EINTERNAL, "projections: sync %s: %v", path, err)
+	}
 	return nil
 }
 
@@ -182,7 +200,7 @@ func Verify(ctx context.Context, live *DB, log Log, scratchDir string, logger *s
 	defer removeDB(path)
 	var rebuilt *DB
 	if seq == 0 {
-		rebuilt, err = openUnlocked(ctx, path)
+		rebuilt, err = openUnlocked(ctx, path, modeBulk)
 		if err == nil {
 			_, err = NewRunner(rebuilt, log, logger).load(ctx)
 		}

@@ -338,6 +338,7 @@ func (r *Runner) load(ctx context.Context) (uint64, error) {
 	if err := tx.Commit(); err != nil {
 		return 0, sqlErr("commit checkpoints", err)
 	}
+	r.db.gen.Add(1)
 	r.cp = cp
 	r.setApplied(lowest)
 	return lowest, nil
@@ -384,8 +385,13 @@ type skipKey struct {
 // the batch commit together and nothing half-applied survives.
 func (r *Runner) apply(ctx context.Context, batch []item) error {
 	skip := map[skipKey]error{}
+	bulk := true
 	for {
-		poisoned, err := r.applyOnce(ctx, batch, skip)
+		poisoned, err := r.applyOnce(ctx, batch, skip, bulk)
+		if errors.Is(err, errBulkConflict) && bulk {
+			bulk = false
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -413,12 +419,20 @@ type poisonHit struct {
 	err error
 }
 
-func (r *Runner) applyOnce(ctx context.Context, batch []item, skip map[skipKey]error) (*poisonHit, error) {
+func (r *Runner) applyOnce(ctx context.Context, batch []item, skip map[skipKey]error, bulk bool) (*poisonHit, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// A batch runs to its commit or rollback without watching ctx: with a
+	// cancellable context go-sqlite3 starts a goroutine per statement to
+	// interrupt it, which costs more than the statement. Batches are
+	// short; cancellation is honoured between them.
+	ctx = context.WithoutCancel(ctx)
 	sqlTx, err := r.db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, sqlErr("begin batch", err)
 	}
-	tx := newTx(sqlTx)
+	tx := newTx(sqlTx, bulk)
 	defer func() {
 		tx.close()
 		sqlTx.Rollback()
@@ -449,6 +463,9 @@ func (r *Runner) applyOnce(ctx context.Context, batch []item, skip map[skipKey]e
 			}
 		}
 	}
+	if err := tx.Flush(ctx); err != nil {
+		return nil, err
+	}
 	last := batch[len(batch)-1].rec.Seq
 	for _, p := range r.projs {
 		if r.cp[p.Name()] >= last {
@@ -462,6 +479,7 @@ func (r *Runner) applyOnce(ctx context.Context, batch []item, skip map[skipKey]e
 	if err := sqlTx.Commit(); err != nil {
 		return nil, sqlErr("commit batch", err)
 	}
+	r.db.gen.Add(1)
 	return nil, nil
 }
 

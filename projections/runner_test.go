@@ -231,9 +231,24 @@ func TestRunnerPoison(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.append("platform/p", ev(domain.EventPlatformNodeAdded, domain.NodeChanged{Node: "n2"}))
+	// Seq 5: a second copy of seq 1 (same id, same version), as a
+	// misbehaving writer could store: the events index and the timeline
+	// refuse the duplicate (found by the row-by-row fallback of a bulk
+	// batch), the rest of the batch still commits.
+	var first []byte
+	for rec, err := range l.store.Read(ctx, 1, eventstore.UntilSeq(1)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		first = rec.Raw
+	}
+	if _, err := js.Publish(ctx, "ledger.platform.p", first); err != nil {
+		t.Fatal(err)
+	}
+	l.append("platform/r", ev(domain.EventPlatformRegistered, domain.PlatformRegistered{Nodes: []string{"n1"}}))
 
 	db := openDB(t, "p.db")
-	if got, want := catchUp(t, db, l.store), uint64(4); got != want {
+	if got, want := catchUp(t, db, l.store), uint64(6); got != want {
 		t.Fatalf("caught up to %d, want %d", got, want)
 	}
 	poison, err := db.Poison(ctx)
@@ -252,8 +267,14 @@ func TestRunnerPoison(t *testing.T) {
 	}
 	// The events index keeps the malformed-data event (its envelope is
 	// fine); the four platform projections poison it.
-	if got, want := strings.Join(bySeq[3], ","), "licenses,platforms,timeline,usb_keys"; got != want {
+	if got, want := strings.Join(bySeq[3], ","), "licenses-2,platforms,timeline,usb_keys"; got != want {
 		t.Errorf("seq 3 poisoned for %q, want %q", got, want)
+	}
+	if got, want := strings.Join(bySeq[5], ","), "events,timeline"; got != want {
+		t.Errorf("duplicate seq 5 poisoned for %q, want %q", got, want)
+	}
+	if _, err := db.GetPlatform(ctx, "r"); err != nil {
+		t.Errorf("the event after the duplicate was not applied: %v", err)
 	}
 	if _, err := db.Event(ctx, "bad-data"); err != nil {
 		t.Errorf("events index lost the malformed-data event: %v", err)

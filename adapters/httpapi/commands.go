@@ -132,13 +132,14 @@ func (s *Server) execute(r *http.Request, name, id string, registers bool, decid
 	return res, recs, nil
 }
 
-// writeResult answers a command: 201 when it appended events, 200 when
-// there was nothing to append (an upload of licenses already recorded).
-func writeResult(w http.ResponseWriter, res CommandResult) {
+// writeResult answers a command: 201 when a POST appended events, 200
+// for a DELETE, or when there was nothing to append (an upload of
+// licenses already recorded).
+func writeResult(w http.ResponseWriter, r *http.Request, res CommandResult) {
 	w.Header().Set("ETag", etag(res.Version))
-	status := http.StatusCreated
-	if len(res.Events) == 0 {
-		status = http.StatusOK
+	status := http.StatusOK
+	if r.Method == http.MethodPost && len(res.Events) > 0 {
+		status = http.StatusCreated
 	}
 	writeJSON(w, status, res)
 }
@@ -152,7 +153,7 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request, name, id string
 	if err != nil {
 		return err
 	}
-	writeResult(w, res)
+	writeResult(w, r, res)
 	return nil
 }
 
@@ -179,7 +180,7 @@ func (s *Server) registerPlatform(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	w.Header().Set("Location", "/v1/platforms/"+req.ID)
-	writeResult(w, res)
+	writeResult(w, r, res)
 	return nil
 }
 

@@ -51,7 +51,7 @@ func (c *testClock) Set(t time.Time) {
 // env is a running API over a real embedded JetStream and a real SQLite
 // projections database, with the projector following the log live.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	store  *eventstore.Store
 	db     *projections.DB
 	q      *projections.Queries
@@ -61,7 +61,7 @@ type env struct {
 	clock  *testClock
 }
 
-func newEnv(t *testing.T, mutate ...func(*Config)) *env {
+func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 	t.Helper()
 	clock := &testClock{now: t0}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

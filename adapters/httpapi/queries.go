@@ -9,11 +9,20 @@ import (
 	"github.com/licledger/licledger/projections"
 )
 
-// parseAt reads the optional ?at=RFC3339 instant; absent means now.
+// parseAt reads the optional ?at=RFC3339 instant; absent means now,
+// rounded up to a whole second: licenses are issued and expire on human
+// time scales, a second's resolution lets concurrent "now" queries share
+// one evaluation, and rounding up (not down) keeps every event already
+// appended (stamped at or before now) inside the answer.
 func (s *Server) parseAt(r *http.Request) (time.Time, error) {
 	v := r.URL.Query().Get("at")
 	if v == "" {
-		return s.cfg.Now().UTC(), nil
+		now := s.cfg.Now().UTC()
+		at := now.Truncate(time.Second)
+		if at.Before(now) {
+			at = at.Add(time.Second)
+		}
+		return at, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {

@@ -213,7 +213,7 @@ func (s *Server) uploadLicense(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("X-Licledger-Event", recs[0].Event.ID)
 		return rej
 	}
-	writeResult(w, res)
+	writeResult(w, r, res)
 	return nil
 }
 

@@ -1,0 +1,141 @@
+package projections
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// rebuildEvents is the log size of BenchmarkRebuild: 1M by default, or
+// -rebuild.events / LICLEDGER_BENCH_EVENTS for quick runs.
+var rebuildEvents = flag.Int("rebuild.events", envInt("LICLEDGER_BENCH_EVENTS", 1_000_000), "events in BenchmarkRebuild's log")
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// benchLog appends n platform events: platforms of 1000 events each, a
+// realistic mix of registrations, uploads, key insertions and pulls, and
+// hosts, in atomic appends of up to 1000 events.
+func benchLog(b *testing.B, n int) *ledger {
+	b.Helper()
+	l := newLedger(b)
+	ctx := context.Background()
+	const perPlatform = 1000
+	for p := 0; n > 0; p++ {
+		id := fmt.Sprintf("p%05d", p)
+		agg := domain.Aggregate{Kind: domain.KindPlatform, ID: id}
+		k := min(n, perPlatform)
+		events := make([]domain.Event, 0, k)
+		events = append(events, ev(domain.EventPlatformRegistered, domain.PlatformRegistered{Nodes: []string{"mn-1", "mn-2"}, RequestCode: "RC-" + id}))
+		for i := 1; i < k; i++ {
+			var e domain.Event
+			switch i % 6 {
+			case 0:
+				e = ev(domain.EventLicenseUploaded, domain.LicenseUploaded{Source: domain.SourceRequestCode, Digest: "d",
+					License: plusLicense(fmt.Sprintf("L-%d", i), "vmware", 4, t0, 1)})
+			case 1:
+				e = ev(domain.EventUSBKeyInserted, domain.USBKeyInserted{Node: "mn-1", KeyID: "K-1",
+					Licenses: []domain.License{baseLicense("L-K", domain.EditionEnterprise, 16, t0, 2)}})
+			case 2:
+				e = ev(domain.EventHostAdded, domain.HostAdded{Host: fmt.Sprintf("h-%d", i), Hypervisor: domain.HypervisorKVM, Sockets: 2})
+			case 3:
+				e = ev(domain.EventUSBKeyRemoved, domain.USBKeyRemoved{Node: "mn-1", KeyID: "K-1"})
+			case 4:
+				e = ev(domain.EventHostRemoved, domain.HostRemoved{Host: fmt.Sprintf("h-%d", i-2)})
+			case 5:
+				e = ev(domain.EventLicenseDeleted, domain.LicenseDeleted{License: fmt.Sprintf("L-%d", i-5)})
+			}
+			events = append(events, e)
+		}
+		for i := range events {
+			events[i].Subject = agg.String()
+		}
+		for off := 0; off < len(events); off += eventstore.MaxBatch {
+			end := min(off+eventstore.MaxBatch, len(events))
+			if _, err := l.store.Append(ctx, agg, uint64(off), events[off:end]...); err != nil {
+				b.Fatalf("append: %v", err)
+			}
+		}
+		n -= k
+	}
+	return l
+}
+
+// rawRead reads the whole stream with a plain JetStream ordered consumer
+// (what any reader of the log pays), counting messages.
+func rawRead(b *testing.B, store *eventstore.Store, last uint64) {
+	b.Helper()
+	ctx := context.Background()
+	cons, err := store.JetStream().OrderedConsumer(ctx, store.StreamName(), jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer it.Stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if md.Sequence.Stream >= last {
+			return
+		}
+	}
+}
+
+// BenchmarkRebuild measures the rebuild rate of every projection from the
+// log into a fresh SQLite database, against the raw ordered-consumer read
+// rate of the same log measured in the same run (target: ratio >= 0.5).
+//
+//	go test -run '^$' -bench Rebuild -benchtime 1x ./projections/              # 1M events
+//	LICLEDGER_BENCH_EVENTS=100000 go test -run '^$' -bench Rebuild ./projections/
+func BenchmarkRebuild(b *testing.B) {
+	n := *rebuildEvents
+	l := benchLog(b, n)
+	last := l.lastSeq()
+	dir := b.TempDir()
+	var raw, rebuild time.Duration
+	i := 0
+	for b.Loop() {
+		start := time.Now()
+		rawRead(b, l.store, last)
+		raw += time.Since(start)
+
+		start = time.Now()
+		db, seq, err := Build(context.Background(), l.store, filepath.Join(dir, fmt.Sprintf("r%d.db", i)), 0, discard(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rebuild += time.Since(start)
+		db.Close()
+		if seq != last {
+			b.Fatalf("rebuilt to %d, want %d", seq, last)
+		}
+		i++
+	}
+	rawRate := float64(int(last)*i) / raw.Seconds()
+	rebuildRate := float64(int(last)*i) / rebuild.Seconds()
+	b.ReportMetric(rawRate, "raw-events/s")
+	b.ReportMetric(rebuildRate, "rebuild-events/s")
+	b.ReportMetric(rebuildRate/rawRate, "ratio")
+}
