@@ -3,7 +3,9 @@ package eventstore
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -32,11 +34,16 @@ import (
 // Append returns the stored records and stores nothing.
 //
 // Errors: EINVALID for a bad aggregate or event (no type, wrong subject,
-// data not JSON, too many or too large events); ECONFLICT (reason
-// "concurrent-update") when expectedVersion is stale; EINTERNAL for
-// infrastructure failures, or when the aggregate's last stored event is
-// unreadable (run `licledger audit verify`). Safe for concurrent use.
+// data not JSON, too many or too large events, reason "duplicate-id" for a
+// caller-set ID another event already has); ECONFLICT (reason
+// "concurrent-update") when expectedVersion is stale; EFORBIDDEN on a
+// ReadOnly store; EINTERNAL for infrastructure failures, or when the
+// aggregate's last stored event is unreadable (run `licledger audit
+// verify`). Safe for concurrent use.
 func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersion uint64, events ...domain.Event) ([]Record, error) {
+	if s.cfg.ReadOnly {
+		return nil, domain.Errorf(domain.EFORBIDDEN, "append to %s: the event store was opened read-only", agg)
+	}
 	if err := validAggregate(agg); err != nil {
 		return nil, err
 	}
@@ -73,8 +80,8 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 	if duplicate {
 		// JetStream dropped the message as a re-send of a stored id.
 		s.heads.invalidate(subject, hd)
-		return s.alreadyStoredOr(ctx, agg, events, presetIDs, domain.Errorf(domain.EINTERNAL,
-			"append to %s: JetStream reports event id %s as already stored, but not as this aggregate's next event", agg, events[0].ID))
+		return s.alreadyStoredOr(ctx, agg, events, presetIDs, domain.Reasonf(domain.EINVALID, "duplicate-id",
+			"append to %s: event id %s is already used by another event", agg, events[0].ID))
 	}
 	for i := range recs {
 		recs[i].Seq = firstSeq + uint64(i)
@@ -119,6 +126,19 @@ func checkEvents(agg domain.Aggregate, events []domain.Event) (presetIDs bool, e
 	return presetIDs, nil
 }
 
+// Version returns the aggregate's current version (0 if it has no events)
+// as the server has it now, in one round trip and without reading the
+// history: what an HTTP ETag or a blind append needs. Errors: EINVALID for
+// a bad aggregate; EINTERNAL when the last event is unreadable or on
+// infrastructure failure.
+func (s *Store) Version(ctx context.Context, agg domain.Aggregate) (uint64, error) {
+	if err := validAggregate(agg); err != nil {
+		return 0, err
+	}
+	hd, err := s.fetchHead(ctx, subjectOf(agg))
+	return hd.version, err
+}
+
 // head returns the aggregate's head: the cached one when it is at the
 // version the caller expects, otherwise a fresh one from the server (a
 // mismatch may just mean another process appended since we cached).
@@ -151,6 +171,9 @@ func (s *Store) fetchHead(ctx context.Context, subject string) (head, error) {
 // returns the records (without sequences) and the head the last one makes.
 func (s *Store) stamp(agg domain.Aggregate, prev head, events []domain.Event) ([]Record, head, error) {
 	now := s.cfg.Now().Round(0).UTC()
+	if now.IsZero() {
+		return nil, head{}, domain.Errorf(domain.EINTERNAL, "append to %s: the ledger clock returned the zero time", agg)
+	}
 	t := now
 	if t.Before(prev.time) {
 		s.log.Warn("ledger clock is behind the aggregate's last event; stamping the last event's time so time never goes backwards",
@@ -172,23 +195,39 @@ func (s *Store) stamp(agg domain.Aggregate, prev head, events []domain.Event) ([
 		e.AggregateVersion = prev.version + 1
 		e.PrevDigest = prev.digest
 		e.SchemaVersion = domain.SchemaVersion
-		raw, err := e.Canonical()
+		rec, err := encodeRecord(e)
 		if err != nil {
-			return nil, head{}, err
+			return nil, head{}, &domain.Error{Code: domain.ErrorCode(err),
+				Message: fmt.Sprintf("append to %s: event %d: %s", agg, i+1, domain.ErrorMessage(err))}
 		}
-		// Decode what will be stored: a writer must never store what a
-		// reader rejects, and the record returned must equal what Load
-		// returns later.
-		stored, ok := decodeFast(raw)
-		if !ok {
-			if stored, err = domain.DecodeEvent(raw); err != nil {
-				return nil, head{}, domain.Errorf(domain.EINVALID, "append to %s: event %d would not be readable: %s", agg, i+1, domain.ErrorMessage(err))
-			}
-		}
-		recs[i] = Record{Event: stored, Raw: raw}
-		prev = head{version: e.AggregateVersion, digest: domain.Digest(raw), time: t}
+		recs[i] = rec
+		prev = head{version: e.AggregateVersion, digest: domain.Digest(rec.Raw), time: t}
 	}
 	return recs, prev, nil
+}
+
+// encodeRecord encodes a stamped event; the record's Event is exactly what
+// decoding the stored bytes gives back (data compacted, as Load returns
+// it), so Append and Load return equal records.
+func encodeRecord(e domain.Event) (Record, error) {
+	e.Time = e.Time.UTC()
+	if raw, dataAt, ok := encodeCanonical(e); ok {
+		e.Data = json.RawMessage(raw[dataAt : len(raw)-1 : len(raw)-1])
+		return Record{Event: e, Raw: raw}, nil
+	}
+	raw, err := e.Canonical()
+	if err != nil {
+		return Record{}, err
+	}
+	// Decode what will be stored: a writer never stores what a reader
+	// rejects.
+	stored, ok := decodeFast(raw)
+	if !ok {
+		if stored, err = domain.DecodeEvent(raw); err != nil {
+			return Record{}, domain.Errorf(domain.EINVALID, "it would not be readable: %s", domain.ErrorMessage(err))
+		}
+	}
+	return Record{Event: stored, Raw: raw}, nil
 }
 
 // newID returns a ULID whose time part is the event's ledger time, so ids

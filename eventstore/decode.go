@@ -4,13 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/licledger/licledger/domain"
 )
 
 // Record is one stored event: its stream sequence, the decoded envelope,
 // and Raw, the exact bytes stored (canonical JSON; its domain.Digest is
-// the next event's PrevDigest). Raw must not be modified.
+// the next event's PrevDigest). Raw must not be modified: Event's strings
+// and Data share its memory.
 type Record struct {
 	Seq   uint64
 	Event domain.Event
@@ -57,7 +59,7 @@ func decodeRecord(seq uint64, subject string, raw []byte) (Record, error) {
 // belongs to the event subject "kind/id", without allocating.
 func subjectMatches(natsSubject, eventSubject string) bool {
 	const p = SubjectPrefix + "."
-	if len(natsSubject) != len(p)+len(eventSubject) || natsSubject[:len(p)] != p {
+	if eventSubject == "" || len(natsSubject) != len(p)+len(eventSubject) || natsSubject[:len(p)] != p {
 		return false
 	}
 	rest := natsSubject[len(p):]
@@ -93,18 +95,34 @@ const (
 	fTime
 	fContentType
 	fIdemKey
+	fPrevDigest
 	nStringFields
 )
 
-var stringFields = map[string]int{
-	"specversion":     fSpec,
-	"id":              fID,
-	"source":          fSource,
-	"type":            fType,
-	"subject":         fSubject,
-	"time":            fTime,
-	"datacontenttype": fContentType,
-	"idempotencykey":  fIdemKey,
+// stringField maps an attribute name to its index; a switch on
+// string(bytes) neither allocates nor hashes.
+func stringField(key []byte) (int, bool) {
+	switch string(key) {
+	case "specversion":
+		return fSpec, true
+	case "id":
+		return fID, true
+	case "source":
+		return fSource, true
+	case "type":
+		return fType, true
+	case "subject":
+		return fSubject, true
+	case "time":
+		return fTime, true
+	case "datacontenttype":
+		return fContentType, true
+	case "idempotencykey":
+		return fIdemKey, true
+	case "prevdigest":
+		return fPrevDigest, true
+	}
+	return 0, false
 }
 
 func decodeFast(raw []byte) (domain.Event, bool) {
@@ -156,7 +174,7 @@ func decodeFast(raw []byte) (domain.Event, bool) {
 		case "data":
 			// data is last: the value runs to the closing brace.
 			v := raw[i : n-1]
-			if len(v) == 0 || isSpace(v[0]) || isSpace(v[len(v)-1]) || !json.Valid(v) {
+			if len(v) == 0 || isSpace(v[0]) || isSpace(v[len(v)-1]) || !validJSON(v) {
 				return ev, false
 			}
 			ev.Data = json.RawMessage(v[:len(v):len(v)])
@@ -164,7 +182,7 @@ func decodeFast(raw []byte) (domain.Event, bool) {
 			bit, haveData = 1<<(nStringFields+2), true
 			i = n - 1
 		default:
-			f, known := stringFields[string(key)]
+			f, known := stringField(key)
 			if !known {
 				return ev, false
 			}
@@ -194,9 +212,11 @@ func decodeFast(raw []byte) (domain.Event, bool) {
 			return ev, false
 		}
 	}
-	// One allocation for every string attribute: they are substrings of
-	// the header (everything before data).
-	hdr := string(raw[:headerSize])
+	// The string attributes alias raw, with no copy and no allocation per
+	// event. Safe because raw is never modified: it is the message buffer
+	// nats.go allocates per message (or the store's own encoding), and
+	// Record documents Raw as read-only (Data aliases it too).
+	hdr := unsafe.String(&raw[0], headerSize)
 	str := func(f int) string { return hdr[off[f][0]:off[f][1]] }
 	ev.SpecVersion = str(fSpec)
 	ev.ID = str(fID)
@@ -205,6 +225,7 @@ func decodeFast(raw []byte) (domain.Event, bool) {
 	ev.Subject = str(fSubject)
 	ev.DataContentType = str(fContentType)
 	ev.IdempotencyKey = str(fIdemKey)
+	ev.PrevDigest = str(fPrevDigest)
 	ev.AggregateVersion = version
 	if schema > uint64(domain.SchemaVersion) {
 		return ev, false
@@ -214,7 +235,7 @@ func decodeFast(raw []byte) (domain.Event, bool) {
 		return ev, false
 	}
 	t, ok := parseTime(str(fTime))
-	if !ok {
+	if !ok || t.IsZero() {
 		return ev, false
 	}
 	ev.Time = t
@@ -267,20 +288,61 @@ func parseUint(raw []byte, i int) (v uint64, next int, ok bool) {
 }
 
 // parseTime accepts exactly the RFC 3339 UTC form Canonical writes,
-// "2006-01-02T15:04:05.999999999Z"; any other form goes to the reference
-// decoder.
+// "2006-01-02T15:04:05.999999999Z" (years 1..9999, 1 to 9 fraction
+// digits); any other form goes to the reference decoder.
 func parseTime(s string) (time.Time, bool) {
-	if len(s) < 20 || s[len(s)-1] != 'Z' || s[10] != 'T' {
+	if len(s) < 20 || len(s) > 30 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+		s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' {
 		return time.Time{}, false
 	}
+	num := func(from, to int) (int, bool) {
+		n := 0
+		for i := from; i < to; i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	year, ok1 := num(0, 4)
+	month, ok2 := num(5, 7)
+	day, ok3 := num(8, 10)
+	hour, ok4 := num(11, 13)
+	minute, ok5 := num(14, 16)
+	sec, ok6 := num(17, 19)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || year < 1 || month < 1 || month > 12 ||
+		day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	nsec := 0
 	if len(s) > 20 {
-		if s[19] != '.' || len(s) == 21 || len(s) > 30 {
+		frac := s[20 : len(s)-1]
+		if s[19] != '.' || len(frac) == 0 {
 			return time.Time{}, false
 		}
+		n, ok := num(20, len(s)-1)
+		if !ok {
+			return time.Time{}, false
+		}
+		for range 9 - len(frac) {
+			n *= 10
+		}
+		nsec = n
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil || t.IsZero() {
-		return time.Time{}, false
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
 	}
-	return t.UTC(), true
+	return 31
 }

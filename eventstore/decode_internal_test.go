@@ -149,3 +149,110 @@ func TestSubjectMatches(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecode compares the read path's decoder with the reference one.
+func BenchmarkDecode(b *testing.B) {
+	raw := canonical(b, sampleEvent())
+	b.Run("fast", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			if _, err := decodeRecord(1, "ledger.platform.acme-prod", raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("domain.DecodeEvent", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			if _, err := domain.DecodeEvent(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func TestValidJSON(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{`{}`, true}, {`[]`, true}, {`null`, true}, {`true`, true}, {`false`, true},
+		{`0`, true}, {`-0.5e+10`, true}, {`12.25E-3`, true}, {`"a\u00e9\n\"x\""`, true},
+		{` {"a" : [1, 2, {"b": null}] } `, true}, {`"é"`, true},
+		{``, false}, {`{`, false}, {`{"a":}`, false}, {`{"a":1,}`, false}, {`[1,]`, false},
+		{`01`, false}, {`1.`, false}, {`.5`, false}, {`1e`, false}, {`-`, false}, {`+1`, false},
+		{`"\x"`, false}, {`"\u12"`, false}, {"\"a\nb\"", false}, {`tru`, false}, {`nulls`, false},
+		{`{} {}`, false}, {`{'a':1}`, false}, {`{"a" 1}`, false}, {`[1 2]`, false},
+		{strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1), false},
+	}
+	for _, tt := range tests {
+		if got := validJSON([]byte(tt.in)); got != tt.want {
+			t.Errorf("validJSON(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+		if got := validJSON([]byte(tt.in)); got && !json.Valid([]byte(tt.in)) {
+			t.Errorf("validJSON(%q) accepts what encoding/json refuses", tt.in)
+		}
+	}
+}
+
+// validJSON agrees with encoding/json, except that it may refuse nesting
+// deeper than maxDepth (which needs more than maxDepth bytes).
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range []string{`{"a":[1,2.5,-3e2,true,false,null,"x\u0041"]}`, `[{}]`, `"\\"`, `0`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, want := validJSON(b), json.Valid(b)
+		if got && !want {
+			t.Fatalf("validJSON accepts %q, encoding/json does not", b)
+		}
+		if !got && want && len(b) <= maxDepth {
+			t.Fatalf("validJSON refuses valid %q", b)
+		}
+	})
+}
+
+func TestParseTimeAgreesWithTimeParse(t *testing.T) {
+	tests := []string{
+		"2026-03-01T09:30:00Z", "2026-03-01T09:30:00.1Z", "2026-03-01T09:30:00.123456789Z",
+		"2024-02-29T23:59:59.5Z", "0001-01-01T00:00:00.000000001Z", "9999-12-31T23:59:59Z",
+	}
+	for _, s := range tests {
+		got, ok := parseTime(s)
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if !ok || err != nil || !reflect.DeepEqual(got, want.UTC()) {
+			t.Errorf("parseTime(%q) = %v, %v; time.Parse = %v, %v", s, got, ok, want, err)
+		}
+	}
+	for _, s := range []string{
+		"2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-04-31T00:00:00Z", "2026-03-01T24:00:00Z",
+		"2026-03-01T09:60:00Z", "2026-03-01T09:30:60Z", "2026-03-01T09:30:00.Z", "2026-03-01T09:30:00.1234567890Z",
+		"2026-03-01 09:30:00Z", "2026-03-01T09:30:00+00:00", "0000-01-01T00:00:00Z", "2026-03-01T09:30:0xZ",
+	} {
+		if _, ok := parseTime(s); ok {
+			t.Errorf("parseTime(%q) accepted it", s)
+		}
+	}
+}
+
+func TestParseAckSubject(t *testing.T) {
+	tests := []struct {
+		subj         string
+		seq, pending uint64
+		ok           bool
+	}{
+		{"$JS.ACK.LEDGER.c1.1.42.7.1700000000000000000.5", 42, 5, true},
+		{"$JS.ACK._.ACCHASH.LEDGER.c1.1.42.7.1700000000000000000.5.tok", 42, 5, true},
+		{"$JS.ACK.dom.ACCHASH.LEDGER.c1.1.42.7.1700000000000000000.0", 42, 0, true},
+		{"$JS.ACK.LEDGER.c1.1.x.7.17.5", 0, 0, false},
+		{"$JS.ACK.LEDGER.c1.1.42", 0, 0, false},
+		{"_INBOX.abc", 0, 0, false},
+		{"", 0, 0, false},
+	}
+	for _, tt := range tests {
+		seq, pending, ok := parseAckSubject(tt.subj)
+		if seq != tt.seq || pending != tt.pending || ok != tt.ok {
+			t.Errorf("parseAckSubject(%q) = %d, %d, %v; want %d, %d, %v", tt.subj, seq, pending, ok, tt.seq, tt.pending, tt.ok)
+		}
+	}
+}

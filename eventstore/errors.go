@@ -39,6 +39,8 @@ func translate(err error, op string) error {
 		case codeWrongLastSequence, codeWrongLastSequenceConstant:
 			return domain.Reasonf(domain.ECONFLICT, "concurrent-update",
 				"%s: the aggregate changed since it was read; reload and retry", op)
+		case codeBatchDuplicateMsgID:
+			return domain.Reasonf(domain.EINVALID, "duplicate-id", "%s: an event id in the batch is already used by another event", op)
 		case codeMessageTooLarge:
 			return domain.Reasonf(domain.EINVALID, "too-large", "%s: event too large for the stream", op)
 		case jetstream.JSErrCodeMessageNotFound:

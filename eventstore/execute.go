@@ -38,7 +38,8 @@ type ExecuteOptions struct {
 // MaxRetries times, then returns the ECONFLICT.
 //
 // decide must be a pure function of the history (it may run several
-// times); its errors are returned unchanged. If it returns no events,
+// times) and must not call Execute on the same aggregate (it would wait
+// for itself); its errors are returned unchanged. If it returns no events,
 // Execute returns no records and no error. Within one process, Execute
 // calls on the same aggregate run one at a time, so they queue instead of
 // conflicting; other processes are kept apart by optimistic concurrency.
@@ -61,8 +62,8 @@ func (s *Store) Execute(ctx context.Context, agg domain.Aggregate, opts ExecuteO
 	defer unlock()
 
 	for attempt := 0; ; attempt++ {
-		recs, err := s.executeOnce(ctx, agg, opts, decide)
-		if err == nil || !isConflict(err) || domain.ErrorReason(err) == "version-mismatch" || attempt >= retries {
+		recs, raced, err := s.executeOnce(ctx, agg, opts, decide)
+		if !raced || attempt >= retries {
 			return recs, err
 		}
 		s.log.Debug("command lost a concurrency race; retrying on fresh state", "aggregate", agg.String(), "attempt", attempt+1)
@@ -72,10 +73,14 @@ func (s *Store) Execute(ctx context.Context, agg domain.Aggregate, opts ExecuteO
 	}
 }
 
-func (s *Store) executeOnce(ctx context.Context, agg domain.Aggregate, opts ExecuteOptions, decide func([]Record) ([]domain.Event, error)) ([]Record, error) {
+// executeOnce is one attempt. raced reports that the append lost to another
+// writer (a stale expected version), the only failure worth a retry: a
+// refusal of decide's, even one coded ECONFLICT (a key already inserted, a
+// duplicate license), is the answer on this state and is returned as is.
+func (s *Store) executeOnce(ctx context.Context, agg domain.Aggregate, opts ExecuteOptions, decide func([]Record) ([]domain.Event, error)) (recs []Record, raced bool, err error) {
 	history, err := s.Load(ctx, agg)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if key := opts.IdempotencyKey; key != "" {
 		var done []Record
@@ -85,24 +90,25 @@ func (s *Store) executeOnce(ctx context.Context, agg domain.Aggregate, opts Exec
 			}
 		}
 		if len(done) > 0 {
-			return done, nil
+			return done, false, nil
 		}
 	}
 	version := uint64(len(history))
 	if opts.IfMatch > 0 && opts.IfMatch != version {
-		return nil, domain.Reasonf(domain.ECONFLICT, "version-mismatch",
+		return nil, false, domain.Reasonf(domain.ECONFLICT, "version-mismatch",
 			"%s is at version %d, not the version %d you last saw; reload it and try again", agg, version, opts.IfMatch)
 	}
 	events, err := decide(history)
 	if err != nil || len(events) == 0 {
-		return nil, err
+		return nil, false, err
 	}
 	if opts.IdempotencyKey != "" {
 		for i := range events {
 			events[i].IdempotencyKey = opts.IdempotencyKey
 		}
 	}
-	return s.Append(ctx, agg, version, events...)
+	recs, err = s.Append(ctx, agg, version, events...)
+	return recs, isConflict(err) && domain.ErrorReason(err) == "concurrent-update", err
 }
 
 // backoff is a jittered, growing pause: 1-2ms, 2-4ms, 4-8ms... capped at

@@ -34,6 +34,10 @@ type heads struct {
 	m  map[string]head // by JetStream subject
 }
 
+// maxHeads bounds the cache. When full it is simply emptied: a miss costs
+// one direct get, and the aggregates still in use come back at once.
+const maxHeads = 100_000
+
 func (h *heads) get(subject string) (head, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -49,8 +53,12 @@ func (h *heads) advance(subject string, hd head) {
 	if h.m == nil {
 		h.m = make(map[string]head)
 	}
-	if cur, ok := h.m[subject]; ok && cur.seq > hd.seq {
+	cur, ok := h.m[subject]
+	if ok && cur.seq > hd.seq {
 		return
+	}
+	if !ok && len(h.m) >= maxHeads {
+		clear(h.m)
 	}
 	h.m[subject] = hd
 }

@@ -145,15 +145,6 @@ func wantCode(t testing.TB, err error, code, reason string) {
 	}
 }
 
-// ids returns the event ids of records.
-func ids(recs []eventstore.Record) []string {
-	out := make([]string, len(recs))
-	for i, r := range recs {
-		out[i] = r.Event.ID
-	}
-	return out
-}
-
 // canonicalEvent encodes an event as the store would, for tests that
 // forge messages behind the store's back.
 func canonicalEvent(t testing.TB, e domain.Event) []byte {

@@ -229,11 +229,70 @@ func (s *Store) deleteConsumer(cons jetstream.Consumer) {
 }
 
 // msgPosition returns a delivered message's stream sequence and the number
-// of messages pending after it.
+// of messages pending after it, read straight from its ack subject
+// without allocating (jetstream.Msg.Metadata builds a struct and parses a
+// timestamp per message, a visible cost on a full read). Subjects it does
+// not recognise go through Metadata.
 func msgPosition(m jetstream.Msg) (seq, pending uint64, err error) {
+	if seq, pending, ok := parseAckSubject(m.Reply()); ok {
+		return seq, pending, nil
+	}
 	md, err := m.Metadata()
 	if err != nil {
 		return 0, 0, err
 	}
 	return md.Sequence.Stream, md.NumPending, nil
+}
+
+// parseAckSubject reads the stream sequence and pending count of a
+// JetStream ack subject:
+//
+//	v1: $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>
+//	v2: $JS.ACK.<domain>.<acchash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>[.<token>...]
+func parseAckSubject(subj string) (seq, pending uint64, ok bool) {
+	const prefix = "$JS.ACK."
+	if len(subj) < len(prefix) || subj[:len(prefix)] != prefix {
+		return 0, 0, false
+	}
+	var tokens [12]string
+	n := 0
+	for start, i := 0, 0; i <= len(subj); i++ {
+		if i == len(subj) || subj[i] == '.' {
+			if n == len(tokens) {
+				return 0, 0, false
+			}
+			tokens[n] = subj[start:i]
+			n++
+			start = i + 1
+		}
+	}
+	var seqTok, pendTok string
+	switch {
+	case n == 9:
+		seqTok, pendTok = tokens[5], tokens[8]
+	case n >= 11:
+		seqTok, pendTok = tokens[7], tokens[10]
+	default:
+		return 0, 0, false
+	}
+	seq, ok1 := parseDecimal(seqTok)
+	pending, ok2 := parseDecimal(pendTok)
+	if !ok1 || !ok2 {
+		return 0, 0, false
+	}
+	return seq, pending, true
+}
+
+func parseDecimal(s string) (uint64, bool) {
+	if s == "" || len(s) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(s[i]-'0')
+	}
+	return n, true
 }

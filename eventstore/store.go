@@ -102,6 +102,11 @@ type Config struct {
 	// delete or purge events (R31), and once on they cannot be turned off.
 	// Tests that simulate tampering, and nothing else, set Mutable.
 	Mutable bool
+	// ReadOnly opens an existing ledger for reading and auditing: the
+	// stream is looked up, never created or reconfigured, and Append (so
+	// Execute) fails with EFORBIDDEN. An embedded ReadOnly store on a data
+	// directory with no ledger in it fails with ENOTFOUND.
+	ReadOnly bool
 }
 
 func (c *Config) setDefaults() {
@@ -155,6 +160,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := validateStreamName(cfg.Stream); err != nil {
 		return nil, err
 	}
+	if cfg.Replicas > 1 && cfg.URL == "" {
+		return nil, domain.Errorf(domain.EINVALID, "event store: %d replicas need a NATS cluster (a URL); the embedded server is a single node", cfg.Replicas)
+	}
 	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "eventstore")}
 	if err := s.connect(); err != nil {
 		s.shutdown()
@@ -186,6 +194,11 @@ func (s *Store) connect() error {
 	}
 	if s.cfg.DataDir == "" {
 		return domain.Errorf(domain.EINVALID, "event store: a data directory or a NATS URL is required")
+	}
+	if s.cfg.ReadOnly {
+		if _, err := os.Stat(filepath.Join(s.cfg.DataDir, "jetstream")); err != nil {
+			return domain.Errorf(domain.ENOTFOUND, "no ledger data in %s", s.cfg.DataDir)
+		}
 	}
 	if err := os.MkdirAll(s.cfg.DataDir, 0o750); err != nil {
 		return domain.Errorf(domain.EINTERNAL, "create data directory: %v", err)
@@ -247,8 +260,10 @@ func (s *Store) attach(nc *nats.Conn) error {
 }
 
 // StreamConfig is the configuration Open creates or updates the stream
-// with. PersistMode is left at the default (never async): the server
-// stores a message before acknowledging it.
+// with. PersistMode stays the default, which writes a message to its file
+// before acknowledging it (the SIGKILL guarantee of the package comment);
+// JetStream refuses the async mode on a stream that allows atomic publish,
+// so it cannot be switched on behind the store's back either.
 func (s *Store) StreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:               s.cfg.Stream,
@@ -270,6 +285,17 @@ func (s *Store) StreamConfig() jetstream.StreamConfig {
 }
 
 func (s *Store) ensureStream(ctx context.Context) error {
+	if s.cfg.ReadOnly {
+		stream, err := s.js.Stream(ctx, s.cfg.Stream)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return domain.Errorf(domain.ENOTFOUND, "no stream %s: nothing was ever recorded here", s.cfg.Stream)
+		}
+		if err != nil {
+			return domain.Errorf(domain.EINTERNAL, "look up stream %s: %v", s.cfg.Stream, err)
+		}
+		s.stream = stream
+		return nil
+	}
 	stream, err := s.js.CreateOrUpdateStream(ctx, s.StreamConfig())
 	if err != nil {
 		return domain.Errorf(domain.EINTERNAL, "create or update stream %s: %v", s.cfg.Stream, err)

@@ -342,6 +342,22 @@ func TestReopen(t *testing.T) {
 	}
 }
 
+// SyncAlways (fsync before every acknowledgement) is a server option of
+// the embedded store; appends and reopening work the same under it.
+func TestSyncAlways(t *testing.T) {
+	dir := t.TempDir()
+	agg := platform("acme")
+	syncAlways := eventstoretest.WithConfig(func(c *eventstore.Config) { c.SyncAlways = true })
+	s := eventstoretest.MustOpenStore(t, eventstoretest.WithDataDir(dir), syncAlways)
+	mustAppend(t, s, agg, 0, hostAdded(t, agg, "h-1"), hostAdded(t, agg, "h-2"))
+	mustAppend(t, s, agg, 2, hostAdded(t, agg, "h-3"))
+	mustDo(t, s.Close())
+	s = eventstoretest.MustOpenStore(t, eventstoretest.WithDataDir(dir), syncAlways)
+	if got := len(mustLoad(t, s, agg)); got != 3 {
+		t.Fatalf("%d events after reopen, want 3", got)
+	}
+}
+
 // R31: the ledger never deletes, and by default the stream refuses
 // deletes and purges from anyone.
 func TestStreamRefusesDeletes(t *testing.T) {
@@ -371,6 +387,7 @@ func TestOpenBadConfig(t *testing.T) {
 		{"no data dir nor URL", eventstore.Config{}},
 		{"stream name with a dot", eventstore.Config{DataDir: t.TempDir(), Stream: "A.B"}},
 		{"bad listen address", eventstore.Config{DataDir: t.TempDir(), Listen: "nonsense"}},
+		{"replicas without a cluster", eventstore.Config{DataDir: t.TempDir(), Replicas: 3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -407,5 +424,94 @@ func TestDecodeErrorUnwraps(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "7") {
 		t.Fatalf("DecodeError message %q does not name the sequence", err)
+	}
+}
+
+// A ReadOnly store reads an existing ledger and changes nothing: no
+// appends, no stream created or reconfigured.
+func TestReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	agg := platform("acme")
+	_, err := eventstore.Open(testCtx(t), eventstore.Config{DataDir: dir, ReadOnly: true})
+	wantCode(t, err, domain.ENOTFOUND, "")
+
+	s := eventstoretest.MustOpenStore(t, eventstoretest.WithDataDir(dir), eventstoretest.Mutable())
+	mustAppend(t, s, agg, 0, hostAdded(t, agg, "h-1"))
+	mustDo(t, s.Close())
+
+	ro := eventstoretest.MustOpenStore(t, eventstoretest.WithDataDir(dir), eventstoretest.WithConfig(func(c *eventstore.Config) { c.ReadOnly = true }))
+	if got := len(mustLoad(t, ro, agg)); got != 1 {
+		t.Fatalf("read-only Load = %d events, want 1", got)
+	}
+	_, err = ro.Append(testCtx(t), agg, 1, hostAdded(t, agg, "h-2"))
+	wantCode(t, err, domain.EFORBIDDEN, "")
+	stream, err := ro.JetStream().Stream(testCtx(t), ro.StreamName())
+	mustDo(t, err)
+	if cfg := stream.CachedInfo().Config; cfg.DenyDelete {
+		t.Fatal("opening read-only reconfigured the stream (DenyDelete turned on)")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	s := eventstoretest.MustOpenStore(t)
+	agg := platform("acme")
+	tests := []struct {
+		name   string
+		append int
+		want   uint64
+	}{
+		{"brand new", 0, 0},
+		{"one event", 1, 1},
+		{"after a batch", 3, 4},
+	}
+	var v uint64
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.append > 0 {
+				events := make([]domain.Event, tt.append)
+				for i := range events {
+					events[i] = hostAdded(t, agg, "h")
+				}
+				mustAppend(t, s, agg, v, events...)
+				v += uint64(tt.append)
+			}
+			got, err := s.Version(testCtx(t), agg)
+			mustDo(t, err)
+			if got != tt.want {
+				t.Fatalf("Version = %d, want %d", got, tt.want)
+			}
+		})
+	}
+	_, err := s.Version(testCtx(t), domain.Aggregate{Kind: "nope", ID: "x"})
+	wantCode(t, err, domain.EINVALID, "")
+}
+
+// A caller-set event id that another event already carries is refused,
+// alone or in a batch, and nothing is stored.
+func TestAppendDuplicateIDElsewhere(t *testing.T) {
+	s := eventstoretest.MustOpenStore(t)
+	a, b := platform("a"), platform("b")
+	e := hostAdded(t, a, "h-1")
+	e.ID = "01J00000000000000000000001"
+	mustAppend(t, s, a, 0, e)
+	before := mustLastSeq(t, s)
+
+	reuse := hostAdded(t, b, "h-1")
+	reuse.ID = e.ID
+	tests := []struct {
+		name   string
+		events []domain.Event
+	}{
+		{"single", []domain.Event{reuse}},
+		{"in a batch", []domain.Event{hostAdded(t, b, "h-0"), reuse}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.Append(testCtx(t), b, 0, tt.events...)
+			wantCode(t, err, domain.EINVALID, "duplicate-id")
+			if got := mustLastSeq(t, s); got != before {
+				t.Fatalf("last seq = %d, want %d", got, before)
+			}
+		})
 	}
 }
