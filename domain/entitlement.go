@@ -7,7 +7,12 @@ import (
 	"time"
 )
 
-// Platform statuses (design.md, "Query shapes").
+// Platform statuses (design.md, "Query shapes"), from the Base that wins
+// precedence (R13): unlicensed when no Base takes part; community for a
+// community Base, whatever its terms; expired when it is out of its term
+// or only Bases of an unavailable key exist (Base reason
+// source-unavailable); grace when it is in force through a buffer;
+// licensed otherwise.
 const (
 	StatusUnlicensed = "unlicensed"
 	StatusCommunity  = "community"
@@ -143,6 +148,8 @@ type Capacity struct {
 	// sockets it covers.
 	VMwareSockets Quota `json:"vmware_sockets"`
 	// ARM64Hosts: the arm64 module's quantity and the ARM hosts.
+	// Decision: an ARM host needs the arm64 module (R3 counts ARM hosts)
+	// and uses one of its units, not Base sockets.
 	ARM64Hosts Quota `json:"arm64_hosts"`
 }
 

@@ -30,25 +30,29 @@ func PlatformEntitlement(s *PlatformState, at time.Time) Entitlement {
 		baseAvail, baseAny pick
 		modAvail, modAny   [moduleCount]pick
 	)
-	for _, r := range s.licenses {
-		if r.deleted {
-			continue
-		}
+	offer := func(keyID string, h *holder) {
 		avail, buffered, until := true, false, time.Time{}
-		if r.source == SourceUSBKey {
-			avail, buffered, until = s.keyAvailability(r.keyID, at)
+		if keyID != "" {
+			avail, buffered, until = s.keyAvailability(keyID, at)
 		}
-		if r.module < 0 {
-			baseAny.offer(r, false, time.Time{})
-			if avail {
-				baseAvail.offer(r, buffered, until)
+		for slot := range slotCount {
+			r := h.top(slot)
+			if r == nil {
+				continue
 			}
-			continue
+			any, av := &baseAny, &baseAvail
+			if slot > 0 {
+				any, av = &modAny[slot-1], &modAvail[slot-1]
+			}
+			any.offer(r, false, time.Time{})
+			if avail {
+				av.offer(r, buffered, until)
+			}
 		}
-		modAny[r.module].offer(r, false, time.Time{})
-		if avail {
-			modAvail[r.module].offer(r, buffered, until)
-		}
+	}
+	offer("", &s.rc)
+	for id, kr := range s.keys {
+		offer(id, &kr.holder)
 	}
 
 	ent := Entitlement{Platform: s.id, At: at, Status: StatusUnlicensed, Modules: make(ModuleMap, moduleCount)}
@@ -123,9 +127,9 @@ type pick struct {
 	until    time.Time // the buffer's expiry when buffered
 }
 
-func (p *pick) offer(r licenseRecord, buffered bool, until time.Time) {
+func (p *pick) offer(r *licenseRecord, buffered bool, until time.Time) {
 	if !p.ok || r.pos > p.rec.pos {
-		*p = pick{ok: true, rec: r, buffered: buffered, until: until}
+		*p = pick{ok: true, rec: *r, buffered: buffered, until: until}
 	}
 }
 
@@ -141,8 +145,8 @@ func termReason(r licenseRecord, t time.Time) string {
 }
 
 func endPtr(r licenseRecord) *time.Time {
-	if end, ok := r.end(); ok {
-		return &end
+	if r.hasEnd {
+		return timePtr(r.end)
 	}
 	return nil
 }
@@ -155,7 +159,9 @@ func baseOf(r licenseRecord, inForce bool, reason string) *BaseEntitlement {
 	}
 }
 
-// capacity computes quotas and usage (R2, R6, R7).
+// capacity computes quotas and usage (R2, R6, R7). Decisions: no Base in
+// force admits nothing (quotas 0; managed hosts stay and show as used);
+// community and the trial have unlimited sockets, the trial one host.
 func capacity(u hostUsage, baseInForce bool, base licenseRecord, mods ModuleMap) Capacity {
 	c := Capacity{
 		Hosts:         Quota{Used: u.hosts},

@@ -59,25 +59,37 @@ func eventError(e Event, err error) error {
 	return &Error{Code: EINVALID, Reason: ErrorReason(err), Message: "event " + e.ID + " (" + e.Type + "): " + ErrorMessage(err)}
 }
 
+// Field names of each data struct (their json tags), in the order the
+// decoders below switch on.
+var (
+	registeredFields = []string{"nodes", "request_code"}
+	nodeFields       = []string{"node"}
+	uploadedFields   = []string{"source", "key_id", "bundle", "digest", "license"}
+	rejectedFields   = []string{"digest", "code", "reason", "message", "actor"}
+	deletedFields    = []string{"license"}
+	insertedFields   = []string{"node", "key_id", "licenses"}
+	removedFields    = []string{"node", "key_id"}
+	hostAddedFields  = []string{"host", "hypervisor", "sockets"}
+	hostFields       = []string{"host"}
+	licenseFields    = []string{"id", "kind", "edition", "module", "sockets", "quantity", "issued_at", "expires_at"}
+)
+
 func decodePlatformRegistered(b []byte, d *PlatformRegistered) error {
 	r := jsonReader{b: b}
-	err := r.object(func(name []byte) (bool, error) {
-		switch string(name) {
-		case "nodes":
-			if r.null() {
-				return true, nil
-			}
-			d.Nodes = []string{}
-			return true, r.array(func() error {
-				s, err := r.str()
-				d.Nodes = append(d.Nodes, s)
-				return err
-			})
-		case "request_code":
-			return true, setStr(&r, &d.RequestCode)
+	err := r.object(registeredFields, func(i int) error {
+		if i == 1 {
+			return setStr(&r, &d.RequestCode)
 		}
-		return false, nil
-	}, "nodes", "request_code")
+		if r.null() {
+			return nil
+		}
+		d.Nodes = []string{}
+		return r.array(func() error {
+			s, err := r.str()
+			d.Nodes = append(d.Nodes, s)
+			return err
+		})
+	})
 	if err := finish(&r, err); err != nil {
 		return err
 	}
@@ -91,12 +103,7 @@ func decodePlatformRegistered(b []byte, d *PlatformRegistered) error {
 
 func decodeNodeChanged(b []byte, d *NodeChanged) error {
 	r := jsonReader{b: b}
-	err := r.object(func(name []byte) (bool, error) {
-		if string(name) == "node" {
-			return true, setStr(&r, &d.Node)
-		}
-		return false, nil
-	}, "node")
+	err := r.object(nodeFields, func(int) error { return setStr(&r, &d.Node) })
 	if err := finish(&r, err); err != nil {
 		return err
 	}
@@ -105,23 +112,19 @@ func decodeNodeChanged(b []byte, d *NodeChanged) error {
 
 func decodeLicenseUploaded(b []byte, d *LicenseUploaded) error {
 	r := jsonReader{b: b}
-	err := r.object(func(name []byte) (bool, error) {
-		switch string(name) {
-		case "source":
-			s, err := r.enum(SourceUSBKey, SourceRequestCode)
-			d.Source = s
-			return true, err
-		case "key_id":
-			return true, setStr(&r, &d.KeyID)
-		case "bundle":
-			return true, setStr(&r, &d.Bundle)
-		case "digest":
-			return true, setStr(&r, &d.Digest)
-		case "license":
-			return true, readLicense(&r, &d.License)
+	err := r.object(uploadedFields, func(i int) error {
+		switch i {
+		case 0:
+			return setEnum(&r, &d.Source, SourceUSBKey, SourceRequestCode)
+		case 1:
+			return setStr(&r, &d.KeyID)
+		case 2:
+			return setStr(&r, &d.Bundle)
+		case 3:
+			return setStr(&r, &d.Digest)
 		}
-		return false, nil
-	}, "source", "key_id", "bundle", "digest", "license")
+		return readLicense(&r, &d.License)
+	})
 	if err := finish(&r, err); err != nil {
 		return err
 	}
@@ -139,32 +142,15 @@ func decodeLicenseUploaded(b []byte, d *LicenseUploaded) error {
 
 func decodeUploadRejected(b []byte, d *LicenseUploadRejected) error {
 	r := jsonReader{b: b}
-	err := r.object(func(name []byte) (bool, error) {
-		switch string(name) {
-		case "digest":
-			return true, setStr(&r, &d.Digest)
-		case "code":
-			return true, setStr(&r, &d.Code)
-		case "reason":
-			return true, setStr(&r, &d.Reason)
-		case "message":
-			return true, setStr(&r, &d.Message)
-		case "actor":
-			return true, setStr(&r, &d.Actor)
-		}
-		return false, nil
-	}, "digest", "code", "reason", "message", "actor")
+	err := r.object(rejectedFields, func(i int) error {
+		return setStr(&r, [...]*string{&d.Digest, &d.Code, &d.Reason, &d.Message, &d.Actor}[i])
+	})
 	return finish(&r, err)
 }
 
 func decodeLicenseDeleted(b []byte, d *LicenseDeleted) error {
 	r := jsonReader{b: b}
-	err := r.object(func(name []byte) (bool, error) {
-		if string(name) == "license" {
-			return true, setStr(&r, &d.License)
-		}
-		return false, nil
-	}, "license")
+	err := r.object(deletedFields, func(int) error { return setStr(&r, &d.License) })
 	if err := finish(&r, err); err != nil {
 		return err
 	}
@@ -173,24 +159,22 @@ func decodeLicenseDeleted(b []byte, d *LicenseDeleted) error {
 
 func decodeKeyInserted(b []byte, d *USBKeyInserted) error {
 	r := jsonReader{b: b}
-	err := r.object(func(name []byte) (bool, error) {
-		switch string(name) {
-		case "node":
-			return true, setStr(&r, &d.Node)
-		case "key_id":
-			return true, setStr(&r, &d.KeyID)
-		case "licenses":
-			if r.null() {
-				return true, nil
-			}
-			d.Licenses = []License{}
-			return true, r.array(func() error {
-				d.Licenses = append(d.Licenses, License{})
-				return readLicense(&r, &d.Licenses[len(d.Licenses)-1])
-			})
+	err := r.object(insertedFields, func(i int) error {
+		switch i {
+		case 0:
+			return setStr(&r, &d.Node)
+		case 1:
+			return setStr(&r, &d.KeyID)
 		}
-		return false, nil
-	}, "node", "key_id", "licenses")
+		if r.null() {
+			return nil
+		}
+		d.Licenses = []License{}
+		return r.array(func() error {
+			d.Licenses = append(d.Licenses, License{})
+			return readLicense(&r, &d.Licenses[len(d.Licenses)-1])
+		})
+	})
 	if err := finish(&r, err); err != nil {
 		return err
 	}
@@ -210,15 +194,12 @@ func decodeKeyInserted(b []byte, d *USBKeyInserted) error {
 
 func decodeKeyRemoved(b []byte, d *USBKeyRemoved) error {
 	r := jsonReader{b: b}
-	err := r.object(func(name []byte) (bool, error) {
-		switch string(name) {
-		case "node":
-			return true, setStr(&r, &d.Node)
-		case "key_id":
-			return true, setStr(&r, &d.KeyID)
+	err := r.object(removedFields, func(i int) error {
+		if i == 0 {
+			return setStr(&r, &d.Node)
 		}
-		return false, nil
-	}, "node", "key_id")
+		return setStr(&r, &d.KeyID)
+	})
 	if err := finish(&r, err); err != nil {
 		return err
 	}
@@ -230,21 +211,15 @@ func decodeKeyRemoved(b []byte, d *USBKeyRemoved) error {
 
 func decodeHostAdded(b []byte, d *HostAdded) error {
 	r := jsonReader{b: b}
-	err := r.object(func(name []byte) (bool, error) {
-		switch string(name) {
-		case "host":
-			return true, setStr(&r, &d.Host)
-		case "hypervisor":
-			s, err := r.enum(HypervisorKVM, HypervisorVMware, HypervisorARM64)
-			d.Hypervisor = s
-			return true, err
-		case "sockets":
-			n, err := r.int()
-			d.Sockets = n
-			return true, err
+	err := r.object(hostAddedFields, func(i int) error {
+		switch i {
+		case 0:
+			return setStr(&r, &d.Host)
+		case 1:
+			return setEnum(&r, &d.Hypervisor, HypervisorKVM, HypervisorVMware, HypervisorARM64)
 		}
-		return false, nil
-	}, "host", "hypervisor", "sockets")
+		return setInt(&r, &d.Sockets)
+	})
 	if err := finish(&r, err); err != nil {
 		return err
 	}
@@ -262,66 +237,50 @@ func decodeHostAdded(b []byte, d *HostAdded) error {
 
 func decodeHostRemoved(b []byte, d *HostRemoved) error {
 	r := jsonReader{b: b}
-	err := r.object(func(name []byte) (bool, error) {
-		if string(name) == "host" {
-			return true, setStr(&r, &d.Host)
-		}
-		return false, nil
-	}, "host")
+	err := r.object(hostFields, func(int) error { return setStr(&r, &d.Host) })
 	if err := finish(&r, err); err != nil {
 		return err
 	}
 	return validIDField("host", d.Host)
 }
 
-// readLicense reads a license object into l, merging like encoding/json.
+// readLicense reads a license object into l.
 func readLicense(r *jsonReader, l *License) error {
-	return r.object(func(name []byte) (bool, error) {
-		switch string(name) {
-		case "id":
-			return true, setStr(r, &l.ID)
-		case "kind":
-			s, err := r.enum(KindBase, KindPlus)
-			l.Kind = s
-			return true, err
-		case "edition":
-			s, err := r.enum(EditionCommunity, EditionStandard, EditionEnterpriseTrial, EditionEnterprise)
-			l.Edition = s
-			return true, err
-		case "module":
-			b, err := r.strBytes()
+	return r.object(licenseFields, func(i int) error {
+		switch i {
+		case 0:
+			return setStr(r, &l.ID)
+		case 1:
+			return setEnum(r, &l.Kind, KindBase, KindPlus)
+		case 2:
+			return setEnum(r, &l.Edition, EditionCommunity, EditionStandard, EditionEnterpriseTrial, EditionEnterprise)
+		case 3:
+			b, null, err := r.strBytes()
 			if i := moduleIndexBytes(b); i >= 0 {
 				l.Module = catalog[i].Name
-			} else {
+			} else if !null {
 				l.Module = string(b)
 			}
-			return true, err
-		case "sockets":
-			n, err := r.int()
-			l.Sockets = n
-			return true, err
-		case "quantity":
-			n, err := r.int()
-			l.Quantity = n
-			return true, err
-		case "issued_at":
-			if r.null() {
-				return true, nil
+			return err
+		case 4:
+			return setInt(r, &l.Sockets)
+		case 5:
+			return setInt(r, &l.Quantity)
+		case 6:
+			t, null, err := r.time()
+			if !null {
+				l.IssuedAt = t
 			}
-			t, err := r.time()
-			l.IssuedAt = t
-			return true, err
-		case "expires_at":
-			if r.null() {
-				l.ExpiresAt = nil
-				return true, nil
-			}
-			t, err := r.time()
-			l.ExpiresAt = &t
-			return true, err
+			return err
 		}
-		return false, nil
-	}, "id", "kind", "edition", "module", "sockets", "quantity", "issued_at", "expires_at")
+		t, null, err := r.time()
+		if null {
+			l.ExpiresAt = nil
+		} else {
+			l.ExpiresAt = &t
+		}
+		return err
+	})
 }
 
 func moduleIndexBytes(b []byte) int {
@@ -333,14 +292,32 @@ func moduleIndexBytes(b []byte) int {
 	return -1
 }
 
+// setEnum reads a string into *dst, sparing the allocation when it is one
+// of values; null leaves *dst unchanged, as encoding/json does.
+func setEnum(r *jsonReader, dst *string, values ...string) error {
+	b, null, err := r.strBytes()
+	if !null && err == nil {
+		*dst = intern(b, values...)
+	}
+	return err
+}
+
+// setInt reads an integer into *dst; null leaves it unchanged.
+func setInt(r *jsonReader, dst *int) error {
+	n, null, err := r.int()
+	if !null && err == nil {
+		*dst = n
+	}
+	return err
+}
+
 // setStr reads a string into *dst; null leaves *dst unchanged, as
 // encoding/json does.
 func setStr(r *jsonReader, dst *string) error {
-	if r.null() {
-		return nil
+	b, null, err := r.strBytes()
+	if !null && err == nil {
+		*dst = string(b)
 	}
-	s, err := r.str()
-	*dst = s
 	return err
 }
 

@@ -193,7 +193,7 @@ func decideUpload(s *PlatformState, c UploadLicense, now time.Time) ([]Event, er
 		}
 		seen[l.ID] = true
 		r := newLicenseRecord(l, c.Source, c.KeyID)
-		if end, ok := r.end(); ok && !now.Before(end) {
+		if end := r.end; r.hasEnd && !now.Before(end) {
 			return nil, Reasonf(EINVALID, ReasonExpiredOnArrival, "license %s expired at %s, before it arrived at %s; ask the vendor for a current license",
 				l.ID, end.Format(time.RFC3339), now.Format(time.RFC3339))
 		}
@@ -203,14 +203,9 @@ func decideUpload(s *PlatformState, c UploadLicense, now time.Time) ([]Event, er
 			return nil, err
 		}
 	}
-	holder := licenseKey{}
-	if c.Source == SourceUSBKey {
-		holder.keyID = c.KeyID
-	}
 	var data []any
 	for _, l := range c.Licenses {
-		holder.id = l.ID
-		recorded, err := checkRecorded(s, l, holder)
+		recorded, err := checkRecorded(s, l, c.KeyID)
 		if err != nil {
 			return nil, err
 		}
@@ -242,30 +237,24 @@ func checkKeyBinding(s *PlatformState, keyID, license string) error {
 // checkRecorded reports whether the license is recorded already, the same
 // and from the same holder (a harmless retry), and refuses an id recorded
 // with other content or from another holder.
-func checkRecorded(s *PlatformState, l License, holder licenseKey) (bool, error) {
+func checkRecorded(s *PlatformState, l License, keyID string) (bool, error) {
 	want := normalizeLicense(l)
-	differs := func() error {
-		return Reasonf(ECONFLICT, ReasonDuplicateLicense,
-			"license %s is already recorded on this platform with different content; a vendor issues a new id for a new license", l.ID)
-	}
-	own, recorded := s.licenses[holder]
-	if recorded && !sameLicense(own.license(), want) {
-		return false, differs()
-	}
-	var other *licenseRecord // the earliest record of the id by another holder
-	for k, r := range s.licenses {
-		if r.id == l.ID && k != holder && (other == nil || r.pos < other.pos) {
-			other = &r
+	for _, r := range s.recordsOf(l.ID) {
+		if !sameLicense(r.license(), want) {
+			return false, Reasonf(ECONFLICT, ReasonDuplicateLicense,
+				"license %s is already recorded on this platform with different content; a vendor issues a new id for a new license", l.ID)
+		}
+		if r.keyID != keyID {
+			return false, Reasonf(ECONFLICT, ReasonDuplicateLicense,
+				"license %s is already recorded from %s; one license has one holder", l.ID, holderName(*r))
 		}
 	}
-	if other != nil {
-		if !sameLicense(other.license(), want) {
-			return false, differs()
-		}
-		return false, Reasonf(ECONFLICT, ReasonDuplicateLicense,
-			"license %s is already recorded from %s; one license has one holder", l.ID, holderName(*other))
+	h := s.lookupHolder(keyID)
+	if h == nil {
+		return false, nil
 	}
-	return recorded && !own.deleted, nil
+	own := h.licenses[l.ID]
+	return own != nil && !own.deleted, nil
 }
 
 func holderName(r licenseRecord) string {
@@ -279,8 +268,8 @@ func decideDelete(s *PlatformState, c DeleteLicense) ([]Event, error) {
 	if err := checkID("license", c.License); err != nil {
 		return nil, err
 	}
-	for _, r := range s.sortedLicenses() {
-		if r.id != c.License {
+	for _, r := range s.recordsOf(c.License) {
+		if r.deleted {
 			continue
 		}
 		if r.source == SourceUSBKey {
@@ -318,7 +307,7 @@ func decideInsertKey(s *PlatformState, c InsertUSBKey) ([]Event, error) {
 			return nil, Reasonf(EINVALID, ReasonDuplicateLicense, "USB key %s carries license %s twice", c.KeyID, l.ID)
 		}
 		seen[l.ID] = true
-		if _, err := checkRecorded(s, l, licenseKey{c.KeyID, l.ID}); err != nil {
+		if _, err := checkRecorded(s, l, c.KeyID); err != nil {
 			return nil, err
 		}
 		lics[i] = normalizeLicense(l)

@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -70,6 +71,9 @@ func (h *history) do(at time.Time, cmd PlatformCommand) []Event {
 	return evs
 }
 
+// line joins values with spaces, for compact got/want comparisons.
+func line(v ...any) string { return strings.TrimSuffix(fmt.Sprintln(v...), "\n") }
+
 // at evaluates the entitlement at an instant.
 func (h *history) at(at time.Time) Entitlement {
 	return PlatformEntitlement(h.s, at)
@@ -95,10 +99,53 @@ func plusLic(id, module string, quantity int, issued, expires time.Time) License
 // ent16 is an enterprise Base of 16 sockets for the year 2026.
 func ent16(id string) License { return baseLic(id, EditionEnterprise, 16, day(0), day(365)) }
 
+// Kinds of random commands, and how often each is tried in a mix.
+const (
+	cmdAddNode = iota
+	cmdRemoveNode
+	cmdInsertKey
+	cmdRemoveKey
+	cmdUploadRC
+	cmdUploadKey
+	cmdUploadBundle
+	cmdDelete
+	cmdAddHost
+	cmdRemoveHost
+	cmdReject
+	cmdKinds
+)
+
+type historyMix [cmdKinds]int
+
+var (
+	// licenseHeavy stresses the license and key paths: half the events
+	// carry a license, a quarter are key insertions and removals.
+	licenseHeavy = historyMix{2, 1, 15, 15, 12, 5, 3, 3, 24, 18, 2}
+	// typical is what a platform's log looks like over years: mostly
+	// hosts coming and going, now and then a key or a license.
+	typical = historyMix{1, 1, 3, 3, 2, 1, 1, 1, 45, 38, 4}
+)
+
+func (m historyMix) pick(r *rand.Rand) int {
+	total := 0
+	for _, w := range m {
+		total += w
+	}
+	x := r.IntN(total)
+	for k, w := range m {
+		if x < w {
+			return k
+		}
+		x -= w
+	}
+	return cmdKinds - 1
+}
+
 // randomHistory generates a plausible platform history of n events from a
-// seed: the commands are random, DecidePlatform keeps what is allowed, and
-// time advances by minutes to weeks so buffers start, run out and restart.
-func randomHistory(tb testing.TB, seed uint64, n int) []Event {
+// seed: commands are drawn from the mix, DecidePlatform keeps what is
+// allowed, and time advances by minutes to weeks so buffers start, run out
+// and restart.
+func randomHistory(tb testing.TB, seed uint64, n int, mix historyMix) []Event {
 	tb.Helper()
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	s := &PlatformState{}
@@ -160,40 +207,36 @@ func randomHistory(tb testing.TB, seed uint64, n int) []Event {
 			now = now.Add(time.Duration(r.IntN(70)) * 24 * time.Hour)
 		}
 		nodes := s.Nodes()
-		switch x := r.IntN(100); {
-		case x < 2:
+		switch mix.pick(r) {
+		case cmdAddNode:
 			apply(AddNode{Node: "mn-2"})
-		case x < 3:
+		case cmdRemoveNode:
 			apply(RemoveNode{Node: nodes[r.IntN(len(nodes))]})
-		case x < 18:
+		case cmdInsertKey:
 			lics := make([]License, r.IntN(3))
 			for i := range lics {
 				lics[i] = newLicense()
 			}
 			apply(InsertUSBKey{Node: nodes[r.IntN(len(nodes))], KeyID: keys[r.IntN(len(keys))], Licenses: lics})
-		case x < 33:
-			if in := s.InsertedKeys(); len(in) > 0 {
-				k := in[r.IntN(len(in))]
-				for _, slot := range s.inserted {
-					if slot.key == k {
-						apply(RemoveUSBKey{Node: slot.node, KeyID: k})
-					}
-				}
+		case cmdRemoveKey:
+			if len(s.inserted) > 0 {
+				slot := s.inserted[r.IntN(len(s.inserted))]
+				apply(RemoveUSBKey{Node: slot.node, KeyID: slot.key})
 			}
-		case x < 45:
+		case cmdUploadRC:
 			apply(UploadLicense{Source: SourceRequestCode, Licenses: []License{newLicense()}})
-		case x < 50:
+		case cmdUploadKey:
 			apply(UploadLicense{Source: SourceUSBKey, KeyID: keys[r.IntN(len(keys))], Licenses: []License{newLicense()}})
-		case x < 53:
+		case cmdUploadBundle:
 			b := newLicense()
 			b.Kind, b.Module, b.Quantity, b.Edition, b.Sockets = KindBase, "", 0, EditionEnterprise, 32
 			apply(UploadLicense{Source: SourceRequestCode, Bundle: fmt.Sprintf("B-%d", nextLicense), Licenses: []License{b, newLicense(), newLicense()}})
-		case x < 56:
+		case cmdDelete:
 			apply(DeleteLicense{License: fmt.Sprintf("L-%d", 1+r.IntN(nextLicense+1))})
-		case x < 80:
+		case cmdAddHost:
 			hv := []string{HypervisorKVM, HypervisorKVM, HypervisorVMware, HypervisorARM64}[r.IntN(4)]
 			apply(AddHost{Host: fmt.Sprintf("h-%d", r.IntN(200)), Hypervisor: hv, Sockets: 1 + r.IntN(4)})
-		case x < 98:
+		case cmdRemoveHost:
 			apply(RemoveHost{Host: fmt.Sprintf("h-%d", r.IntN(200))})
 		default:
 			apply(RejectUpload{Code: EFORBIDDEN, Reason: "bad-signature", Message: "signature does not verify", Actor: "admin"})

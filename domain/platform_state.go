@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"time"
@@ -17,10 +18,12 @@ const (
 
 // Buffer license terms (R19, R20).
 const (
-	BufferTerm      = 30 * 24 * time.Hour
-	BufferFreshGap  = 60 * 24 * time.Hour
-	platformSubject = KindPlatform + "/"
+	BufferTerm     = 30 * 24 * time.Hour // a fresh buffer runs this long from the pull
+	BufferFreshGap = 60 * 24 * time.Hour // pulls this far apart or more get a fresh buffer
 )
+
+// platformSubject prefixes a platform id to make its event subject.
+const platformSubject = KindPlatform + "/"
 
 // PlatformState is the state of one platform aggregate folded from its
 // events. It holds facts, not answers: which licenses were recorded from
@@ -42,7 +45,7 @@ type PlatformState struct {
 	nodes       []string // management nodes in the order added (R15)
 	hosts       map[string]hostRecord
 	usage       hostUsage
-	licenses    map[licenseKey]licenseRecord
+	rc          holder // the request-code licenses
 	seq         uint64 // precedence position of the latest license brought (R13)
 	rejected    int    // audited upload refusals (R11)
 
@@ -80,16 +83,8 @@ func (u *hostUsage) add(h hostRecord, sign int) {
 	}
 }
 
-// licenseKey names a recorded license by holder and id: keyID is "" for
-// request-code licenses and the key's id for usb-key ones, so the same id
-// arriving from two holders never overwrites the other's record.
-type licenseKey struct {
-	keyID string
-	id    string
-}
-
 // licenseRecord is a recorded license, flattened (no pointers) so a copy
-// is independent.
+// is independent. Once folded only deleted and dead change.
 type licenseRecord struct {
 	id        string
 	kind      string
@@ -100,12 +95,14 @@ type licenseRecord struct {
 	issued    time.Time
 	expires   time.Time
 	hasExpiry bool
+	end       time.Time // end of the term (R8, R2); valid when hasEnd
+	hasEnd    bool
 	source    string
 	keyID     string
-	carried   bool // brought by a key insertion, not uploaded bound to a key
-	bundle    string
+	carried   bool   // brought by a key insertion, not uploaded bound to a key
 	pos       uint64 // R13 precedence: higher is later
 	deleted   bool   // R14: takes no part in precedence
+	dead      bool   // replaced or gone: no longer its holder's record
 }
 
 func newLicenseRecord(l License, source, keyID string) licenseRecord {
@@ -120,6 +117,7 @@ func newLicenseRecord(l License, source, keyID string) licenseRecord {
 	if l.ExpiresAt != nil {
 		r.expires, r.hasExpiry = l.ExpiresAt.UTC(), true
 	}
+	r.end, r.hasEnd = licenseEnd(r.kind, r.edition, r.issued, r.expires, r.hasExpiry)
 	return r
 }
 
@@ -136,18 +134,9 @@ func (r licenseRecord) license() License {
 	return l
 }
 
-// end is the end of the license's term (R8, with the trial year of R2).
-func (r licenseRecord) end() (time.Time, bool) {
-	return licenseEnd(r.kind, r.edition, r.issued, r.expires, r.hasExpiry)
-}
-
 // inForce reports issued ≤ t < end (R8).
-func (r licenseRecord) inForce(t time.Time) bool {
-	if t.Before(r.issued) {
-		return false
-	}
-	end, ok := r.end()
-	return !ok || t.Before(end)
+func (r *licenseRecord) inForce(t time.Time) bool {
+	return !t.Before(r.issued) && (!r.hasEnd || t.Before(r.end))
 }
 
 type insertion struct {
@@ -162,6 +151,7 @@ type keyRecord struct {
 	// buffer is the expiry of the buffer license its latest pull granted;
 	// zero when that pull granted none (R18, or R20 inheriting none).
 	buffer time.Time
+	holder // its licenses, carried and uploaded bound to it
 }
 
 // ID returns the platform id ("" before the first event or registration).
@@ -179,6 +169,9 @@ func (s *PlatformState) LastEventTime() time.Time { return s.lastTime }
 
 // RequestCode returns the platform's request code ("" if none).
 func (s *PlatformState) RequestCode() string { return s.requestCode }
+
+// RejectedUploads returns how many refused uploads were recorded (R11).
+func (s *PlatformState) RejectedUploads() int { return s.rejected }
 
 // Nodes returns the management nodes, in the order they were added.
 func (s *PlatformState) Nodes() []string { return slices.Clone(s.nodes) }
@@ -205,24 +198,20 @@ func (s *PlatformState) Licenses() []License {
 }
 
 func (s *PlatformState) sortedLicenses() []licenseRecord {
-	recs := make([]licenseRecord, 0, len(s.licenses))
-	for _, r := range s.licenses {
-		if !r.deleted {
-			recs = append(recs, r)
+	var recs []licenseRecord
+	add := func(h *holder) {
+		for _, r := range h.licenses {
+			if !r.deleted {
+				recs = append(recs, *r)
+			}
 		}
 	}
-	slices.SortFunc(recs, func(a, b licenseRecord) int { return int64Cmp(a.pos, b.pos) })
-	return recs
-}
-
-func int64Cmp(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+	add(&s.rc)
+	for _, kr := range s.keys {
+		add(&kr.holder)
 	}
-	return 0
+	slices.SortFunc(recs, func(a, b licenseRecord) int { return cmp.Compare(a.pos, b.pos) })
+	return recs
 }
 
 // Clone returns an independent deep copy: folding into either leaves the
@@ -231,23 +220,13 @@ func (s *PlatformState) Clone() *PlatformState {
 	c := *s
 	c.nodes = slices.Clone(s.nodes)
 	c.inserted = slices.Clone(s.inserted)
-	if s.hosts != nil {
-		c.hosts = make(map[string]hostRecord, len(s.hosts))
-		for k, v := range s.hosts {
-			c.hosts[k] = v
-		}
-	}
-	if s.licenses != nil {
-		c.licenses = make(map[licenseKey]licenseRecord, len(s.licenses))
-		for k, v := range s.licenses {
-			c.licenses[k] = v
-		}
-	}
+	c.rc = s.rc.clone()
 	if s.keys != nil {
 		c.keys = make(map[string]*keyRecord, len(s.keys))
 		for k, v := range s.keys {
 			kr := *v
 			kr.carried = slices.Clone(v.carried)
+			kr.holder = v.holder.clone()
 			c.keys[k] = &kr
 		}
 	}
@@ -272,7 +251,8 @@ func Evolve(s *PlatformState, e Event) (*PlatformState, error) {
 // that is not there) are folded as harmlessly as possible: the history is
 // the truth, DecidePlatform is where nonsense is refused.
 func EvolvePlatform(s *PlatformState, e Event) error {
-	if s.subject == "" {
+	named := s.subject != ""
+	if !named {
 		agg, err := ParseAggregate(e.Subject)
 		if err != nil {
 			return eventError(e, err)
@@ -283,7 +263,6 @@ func EvolvePlatform(s *PlatformState, e Event) error {
 		if s.id != "" && s.id != agg.ID {
 			return Errorf(EINVALID, "event %s of %s folded into the state of platform/%s", e.ID, e.Subject, s.id)
 		}
-		s.id, s.subject = agg.ID, e.Subject
 	} else if e.Subject != s.subject {
 		return Errorf(EINVALID, "event %s of %s folded into the state of %s", e.ID, e.Subject, s.subject)
 	}
@@ -318,9 +297,7 @@ func EvolvePlatform(s *PlatformState, e Event) error {
 			if d.Source == SourceUSBKey {
 				keyID = d.KeyID
 			}
-			r := newLicenseRecord(d.License, d.Source, keyID)
-			r.bundle = d.Bundle
-			s.putLicense(r)
+			s.putLicense(newLicenseRecord(d.License, d.Source, keyID))
 		}
 	case EventLicenseUploadRejected:
 		var d LicenseUploadRejected
@@ -369,6 +346,9 @@ func EvolvePlatform(s *PlatformState, e Event) error {
 	if err != nil {
 		return eventError(e, err)
 	}
+	if !named {
+		s.id, s.subject = strings.TrimPrefix(e.Subject, platformSubject), e.Subject
+	}
 	s.version++
 	s.lastTime = t
 	return nil
@@ -376,29 +356,18 @@ func EvolvePlatform(s *PlatformState, e Event) error {
 
 // putLicense records a license at the next precedence position.
 func (s *PlatformState) putLicense(r licenseRecord) {
-	if s.licenses == nil {
-		s.licenses = make(map[licenseKey]licenseRecord)
-	}
 	s.seq++
 	r.pos = s.seq
-	s.licenses[licenseKey{r.keyID, r.id}] = r
+	s.holderOf(r.keyID).put(&r)
 }
 
 // deleteLicense marks a license deleted (R14). DecidePlatform only deletes
 // request-code licenses; a deletion of anything else in the history is
 // folded as written.
 func (s *PlatformState) deleteLicense(id string) {
-	k := licenseKey{"", id}
-	if r, ok := s.licenses[k]; ok {
+	for _, r := range s.recordsOf(id) {
 		r.deleted = true
-		s.licenses[k] = r
-		return
-	}
-	for k, r := range s.licenses {
-		if r.id == id {
-			r.deleted = true
-			s.licenses[k] = r
-		}
+		s.lookupHolder(r.keyID).trim(r.slot())
 	}
 }
 
@@ -424,9 +393,10 @@ func (s *PlatformState) insertKey(d USBKeyInserted, t time.Time) {
 		ids[i] = l.ID
 	}
 	for _, old := range kr.carried {
-		k := licenseKey{d.KeyID, old}
-		if r, ok := s.licenses[k]; ok && r.carried && !slices.Contains(ids, old) {
-			delete(s.licenses, k)
+		if r := kr.licenses[old]; r != nil && r.carried && !slices.Contains(ids, old) {
+			r.dead = true
+			delete(kr.licenses, old)
+			kr.trim(r.slot())
 		}
 	}
 	kr.carried = ids
@@ -526,20 +496,22 @@ func (s *PlatformState) pull(id string, t time.Time) {
 	s.activeKey, s.unavailableAt = id, t
 }
 
-// keyCoverage reports whether any license of key id is in force at t and
-// the latest end among those that are (bounded is false if one never ends).
+// keyCoverage reports whether any of key id's licenses (its latest per
+// slot: what it entitles) is in force at t, and the latest end among those
+// that are (bounded is false if one never ends).
 func (s *PlatformState) keyCoverage(id string, t time.Time) (end time.Time, bounded, inForce bool) {
 	bounded = true
-	for _, r := range s.licenses {
-		if r.keyID != id || r.deleted || !r.inForce(t) {
+	kr := s.key(id)
+	for slot := range slotCount {
+		r := kr.top(slot)
+		if r == nil || !r.inForce(t) {
 			continue
 		}
 		inForce = true
-		e, ok := r.end()
-		if !ok {
+		if !r.hasEnd {
 			bounded = false
-		} else if e.After(end) {
-			end = e
+		} else if r.end.After(end) {
+			end = r.end
 		}
 	}
 	return end, bounded, inForce
