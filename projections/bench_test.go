@@ -76,7 +76,7 @@ func benchLog(b *testing.B, n int) *ledger {
 
 // rawRead reads the whole stream with a plain JetStream ordered consumer
 // (what any reader of the log pays), counting messages.
-func rawRead(b *testing.B, store *eventstore.Store, last uint64) {
+func rawRead(b testing.TB, store *eventstore.Store, last uint64) {
 	b.Helper()
 	ctx := context.Background()
 	cons, err := store.JetStream().OrderedConsumer(ctx, store.StreamName(), jetstream.OrderedConsumerConfig{})

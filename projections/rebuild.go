@@ -28,6 +28,9 @@ func Build(ctx context.Context, log Log, path string, until uint64, logger *slog
 		return nil, 0, err
 	}
 	seq, err := NewRunner(db, log, logger).CatchUp(ctx, until, progress)
+	if err == nil {
+		err = db.finishBulk(ctx)
+	}
 	if err != nil {
 		db.Close()
 		removeDB(path)
@@ -203,6 +206,9 @@ func Verify(ctx context.Context, live *DB, log Log, scratchDir string, logger *s
 		rebuilt, err = openUnlocked(ctx, path, modeBulk)
 		if err == nil {
 			_, err = NewRunner(rebuilt, log, logger).load(ctx)
+		}
+		if err == nil {
+			err = rebuilt.finishBulk(ctx)
 		}
 	} else {
 		rebuilt, _, err = Build(ctx, log, path, seq, logger, progress)

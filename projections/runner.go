@@ -69,14 +69,6 @@ func NewRunner(db *DB, log Log, logger *slog.Logger, projs ...Projection) *Runne
 	return &Runner{db: db, log: log, logger: logger.With("component", "projector"), projs: projs, changed: make(chan struct{})}
 }
 
-// item is one element of the pipeline between the reading and the
-// applying goroutine: a record, or the error that ended the read.
-type item struct {
-	rec eventstore.Record
-	bad error // a *eventstore.DecodeError: rec has only Seq and Raw
-	err error // reading failed; stop
-}
-
 // Status is the projector's progress, for /readyz and metrics.
 type Status struct {
 	Applied  uint64 `json:"applied"`   // every projection has applied the log up to here
@@ -216,85 +208,6 @@ func (r *Runner) CatchUp(ctx context.Context, until uint64, progress func(done, 
 		return 0, err
 	}
 	return r.Applied(), nil
-}
-
-// pipe reads src in one goroutine and applies it in this one, so decoding
-// (in the store) and SQLite overlap. until > 0 stops after that sequence.
-func (r *Runner) pipe(ctx context.Context, src iter.Seq2[eventstore.Record, error], until uint64, onBatch func(uint64)) error {
-	ch := make(chan item, 4*r.batchSize())
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		defer close(ch)
-		for rec, err := range src {
-			it := item{rec: rec}
-			var de *eventstore.DecodeError
-			switch {
-			case errors.As(err, &de):
-				it.bad = de
-			case err != nil:
-				it.err = err
-			}
-			if until > 0 && it.err == nil && rec.Seq > until {
-				return
-			}
-			select {
-			case ch <- it:
-			case <-ctx.Done():
-				return
-			}
-			if it.err != nil || (until > 0 && rec.Seq == until) {
-				return
-			}
-		}
-	}()
-	batch := make([]item, 0, r.batchSize())
-	for {
-		var first item
-		var ok bool
-		select {
-		case first, ok = <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if !ok {
-			if until > 0 && r.Applied() < until && ctx.Err() == nil {
-				return domain.Errorf(domain.EINTERNAL, "projector: the log ended at %d before the expected sequence %d", r.Applied(), until)
-			}
-			return ctx.Err()
-		}
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < cap(batch) {
-			select {
-			case it, ok := <-ch:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, it)
-			default:
-				break drain
-			}
-		}
-		var readErr error
-		for i, it := range batch {
-			if it.err != nil {
-				readErr, batch = it.err, batch[:i]
-				break
-			}
-		}
-		if len(batch) > 0 {
-			if err := r.apply(ctx, batch); err != nil {
-				return err
-			}
-			if onBatch != nil {
-				onBatch(batch[len(batch)-1].rec.Seq)
-			}
-		}
-		if readErr != nil {
-			return readErr
-		}
-	}
 }
 
 // load reads the checkpoints, resetting projections that have none (new,
