@@ -23,9 +23,15 @@ setup:
 build: setup
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/licledger
 
-# run starts the ledger: embedded JetStream and SQLite under $(DATA), HTTP on $(ADDR).
+# run starts the ledger in the foreground: embedded JetStream and SQLite
+# under $(DATA), HTTP on $(ADDR). First, once, `demo init` creates under
+# $(DEMO) a demo vendor key pair, the trusted keys serve verifies license
+# files with, and a signed sample bundle for the demo platform, and prints
+# where they are (README.md, "Demo walkthrough").
+DEMO     ?= $(DATA)/demo
 run: build
-	./$(BIN) serve --data $(DATA) --http $(ADDR)
+	./$(BIN) demo init --dir $(DEMO) --platform demo --http $(ADDR)
+	./$(BIN) serve --data $(DATA) --http $(ADDR) --trusted-keys $(DEMO)/trusted-keys
 
 test: setup
 	$(GO) test -race -count=1 -timeout 20m ./...

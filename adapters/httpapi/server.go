@@ -54,6 +54,14 @@ type Config struct {
 	// ScratchDir is where GET /v1/projections/verify builds its scratch
 	// database; default the projections database's directory.
 	ScratchDir string
+	// LicenseServer configures the license-server endpoints
+	// (licserver.go); the zero value works.
+	LicenseServer LicenseServerConfig
+	// Ready adds sections to /readyz's JSON by name (e.g. the USB key
+	// watcher's state): optional edges report how they are, but never make
+	// the ledger unready, since it keeps recording and answering without
+	// them. Each func is called per request, from any goroutine.
+	Ready map[string]func() any
 }
 
 // Server is the HTTP API. Build it with New; it is safe for concurrent use.
@@ -130,7 +138,7 @@ var (
 // routeTable is every endpoint with the roles allowed. openapi.json
 // describes exactly these (TestOpenAPIDescribesEveryRoute).
 func (s *Server) routeTable() []route {
-	return []route{
+	return append([]route{
 		{"GET /healthz", nil, s.healthz},
 		{"GET /readyz", nil, s.readyz},
 		{"GET /metrics", nil, s.metricsHandler},
@@ -154,7 +162,7 @@ func (s *Server) routeTable() []route {
 		{"DELETE /v1/platforms/{id}/nodes/{node}/usb-keys/{key}", admins, s.removeUSBKey},
 		{"POST /v1/platforms/{id}/hosts", admins, s.addHost},
 		{"DELETE /v1/platforms/{id}/hosts/{host}", admins, s.removeHost},
-	}
+	}, s.licenseServerRoutes()...)
 }
 
 // statusWriter remembers the status a handler wrote.
@@ -261,7 +269,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if !st.CaughtUp {
 		status, code = "catching-up", http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, map[string]any{"status": status, "projections": st})
+	body := map[string]any{"status": status, "projections": st}
+	for name, section := range s.cfg.Ready {
+		if _, taken := body[name]; !taken {
+			body[name] = section()
+		}
+	}
+	writeJSON(w, code, body)
 	return nil
 }
 

@@ -57,6 +57,28 @@ type JSONLicenses struct{}
 // JSON (the same word the license-file adapter uses).
 const ReasonMalformedUpload = "malformed"
 
+// ReasonUploadsDisabled is the reason of every upload to a ledger that has
+// no way to verify license files (serve without --trusted-keys). It is
+// answered 403 and, unlike the refusals of R11, not recorded on the
+// platform: the uploader did nothing wrong, the ledger is not configured.
+const ReasonUploadsDisabled = "license-uploads-disabled"
+
+// NoLicenseUploads is the LicenseVerifier of a ledger that accepts no
+// license uploads at all; Hint tells the caller how to enable them. It is
+// the safe choice when no vendor key is trusted: an unsigned license
+// object would otherwise grant whatever its sender writes in it.
+type NoLicenseUploads struct{ Hint string }
+
+// ParseUpload implements LicenseVerifier: it refuses every upload with
+// ReasonUploadsDisabled.
+func (n NoLicenseUploads) ParseUpload(raw []byte, meta UploadMeta) (VerifiedUpload, error) {
+	msg := "this ledger accepts no license uploads: it trusts no vendor key to verify them"
+	if n.Hint != "" {
+		msg += "; " + n.Hint
+	}
+	return VerifiedUpload{}, domain.Reasonf(domain.EFORBIDDEN, ReasonUploadsDisabled, "%s", msg)
+}
+
 // ParseUpload implements LicenseVerifier.
 func (JSONLicenses) ParseUpload(raw []byte, meta UploadMeta) (VerifiedUpload, error) {
 	malformed := func(format string, args ...any) error {
@@ -157,6 +179,9 @@ func multipartErr(err error, limit int64) error {
 // recordsRejection reports whether a refusal is recorded as an audit event
 // (R11): the caller's input was refused; not an internal failure.
 func recordsRejection(err error) bool {
+	if domain.ErrorReason(err) == ReasonUploadsDisabled {
+		return false
+	}
 	switch domain.ErrorCode(err) {
 	case domain.EINVALID, domain.EFORBIDDEN, domain.ECONFLICT, domain.ENOTFOUND:
 		return true

@@ -46,11 +46,14 @@ type MainConfig struct {
 //     projections and stopped first on Close: e.g. the USB key watcher
 //     (adapters/hid), whose KeyEvents can call httpapi.ExecutePlatform on
 //     m.Store with domain.InsertUSBKey / RemoveUSBKey.
+//   - Ready (set before Run) adds named sections to /readyz (the state of
+//     those edges; see httpapi.Config.Ready).
 type Main struct {
 	Config MainConfig
 
 	Verifier   httpapi.LicenseVerifier
 	Background []func(ctx context.Context) error
+	Ready      map[string]func() any
 
 	Store   *eventstore.Store
 	DB      *projections.DB
@@ -130,7 +133,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Queries = projections.NewQueries(m.DB)
 	m.Runner = projections.NewRunner(m.DB, m.Store, m.log)
 	m.API, err = httpapi.New(httpapi.Config{Store: m.Store, Queries: m.Queries, Runner: m.Runner, Verifier: m.Verifier,
-		Tokens: c.Tokens, Logger: m.log, Now: c.Now, MaxBodyBytes: c.MaxBodyBytes})
+		Tokens: c.Tokens, Logger: m.log, Now: c.Now, MaxBodyBytes: c.MaxBodyBytes, Ready: m.Ready})
 	if err != nil {
 		return err
 	}

@@ -60,6 +60,9 @@ type serveOptions struct {
 	data, http, nats, natsListen, stream, projections, tokensFile, logLevel string
 	replicas, maxBody                                                       int64
 	syncAlways                                                              bool
+	trustedKeys                                                             string
+	insecureJSON                                                            bool
+	usb                                                                     usbOptions
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions, *envFlags) {
@@ -78,12 +81,23 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions, *envFlags) {
 	e.str(&o.tokensFile, "tokens", "LICLEDGER_TOKENS_FILE", "", "bearer tokens file: JSON {\"tokens\":[{\"role\":...,\"token\":...}]} or lines \"role token\"; LICLEDGER_TOKENS may hold the same inline (\"admin:TOKEN,client:TOKEN\")")
 	e.integer(&o.maxBody, "max-body", "LICLEDGER_MAX_BODY", httpapi.DefaultMaxBodyBytes, "largest request body in bytes (larger: 413)")
 	e.str(&o.logLevel, "log-level", "LICLEDGER_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	e.str(&o.trustedKeys, "trusted-keys", "LICLEDGER_TRUSTED_KEYS", "", "vendor public key file, or directory of *.pub keys, that signed license uploads are verified against; without it (or --insecure-json-licenses) license uploads are refused")
+	e.boolean(&o.insecureJSON, "insecure-json-licenses", "LICLEDGER_INSECURE_JSON_LICENSES", false, "accept unsigned license JSON objects as uploads instead of signed files: development only, any admin can grant any license")
+	e.str(&o.usb.platform, "platform", "LICLEDGER_PLATFORM", "", "USB key watcher: the platform this management node belongs to")
+	e.str(&o.usb.node, "node", "LICLEDGER_NODE", "", "USB key watcher: this management node's id (e.g. mn-1)")
+	e.str(&o.usb.vendor, "usb-vendor", "LICLEDGER_USB_VENDOR", "", "USB key watcher: USB vendor id of the license dongles, hex (e.g. 0x096e); without it the watcher is off")
+	e.str(&o.usb.product, "usb-product", "LICLEDGER_USB_PRODUCT", "", "USB key watcher: USB product id, hex (default: any product of the vendor)")
+	e.str(&o.usb.poll, "usb-poll", "LICLEDGER_USB_POLL", "1s", "USB key watcher: poll interval")
+	e.integer(&o.usb.debounce, "usb-debounce", "LICLEDGER_USB_DEBOUNCE", 2, "USB key watcher: consecutive polls a key change must be seen on before it is recorded")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: licledger serve [flags]")
 		fmt.Fprintln(stderr, "\nRuns the ledger until SIGINT or SIGTERM, then drains requests, checkpoints the projections and")
 		fmt.Fprintln(stderr, "closes the event store. Roles: admin (commands and queries), auditor (queries, timeline, verify),")
 		fmt.Fprintln(stderr, "billing (entitlements, licenses, platforms, events), client (entitlements).")
 		fmt.Fprintln(stderr, "Without tokens every request is admin, and only a loopback address may be served.")
+		fmt.Fprintln(stderr, "License uploads are signed files verified against --trusted-keys; without it they are refused")
+		fmt.Fprintln(stderr, "(403 license-uploads-disabled) unless --insecure-json-licenses accepts unsigned JSON (development).")
+		fmt.Fprintln(stderr, "With --usb-vendor, --platform and --node, a USB key watcher records this node's license dongles.")
 		fmt.Fprintln(stderr, "\nflags:")
 		fs.PrintDefaults()
 	}
@@ -121,6 +135,12 @@ func parseLogLevel(s string) (slog.Level, error) {
 
 // mainFromFlags builds a Main from serve's flags and environment.
 func mainFromFlags(args []string, stderr io.Writer) (*Main, error) {
+	return mainFromFlagsWith(args, stderr, hidEnumerator)
+}
+
+// mainFromFlagsWith is mainFromFlags with the USB key enumerator chosen by
+// the caller (tests pass a fake: USB hardware is the one edge they fake).
+func mainFromFlagsWith(args []string, stderr io.Writer, enumerator enumeratorFunc) (*Main, error) {
 	fs, o, e := serveFlags(stderr)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
@@ -136,10 +156,19 @@ func mainFromFlags(args []string, stderr io.Writer) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
+	usb, err := newUSBWatch(o.usb, enumerator)
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	m := NewMain()
 	m.Config = MainConfig{DataDir: o.data, HTTPAddr: o.http, NATSURL: o.nats, NATSListen: o.natsListen, Stream: o.stream,
 		Replicas: int(o.replicas), SyncAlways: o.syncAlways, ProjectionsPath: o.projections, Tokens: tokens, MaxBodyBytes: o.maxBody,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))}
+		Logger: log}
+	if err := wireLicenseUploads(m, o.trustedKeys, o.insecureJSON, log); err != nil {
+		return nil, err
+	}
+	wireUSBWatcher(m, usb, log)
 	return m, nil
 }
 

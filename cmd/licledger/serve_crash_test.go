@@ -61,7 +61,7 @@ func startChild(t *testing.T, dir string) *child {
 	os.Remove(filepath.Join(dir, "addr"))
 	cmd := exec.Command(os.Args[0], "-test.run=^TestServeCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashChildEnv+"=1",
-		"LICLEDGER_TEST_SERVE_ARGS=--data "+dir+" --http 127.0.0.1:0 --log-level warn")
+		"LICLEDGER_TEST_SERVE_ARGS=--data "+dir+" --http 127.0.0.1:0 --log-level warn --insecure-json-licenses")
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if testing.Verbose() {
 		cmd.Stderr = os.Stderr

@@ -1,0 +1,313 @@
+package httpapi
+
+import (
+	"bytes"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/licledger/licledger/domain"
+)
+
+// Administrator endpoints of the license server: one per domain command
+// (R23–R25, R28, R29), and the views of subscriptions, perpetual licenses
+// and coupons, now or as of ?at= (R32).
+
+// SubscriptionRequest is the body of POST /v1/subscriptions. LeaseSeconds
+// 0 means the default lease (24 h, R27).
+type SubscriptionRequest struct {
+	ID           string              `json:"id"`
+	Customer     string              `json:"customer,omitempty"`
+	Plan         domain.InstancePlan `json:"plan"`
+	Period       string              `json:"period"`
+	LeaseSeconds int64               `json:"lease_seconds,omitempty"`
+}
+
+// PlanRequest is the body of PUT /v1/subscriptions/{id}/plan (R24).
+type PlanRequest struct {
+	Plan domain.InstancePlan `json:"plan"`
+}
+
+// AddInstancesRequest is the body of POST /v1/subscriptions/{id}/instances
+// (R25).
+type AddInstancesRequest struct {
+	Count int `json:"count"`
+}
+
+// ReferenceRequest is the optional body of the renewal and past-due
+// commands: the billing system's payment or invoice id.
+type ReferenceRequest struct {
+	Reference string `json:"reference,omitempty"`
+}
+
+// CancelRequest is the optional body of POST /v1/subscriptions/{id}/cancel.
+type CancelRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// PerpetualRequest is the body of POST /v1/perpetual (R28).
+type PerpetualRequest struct {
+	ID           string              `json:"id"`
+	Customer     string              `json:"customer,omitempty"`
+	Plan         domain.InstancePlan `json:"plan"`
+	LeaseSeconds int64               `json:"lease_seconds,omitempty"`
+}
+
+// CouponRequest is the body of POST /v1/coupons (R29).
+type CouponRequest struct {
+	Code            string    `json:"code"`
+	Partner         string    `json:"partner"`
+	DiscountPercent int       `json:"discount_percent"`
+	RedemptionLimit int       `json:"redemption_limit"`
+	ExpiresAt       time.Time `json:"expires_at"`
+}
+
+// RedeemRequest is the optional body of POST /v1/coupons/{code}/redemptions.
+type RedeemRequest struct {
+	Subscription string `json:"subscription,omitempty"`
+}
+
+// leaseOf converts lease_seconds, refusing values whose Duration would
+// overflow before the domain can check its range.
+func leaseOf(seconds int64) (time.Duration, error) {
+	if seconds < 0 || seconds > int64(domain.InstanceMaxLease/time.Second)*2 {
+		return 0, domain.Errorf(domain.EINVALID, "lease_seconds %d is outside %d..%d",
+			seconds, int64(domain.InstanceMinLease/time.Second), int64(domain.InstanceMaxLease/time.Second))
+	}
+	return time.Duration(seconds) * time.Second, nil
+}
+
+// decodeOptionalJSON is decodeJSON for commands whose body may be left
+// out: an empty body leaves v as it is.
+func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	b, err := readBody(w, r, limit)
+	if err != nil || len(bytes.TrimSpace(b)) == 0 {
+		return err
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return domain.Reasonf(domain.EINVALID, ReasonUnsupportedMedia, "Content-Type %q is not application/json", ct)
+		}
+	}
+	return strictUnmarshal(b, v)
+}
+
+// locationWriter sets Location on a successful answer only (a refused
+// create names nothing).
+type locationWriter struct {
+	http.ResponseWriter
+	location string
+}
+
+func withLocation(w http.ResponseWriter, location string) http.ResponseWriter {
+	return locationWriter{ResponseWriter: w, location: location}
+}
+
+func (w locationWriter) WriteHeader(code int) {
+	if code < http.StatusMultipleChoices {
+		w.Header().Set("Location", w.location)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (ls *licServer) createSubscription(w http.ResponseWriter, r *http.Request) error {
+	var req SubscriptionRequest
+	if err := decodeJSON(w, r, ls.s.cfg.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if err := domain.ValidateID(req.ID); err != nil {
+		return domain.Reasonf(domain.EINVALID, domain.ReasonInvalidID, "id: %s", domain.ErrorMessage(err))
+	}
+	lease, err := leaseOf(req.LeaseSeconds)
+	if err != nil {
+		return err
+	}
+	cmd := domain.SubscriptionCreate{ID: req.ID, Customer: req.Customer, Plan: req.Plan, Period: req.Period, Lease: lease}
+	return subscriptionCommand(withLocation(w, "/v1/subscriptions/"+req.ID), r, ls, req.ID, "create_subscription", cmd)
+}
+
+// subscriptionCommand runs a command on the subscription named by id.
+func subscriptionCommand(w http.ResponseWriter, r *http.Request, ls *licServer, id, name string, cmd domain.SubscriptionCommand) error {
+	return licenseCommand(w, r, ls, subscriptionKind, id, name, func(st *domain.SubscriptionState, now time.Time) ([]domain.Event, error) {
+		return domain.DecideSubscription(st, cmd, now)
+	})
+}
+
+// onSubscription decodes an admin command's body and runs it on the
+// subscription of the path.
+func onSubscription[B any](ls *licServer, name string, optionalBody bool, build func(B) domain.SubscriptionCommand) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		id, err := pathID(r, "id")
+		if err != nil {
+			return err
+		}
+		var body B
+		if optionalBody {
+			err = decodeOptionalJSON(w, r, ls.s.cfg.MaxBodyBytes, &body)
+		} else {
+			err = decodeJSON(w, r, ls.s.cfg.MaxBodyBytes, &body)
+		}
+		if err != nil {
+			return err
+		}
+		return subscriptionCommand(w, r, ls, id, name, build(body))
+	}
+}
+
+func (ls *licServer) changePlan(w http.ResponseWriter, r *http.Request) error {
+	return onSubscription(ls, "change_plan", false, func(b PlanRequest) domain.SubscriptionCommand {
+		return domain.SubscriptionChangePlan{Plan: b.Plan}
+	})(w, r)
+}
+
+func (ls *licServer) addInstances(w http.ResponseWriter, r *http.Request) error {
+	return onSubscription(ls, "add_instances", false, func(b AddInstancesRequest) domain.SubscriptionCommand {
+		return domain.SubscriptionAddInstances{Count: b.Count}
+	})(w, r)
+}
+
+func (ls *licServer) renewSubscription(w http.ResponseWriter, r *http.Request) error {
+	return onSubscription(ls, "renew_subscription", true, func(b ReferenceRequest) domain.SubscriptionCommand {
+		return domain.SubscriptionRenew{Reference: b.Reference}
+	})(w, r)
+}
+
+func (ls *licServer) markPastDue(w http.ResponseWriter, r *http.Request) error {
+	return onSubscription(ls, "mark_past_due", true, func(b ReferenceRequest) domain.SubscriptionCommand {
+		return domain.SubscriptionMarkPastDue{Reference: b.Reference}
+	})(w, r)
+}
+
+func (ls *licServer) cancelSubscription(w http.ResponseWriter, r *http.Request) error {
+	return onSubscription(ls, "cancel_subscription", true, func(b CancelRequest) domain.SubscriptionCommand {
+		return domain.SubscriptionCancel{Reason: b.Reason}
+	})(w, r)
+}
+
+func (ls *licServer) purchasePerpetual(w http.ResponseWriter, r *http.Request) error {
+	var req PerpetualRequest
+	if err := decodeJSON(w, r, ls.s.cfg.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if err := domain.ValidateID(req.ID); err != nil {
+		return domain.Reasonf(domain.EINVALID, domain.ReasonInvalidID, "id: %s", domain.ErrorMessage(err))
+	}
+	lease, err := leaseOf(req.LeaseSeconds)
+	if err != nil {
+		return err
+	}
+	cmd := domain.PerpetualPurchase{ID: req.ID, Customer: req.Customer, Plan: req.Plan, Lease: lease}
+	return licenseCommand(withLocation(w, "/v1/perpetual/"+req.ID), r, ls, perpetualKind, req.ID, "purchase_perpetual", func(st *domain.PerpetualState, now time.Time) ([]domain.Event, error) {
+		return domain.DecidePerpetual(st, cmd, now)
+	})
+}
+
+func (ls *licServer) renewUpdates(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var req ReferenceRequest
+	if err := decodeOptionalJSON(w, r, ls.s.cfg.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	return licenseCommand(w, r, ls, perpetualKind, id, "renew_updates", func(st *domain.PerpetualState, now time.Time) ([]domain.Event, error) {
+		return domain.DecidePerpetual(st, domain.PerpetualRenewUpdates{Reference: req.Reference}, now)
+	})
+}
+
+func (ls *licServer) createCoupon(w http.ResponseWriter, r *http.Request) error {
+	var req CouponRequest
+	if err := decodeJSON(w, r, ls.s.cfg.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if err := domain.ValidateID(req.Code); err != nil {
+		return domain.Reasonf(domain.EINVALID, domain.ReasonInvalidID, "code: %s", domain.ErrorMessage(err))
+	}
+	if req.ExpiresAt.IsZero() {
+		return domain.Errorf(domain.EINVALID, "expires_at is required (RFC 3339): coupons always expire (R29)")
+	}
+	cmd := domain.CouponCreate{Code: req.Code, Partner: req.Partner, DiscountPercent: req.DiscountPercent,
+		RedemptionLimit: req.RedemptionLimit, ExpiresAt: req.ExpiresAt}
+	return licenseCommand(withLocation(w, "/v1/coupons/"+req.Code), r, ls, couponKind, req.Code, "create_coupon", func(st *domain.CouponState, now time.Time) ([]domain.Event, error) {
+		return domain.DecideCoupon(st, cmd, now)
+	})
+}
+
+func (ls *licServer) redeemCoupon(w http.ResponseWriter, r *http.Request) error {
+	code, err := pathID(r, "code")
+	if err != nil {
+		return err
+	}
+	var req RedeemRequest
+	if err := decodeOptionalJSON(w, r, ls.s.cfg.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	return licenseCommand(w, r, ls, couponKind, code, "redeem_coupon", func(st *domain.CouponState, now time.Time) ([]domain.Event, error) {
+		return domain.DecideCoupon(st, domain.CouponRedeem{Subscription: req.Subscription}, now)
+	})
+}
+
+// stateAt returns the aggregate's state for a view: the current (cached)
+// state without ?at=, else the history folded up to and including at
+// ("as of", R32). Ledger time never goes backwards within an aggregate,
+// so folding stops at the first later event. It also returns the instant
+// the view is rendered at.
+func stateAt[S any](r *http.Request, ls *licServer, k kind[S], id string) (S, time.Time, error) {
+	var zero S
+	at, err := ls.s.parseAt(r)
+	if err != nil {
+		return zero, at, err
+	}
+	if r.URL.Query().Get("at") == "" {
+		st, err := current(r.Context(), ls, k, id)
+		return st, at, err
+	}
+	agg := domain.Aggregate{Kind: k.name, ID: id}
+	recs, err := ls.store.Load(r.Context(), agg)
+	if err != nil {
+		return zero, at, err
+	}
+	n := 0
+	for n < len(recs) && !recs[n].Event.Time.After(at) {
+		n++
+	}
+	st, err := fold(k, agg, recs[:n])
+	return st, at, err
+}
+
+// view answers a query with the doc of a state and its version as ETag.
+func view[S, D any](w http.ResponseWriter, r *http.Request, ls *licServer, k kind[S], param string, render func(S, time.Time) (D, error)) error {
+	id, err := pathID(r, param)
+	if err != nil {
+		return err
+	}
+	st, at, err := stateAt(r, ls, k, id)
+	if err != nil {
+		return err
+	}
+	doc, err := render(st, at)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(k.version(st)))
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, doc)
+	return nil
+}
+
+// getSubscription: the subscription with its instances and their lease
+// state (held, released, deactivated) at the instant (R23–R27).
+func (ls *licServer) getSubscription(w http.ResponseWriter, r *http.Request) error {
+	return view(w, r, ls, subscriptionKind, "id", domain.SubscriptionView)
+}
+
+func (ls *licServer) getPerpetual(w http.ResponseWriter, r *http.Request) error {
+	return view(w, r, ls, perpetualKind, "id", domain.PerpetualView)
+}
+
+// getCoupon: the coupon with its partner and every redemption (R29).
+func (ls *licServer) getCoupon(w http.ResponseWriter, r *http.Request) error {
+	return view(w, r, ls, couponKind, "code", domain.CouponView)
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/licledger/licledger/adapters/httpapi"
+	"github.com/licledger/licledger/adapters/licensefile"
+	"github.com/licledger/licledger/domain"
+)
+
+// ReasonBindingMismatch refuses an upload whose ?source= or ?key_id= says
+// something else than the binding signed into the file: the signature is
+// authoritative, and a contradiction means the operator is uploading the
+// wrong file or to the wrong place.
+const ReasonBindingMismatch = "binding-mismatch"
+
+// signedLicenses is the httpapi.LicenseVerifier of a ledger that trusts
+// vendor keys: an upload is one signed license file or a .tar.gz bundle of
+// them (adapters/licensefile/FORMAT.md). It lives in cmd so that httpapi
+// and licensefile stay independent of each other.
+//
+// Every refusal keeps the code and reason licensefile gives it
+// (bad-signature, unknown-signing-key, wrong-request-code, bundle-…, and
+// the domain's key-not-inserted, wrong-key, expired-on-arrival, …), and
+// httpapi records it as license.upload_rejected with the file's digest
+// (R11). An accepted upload is one atomic append of all its licenses
+// (R10). Safe for concurrent use: the Verifier is immutable.
+type signedLicenses struct{ v *licensefile.Verifier }
+
+// ParseUpload implements httpapi.LicenseVerifier: signatures and shape now,
+// the platform-dependent binding (request code, R11) in Check, inside the
+// command's optimistic-concurrency attempt.
+func (s signedLicenses) ParseUpload(raw []byte, meta httpapi.UploadMeta) (httpapi.VerifiedUpload, error) {
+	u, err := s.v.ParseUpload(raw, meta.ContentType)
+	if err != nil {
+		return httpapi.VerifiedUpload{}, err // a *licensefile.Refusal: it unwraps to the *domain.Error
+	}
+	if err := checkBindingParams(u, meta); err != nil {
+		return httpapi.VerifiedUpload{}, err
+	}
+	return httpapi.VerifiedUpload{
+		Command: u.Command(),
+		// Upload.Decide is the one place that knows the request-code rule
+		// of license files; it also runs the domain decision, whose events
+		// are dropped here because httpapi decides u.Command() right after
+		// on the same state and instant (pure functions: same answer).
+		Check: func(st *domain.PlatformState, at time.Time) error {
+			_, err := u.Decide(st, at)
+			return err
+		},
+	}, nil
+}
+
+// checkBindingParams refuses query parameters that contradict the signed
+// binding; absent parameters defer to the file.
+func checkBindingParams(u licensefile.Upload, meta httpapi.UploadMeta) error {
+	if meta.Source != "" && meta.Source != u.Source() {
+		return domain.Reasonf(domain.EINVALID, ReasonBindingMismatch,
+			"?source=%s, but the signed file is a %s license; drop the parameter, the file's signed binding decides", meta.Source, u.Source())
+	}
+	if meta.KeyID != "" && meta.KeyID != u.KeyID() {
+		bound := "no USB key"
+		if u.KeyID() != "" {
+			bound = "USB key " + u.KeyID()
+		}
+		return domain.Reasonf(domain.EINVALID, ReasonBindingMismatch,
+			"?key_id=%s, but the signed file is bound to %s; drop the parameter, the file's signed binding decides", meta.KeyID, bound)
+	}
+	return nil
+}
+
+// Upload modes, as /readyz reports them under "license_uploads".
+const (
+	uploadsSigned       = "signed-files"
+	uploadsInsecureJSON = "insecure-json"
+	uploadsDisabled     = "disabled"
+)
+
+// uploadsStatus is the "license_uploads" section of /readyz.
+type uploadsStatus struct {
+	Mode        string   `json:"mode"`
+	TrustedKeys []string `json:"trusted_keys,omitempty"`
+	Hint        string   `json:"hint,omitempty"`
+}
+
+// disabledHint says how to turn uploads on; the refusal and /readyz show it.
+const disabledHint = "start serve with --trusted-keys FILE_OR_DIR (vendor *.pub keys) to accept signed license files"
+
+// wireLicenseUploads chooses how serve accepts license uploads:
+//
+//   - --trusted-keys: signed files and bundles only, verified against the
+//     vendor public keys in FILE_OR_DIR (read once, at start);
+//   - --insecure-json-licenses: the unsigned license objects of the event
+//     contract (httpapi.JSONLicenses), for development and scripted tests,
+//     where whoever holds an admin token may grant any license;
+//   - neither: every upload is refused (403 license-uploads-disabled) and
+//     the rest of the ledger serves as usual. Unsigned uploads are never a
+//     silent default: they would let a typo grant an enterprise license.
+//
+// Both at once is a usage error.
+func wireLicenseUploads(m *Main, trustedKeys string, insecureJSON bool, log *slog.Logger) error {
+	var st uploadsStatus
+	switch {
+	case trustedKeys != "" && insecureJSON:
+		return domain.Errorf(domain.EINVALID, "--trusted-keys and --insecure-json-licenses exclude each other: choose signed license files or unsigned JSON")
+	case trustedKeys != "":
+		keys, err := licensefile.LoadPublicKeys(trustedKeys)
+		if err != nil {
+			return err
+		}
+		v, err := licensefile.NewVerifier(keys, licensefile.Limits{})
+		if err != nil {
+			return domain.Errorf(domain.EINVALID, "--trusted-keys %s: %s", trustedKeys, domain.ErrorMessage(err))
+		}
+		m.Verifier = signedLicenses{v: v}
+		st = uploadsStatus{Mode: uploadsSigned, TrustedKeys: v.KeyIDs()}
+		log.Info("license uploads: signed files only", "trusted_keys", v.KeyIDs(), "from", trustedKeys)
+	case insecureJSON:
+		m.Verifier = httpapi.JSONLicenses{}
+		st = uploadsStatus{Mode: uploadsInsecureJSON}
+		log.Warn("INSECURE LICENSE UPLOADS: unsigned license JSON is accepted, so any admin can grant any license. Use --trusted-keys outside development.")
+	default:
+		m.Verifier = httpapi.NoLicenseUploads{Hint: disabledHint}
+		st = uploadsStatus{Mode: uploadsDisabled, Hint: disabledHint}
+		log.Warn("license uploads are disabled: no vendor key is trusted; " + disabledHint)
+	}
+	setReady(m, "license_uploads", func() any { return st })
+	return nil
+}
+
+// setReady adds a /readyz section to m.
+func setReady(m *Main, name string, section func() any) {
+	if m.Ready == nil {
+		m.Ready = map[string]func() any{}
+	}
+	m.Ready[name] = section
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/licledger/licledger/adapters/hid"
+	"github.com/licledger/licledger/adapters/httpapi"
+	"github.com/licledger/licledger/domain"
+)
+
+const jsonLicense = `{"id":"L-1","kind":"plus","module":"cdp","issued_at":"2026-01-01T00:00:00Z"}`
+
+// How serve takes license uploads, by flag: signed files with
+// --trusted-keys, unsigned JSON only with --insecure-json-licenses, and
+// none otherwise: a refusal that is not recorded, since the uploader did
+// nothing wrong (R11 records refusals of what was sent).
+func TestServeLicenseUploadModes(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys")
+	vendorMustRun(t, "vendor", "keygen", "--out", keys, "--id", "vendor-2026")
+	tests := []struct {
+		name       string
+		args       []string
+		status     int
+		reason     string
+		wantEvents int // appended on the platform by the upload
+		mode       string
+	}{
+		{"no flag: uploads disabled", nil, 403, httpapi.ReasonUploadsDisabled, 0, uploadsDisabled},
+		{"insecure JSON", []string{"--insecure-json-licenses"}, 201, "", 1, uploadsInsecureJSON},
+		{"signed files", []string{"--trusted-keys", keys}, 400, "malformed", 1, uploadsSigned},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := startFlagsMain(t, append([]string{"--data", t.TempDir()}, tt.args...), nil, nil)
+			base := "http://" + m.Addr()
+			mustCall(t, 201, "POST", base+"/v1/platforms", `{"id":"acme","nodes":["mn-1"],"request_code":"RC-1"}`)
+			r := send(t, "POST", base+"/v1/platforms/acme/licenses", "application/json", []byte(jsonLicense))
+			if r.status != tt.status {
+				t.Fatalf("upload: %d, want %d: %s", r.status, tt.status, r.body)
+			}
+			if tt.reason != "" {
+				if got := r.apiError(t); got.Reason != tt.reason {
+					t.Errorf("reason %q, want %q (%s)", got.Reason, tt.reason, got.Message)
+				}
+			}
+			var p struct{ Version uint64 }
+			decode(t, mustCall(t, 200, "GET", base+"/v1/platforms/acme", ""), &p)
+			if got := int(p.Version) - 1; got != tt.wantEvents {
+				t.Errorf("the upload appended %d events, want %d", got, tt.wantEvents)
+			}
+			if _, rz := getReadyz(t, base); rz.LicenseUploads.Mode != tt.mode {
+				t.Errorf("readyz license_uploads = %+v, want mode %s", rz.LicenseUploads, tt.mode)
+			}
+		})
+	}
+}
+
+// Bad upload and USB key watcher flags stop serve before it opens anything.
+func TestServeWiringFlagsRefused(t *testing.T) {
+	empty := t.TempDir()
+	notKey := filepath.Join(t.TempDir(), "x.pub")
+	writeFile(t, notKey, "not a key")
+	usb := []string{"--usb-vendor", "0x096e", "--usb-product", "0x0006", "--platform", "acme", "--node", "mn-1"}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"both upload modes", []string{"--trusted-keys", empty, "--insecure-json-licenses"}, "exclude each other"},
+		{"no trusted key in the directory", []string{"--trusted-keys", empty}, "no trusted vendor keys"},
+		{"missing trusted keys", []string{"--trusted-keys", filepath.Join(empty, "nope")}, "no such file"},
+		{"not a key", []string{"--trusted-keys", notKey}, notKey},
+		{"vendor not hex", []string{"--usb-vendor", "0xzz", "--platform", "acme", "--node", "mn-1"}, "--usb-vendor"},
+		{"product without vendor", []string{"--usb-product", "0x0006"}, "needs --usb-vendor"},
+		{"no platform", []string{"--usb-vendor", "0x096e", "--node", "mn-1"}, "--platform"},
+		{"no node", []string{"--usb-vendor", "0x096e", "--platform", "acme"}, "--node"},
+		{"bad node id", append(usb, "--node", "mn 1"), "--node"},
+		{"bad poll", append(usb, "--usb-poll", "0s"), "--usb-poll"},
+		{"bad debounce", append(usb, "--usb-debounce", "0"), "--usb-debounce"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := mainFromFlags(tt.args, io.Discard)
+			if domain.ErrorCode(err) != domain.EINVALID || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("serve %v: %v, want invalid mentioning %q", tt.args, err, tt.want)
+			}
+		})
+	}
+	// The environment configures the same, and the flags document it.
+	t.Setenv("LICLEDGER_USB_VENDOR", "0x096e")
+	t.Setenv("LICLEDGER_PLATFORM", "acme")
+	if _, err := mainFromFlags(nil, io.Discard); err == nil || !strings.Contains(err.Error(), "--node") {
+		t.Errorf("LICLEDGER_USB_VENDOR without a node: %v, want a refusal naming --node", err)
+	}
+	t.Setenv("LICLEDGER_NODE", "mn-1")
+	t.Setenv("LICLEDGER_TRUSTED_KEYS", empty)
+	if _, err := mainFromFlags(nil, io.Discard); err == nil || !strings.Contains(err.Error(), "no trusted vendor keys") {
+		t.Errorf("LICLEDGER_TRUSTED_KEYS on an empty directory: %v, want a refusal", err)
+	}
+	var help strings.Builder
+	serveHelp, _, _ := serveFlags(&help)
+	serveHelp.Usage()
+	for _, env := range []string{"LICLEDGER_TRUSTED_KEYS", "LICLEDGER_INSECURE_JSON_LICENSES", "LICLEDGER_PLATFORM", "LICLEDGER_NODE",
+		"LICLEDGER_USB_VENDOR", "LICLEDGER_USB_PRODUCT", "LICLEDGER_USB_POLL", "LICLEDGER_USB_DEBOUNCE"} {
+		if !strings.Contains(help.String(), env) {
+			t.Errorf("serve --help does not document %s", env)
+		}
+	}
+}
+
+// R9, R15–R19 through serve: the watcher started in Main.Background records
+// the dongles the (fake) HID hardware shows on this node, debounced, with
+// the node as the events' source; /readyz reports it; a key pulled while
+// serve was down is recorded as removed at the next start.
+func TestServeUSBKeyWatcher(t *testing.T) {
+	dir := t.TempDir()
+	clock := &serveClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	keys := &fakeKeys{}
+	args := []string{"--data", dir, "--insecure-json-licenses", "--platform", "acme", "--node", "mn-1",
+		"--usb-vendor", "0x096e", "--usb-product", "0x0006", "--usb-poll", "5ms", "--usb-debounce", "3"}
+	m := startFlagsMain(t, args, clock, keys)
+	base := "http://" + m.Addr()
+	mustCall(t, 201, "POST", base+"/v1/platforms", `{"id":"acme","nodes":["mn-1","mn-2"],"request_code":"RC-1"}`)
+	mustCall(t, 201, "POST", base+"/v1/platforms/acme/licenses",
+		`{"id":"L-1","kind":"base","edition":"standard","sockets":8,"issued_at":"2026-01-01T00:00:00Z","expires_at":"2027-01-01T00:00:00Z"}`)
+
+	entitlement := func(base string) domain.Entitlement {
+		var e domain.Entitlement
+		decode(t, mustCall(t, 200, "GET", base+"/v1/platforms/acme/entitlement", ""), &e)
+		return e
+	}
+	keys.attach("K-1")
+	eventually(t, "K-1 recorded as inserted on mn-1", func() bool {
+		u := entitlement(base).USBKey
+		return u.State == domain.KeyStateReady && u.ActiveKey == "K-1"
+	})
+	// A key-bound file is accepted now that the watcher recorded the key (R12).
+	mustCall(t, 201, "POST", base+"/v1/platforms/acme/licenses?source=usb-key&key_id=K-1",
+		`{"id":"L-2","kind":"plus","module":"gpu","issued_at":"2026-01-01T00:00:00Z","expires_at":"2027-01-01T00:00:00Z"}`)
+	status, rz := getReadyz(t, base)
+	if w := rz.USBKeyWatcher; status != 200 || w.State != hid.StateOK || w.Node != "mn-1" || w.Platform != "acme" || w.Polls == 0 || w.LastPoll == nil {
+		t.Errorf("readyz %d usb_key_watcher = %+v, want ok on acme/mn-1", status, w)
+	}
+	var tl struct {
+		Entries []struct{ Type, Source string }
+	}
+	decode(t, mustCall(t, 200, "GET", base+"/v1/platforms/acme/timeline", ""), &tl)
+	sources := map[string]string{}
+	for _, e := range tl.Entries {
+		sources[e.Type] = e.Source
+	}
+	if got := sources[domain.EventUSBKeyInserted]; got != "node/mn-1" {
+		t.Errorf("usb_key.inserted source %q, want node/mn-1", got)
+	}
+
+	// Pulled while serve is down: recorded at the next start.
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	keys.attach()
+	clock.Set(time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC))
+	m2 := startFlagsMain(t, args, clock, keys)
+	base2 := "http://" + m2.Addr()
+	eventually(t, "K-1 recorded as removed after the restart", func() bool {
+		return entitlement(base2).USBKey.State == domain.KeyStateMissing
+	})
+	// R19: pulled while in force, the key's licenses hold for 30 days.
+	e := entitlement(base2)
+	want := time.Date(2026, 4, 9, 0, 0, 0, 0, time.UTC)
+	if e.USBKey.BufferExpiresAt == nil || !e.USBKey.BufferExpiresAt.Equal(want) || !e.Modules["gpu"].Entitled {
+		t.Errorf("after the pull: usb_key %+v gpu %+v, want a buffer until %s keeping gpu", e.USBKey, e.Modules["gpu"], want)
+	}
+}
+
+// An unavailable HID subsystem does not stop serve: the ledger is ready,
+// and /readyz says why the watcher sees no keys.
+func TestServeUSBWatcherUnavailable(t *testing.T) {
+	keys := &fakeKeys{}
+	keys.fail(fmt.Errorf("%w: no hidraw device class", hid.ErrUnavailable))
+	m := startFlagsMain(t, []string{"--data", t.TempDir(), "--platform", "acme", "--node", "mn-1", "--usb-vendor", "0x096e", "--usb-poll", "5ms"}, nil, keys)
+	base := "http://" + m.Addr()
+	var rz readyz
+	status := 0
+	eventually(t, "the watcher's first poll", func() bool {
+		status, rz = getReadyz(t, base)
+		return rz.USBKeyWatcher.State != hid.StateStarting
+	})
+	if w := rz.USBKeyWatcher; status != 200 || rz.Status != "ready" || w.State != hid.StateUnavailable || !strings.Contains(w.Error, "no hidraw") {
+		t.Errorf("readyz %d %+v, want ready with the watcher unavailable and why", status, rz)
+	}
+	mustCall(t, 201, "POST", base+"/v1/platforms", `{"id":"acme","nodes":["mn-1"],"request_code":"RC-1"}`)
+}
+
+// The real go-hid enumeration on this machine (whatever it has: no USB
+// devices, no hidraw, no udev) does not stop serve from starting; the
+// watcher is either working or says why it cannot.
+func TestServeStartsWithRealHID(t *testing.T) {
+	m := startFlagsMain(t, []string{"--data", t.TempDir(), "--platform", "acme", "--node", "mn-1",
+		"--usb-vendor", "0x096e", "--usb-product", "0x0006", "--usb-poll", "20ms"}, nil, nil)
+	base := "http://" + m.Addr()
+	var rz readyz
+	status := 0
+	eventually(t, "the watcher's first poll", func() bool {
+		status, rz = getReadyz(t, base)
+		return rz.USBKeyWatcher.State != hid.StateStarting
+	})
+	w := rz.USBKeyWatcher
+	switch {
+	case status != 200 || rz.Status != "ready":
+		t.Errorf("readyz %d %+v, want ready", status, rz)
+	case w.State == hid.StateUnavailable && w.Error == "":
+		t.Errorf("watcher unavailable without a reason: %+v", w)
+	case w.State != hid.StateOK && w.State != hid.StateUnavailable:
+		t.Errorf("watcher state %+v, want ok or unavailable", w)
+	}
+	t.Logf("USB key watcher on this machine: %+v", w)
+}
+
+// Without --usb-vendor the watcher is off, and /readyz says so.
+func TestServeUSBWatcherOff(t *testing.T) {
+	m := startFlagsMain(t, []string{"--data", t.TempDir()}, nil, nil)
+	_, rz := getReadyz(t, "http://"+m.Addr())
+	if rz.USBKeyWatcher.State != stateOff || rz.USBKeyWatcher.Reason == "" || len(m.Background) != 0 {
+		t.Errorf("usb_key_watcher = %+v with %d background tasks, want off with a reason and none", rz.USBKeyWatcher, len(m.Background))
+	}
+}
