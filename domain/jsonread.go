@@ -463,57 +463,12 @@ func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
 
-// fastUTC parses the one layout the ledger writes, "YYYY-MM-DDTHH:MM:SSZ"
-// with its quotes, without the general parser; ok is false for anything
-// else (fractions, offsets, out-of-range fields), which then goes the
-// standard way. It accepts exactly what time.Time.UnmarshalJSON accepts
-// in that layout, to the same instant (FuzzPlatformDataAgreesWithEncodingJSON).
+// fastUTC parses a quoted time in the layout the ledger writes (see
+// ParseCanonicalTime); ok is false for anything else, which then goes the
+// standard way (FuzzPlatformDataAgreesWithEncodingJSON, FuzzFastUTC).
 func fastUTC(q []byte) (time.Time, bool) {
-	if len(q) != 22 || q[0] != '"' || q[21] != '"' || q[5] != '-' || q[8] != '-' || q[11] != 'T' || q[14] != ':' || q[17] != ':' || q[20] != 'Z' {
+	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
 		return time.Time{}, false
 	}
-	num := func(i, n int) int {
-		v := 0
-		for _, c := range q[i : i+n] {
-			if c < '0' || c > '9' {
-				return -1
-			}
-			v = v*10 + int(c-'0')
-		}
-		return v
-	}
-	year, month, dom := num(1, 4), num(6, 2), num(9, 2)
-	hour, minute, sec := num(12, 2), num(15, 2), num(18, 2)
-	if year < 0 || month < 1 || month > 12 || dom < 1 || dom > daysIn(month, year) ||
-		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
-		return time.Time{}, false
-	}
-	// Days from the civil date (Howard Hinnant's algorithm).
-	y := year
-	if month <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 {
-		era = (y - 399) / 400
-	}
-	yoe := y - era*400
-	mp := (month + 9) % 12
-	doy := (153*mp+2)/5 + dom - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	days := era*146097 + doe - 719468
-	return time.Unix(int64(days)*86400+int64(hour*3600+minute*60+sec), 0).UTC(), true
-}
-
-func daysIn(month, year int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
+	return ParseCanonicalTime(q[1 : len(q)-1])
 }

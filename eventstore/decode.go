@@ -3,7 +3,6 @@ package eventstore
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 	"unsafe"
 
 	"github.com/licledger/licledger/domain"
@@ -234,7 +233,7 @@ func decodeFast(raw []byte) (domain.Event, bool) {
 	if seen&(1<<fTime) == 0 {
 		return ev, false
 	}
-	t, ok := parseTime(str(fTime))
+	t, ok := domain.ParseCanonicalTime(str(fTime))
 	if !ok || t.IsZero() {
 		return ev, false
 	}
@@ -285,64 +284,4 @@ func parseUint(raw []byte, i int) (v uint64, next int, ok bool) {
 		return 0, 0, false
 	}
 	return v, j, true
-}
-
-// parseTime accepts exactly the RFC 3339 UTC form Canonical writes,
-// "2006-01-02T15:04:05.999999999Z" (years 1..9999, 1 to 9 fraction
-// digits); any other form goes to the reference decoder.
-func parseTime(s string) (time.Time, bool) {
-	if len(s) < 20 || len(s) > 30 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
-		s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' {
-		return time.Time{}, false
-	}
-	num := func(from, to int) (int, bool) {
-		n := 0
-		for i := from; i < to; i++ {
-			c := s[i]
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			n = n*10 + int(c-'0')
-		}
-		return n, true
-	}
-	year, ok1 := num(0, 4)
-	month, ok2 := num(5, 7)
-	day, ok3 := num(8, 10)
-	hour, ok4 := num(11, 13)
-	minute, ok5 := num(14, 16)
-	sec, ok6 := num(17, 19)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || year < 1 || month < 1 || month > 12 ||
-		day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
-		return time.Time{}, false
-	}
-	nsec := 0
-	if len(s) > 20 {
-		frac := s[20 : len(s)-1]
-		if s[19] != '.' || len(frac) == 0 {
-			return time.Time{}, false
-		}
-		n, ok := num(20, len(s)-1)
-		if !ok {
-			return time.Time{}, false
-		}
-		for range 9 - len(frac) {
-			n *= 10
-		}
-		nsec = n
-	}
-	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
-}
-
-func daysIn(month, year int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
 }
