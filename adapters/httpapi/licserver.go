@@ -144,6 +144,7 @@ func (s *Server) licenseServerRoutes() []route {
 		{"POST /v1/coupons", admins, ls.createCoupon},
 		{"GET /v1/coupons/{code}", readers, ls.getCoupon},
 		{"POST /v1/coupons/{code}/redemptions", admins, ls.redeemCoupon},
+		{"GET /v1/partners/{partner}/redemptions", readers, ls.getPartnerRedemptions},
 	}
 }
 
