@@ -59,18 +59,21 @@ type Entitlement struct {
 
 // BaseEntitlement is the Base license that wins precedence (R13), with its
 // provenance. ExpiresAt is the end of its term (for enterprise-trial at
-// most one year after issue, R2); under a buffer the entitlement ends at
-// usb_key.buffer_expires_at if that is sooner.
+// most one year after issue, R2). GraceUntil is set when the Base takes
+// part only through a buffer license (its key pulled or in fault,
+// R17-R22): the entitlement then ends at GraceUntil or ExpiresAt, whichever
+// comes first.
 type BaseEntitlement struct {
-	Edition   string     `json:"edition"`
-	Source    string     `json:"source"`
-	KeyID     string     `json:"key_id,omitempty"`
-	License   string     `json:"license"`
-	IssuedAt  time.Time  `json:"issued_at"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	Sockets   int        `json:"sockets,omitempty"`
-	InForce   bool       `json:"in_force"`
-	Reason    string     `json:"reason,omitempty"` // why not in force
+	Edition    string     `json:"edition"`
+	Source     string     `json:"source"`
+	KeyID      string     `json:"key_id,omitempty"`
+	License    string     `json:"license"`
+	IssuedAt   time.Time  `json:"issued_at"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	GraceUntil *time.Time `json:"grace_until,omitempty"`
+	Sockets    int        `json:"sockets,omitempty"`
+	InForce    bool       `json:"in_force"`
+	Reason     string     `json:"reason,omitempty"` // why not in force
 }
 
 // ModuleEntitlement is one Plus module's answer. When entitled, Source is
@@ -78,16 +81,20 @@ type BaseEntitlement struct {
 // (the Base for included and trial); Quantity is set for counted modules,
 // Unlimited for counted modules under a trial (R6). When not entitled,
 // Reason says why, and License names the license that would apply if one
-// was recorded.
+// was recorded. ExpiresAt is the end of the license's term; GraceUntil is
+// set when the module is entitled only through a buffer license, its own
+// key's or the Base's (a Plus module needs the Base, R4): the entitlement
+// then ends at the sooner of the two.
 type ModuleEntitlement struct {
-	Entitled  bool       `json:"entitled"`
-	Source    string     `json:"source,omitempty"`
-	KeyID     string     `json:"key_id,omitempty"`
-	License   string     `json:"license,omitempty"`
-	Quantity  int        `json:"quantity,omitempty"`
-	Unlimited bool       `json:"unlimited,omitempty"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	Reason    string     `json:"reason,omitempty"`
+	Entitled   bool       `json:"entitled"`
+	Source     string     `json:"source,omitempty"`
+	KeyID      string     `json:"key_id,omitempty"`
+	License    string     `json:"license,omitempty"`
+	Quantity   int        `json:"quantity,omitempty"`
+	Unlimited  bool       `json:"unlimited,omitempty"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	GraceUntil *time.Time `json:"grace_until,omitempty"`
+	Reason     string     `json:"reason,omitempty"`
 }
 
 // ModuleMap holds every module of R3 by name. It marshals as a JSON object

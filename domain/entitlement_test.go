@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -233,6 +234,7 @@ func TestSourceRules(t *testing.T) {
 func TestBufferRules(t *testing.T) {
 	entKey := func(h *history, at time.Time, key string) { insert(h, at, "mn-1", key, ent16("L-"+key), vmw8Of(key)) }
 	runScenarios(t, []scenario{
+		// R18: pulled after its authorization expired, the key leaves no buffer.
 		{
 			name: "R18 no buffer when pulled after expiry", modules: []string{"vmware"},
 			steps: func(h *history) {
@@ -268,6 +270,7 @@ func TestBufferRules(t *testing.T) {
 				{day(40), "expired base=L-K key=missing buffer=expired@02-10 vmware=!base-required"},
 			},
 		},
+		// R20: a later pull of the same key, < 60 or >= 60 days after the previous.
 		{
 			name: "R20 a pull < 60 days after the previous keeps its expiry", modules: nil,
 			steps: func(h *history) {
@@ -343,4 +346,53 @@ func vmw8Of(key string) License { return plusLic("L-"+key+"V", ModuleVMware, 8, 
 
 func ent16Until(id string, end time.Time) License {
 	return baseLic(id, EditionEnterprise, 16, day(0), end)
+}
+
+// R19, R4: an entitlement that stands only through a buffer says when the
+// buffer ends (grace_until) next to the license's own expiry: on the Base,
+// on the key's Plus modules, and on every module entitled while the Base
+// itself stands through a buffer; with the key in, there is none.
+func TestGraceUntil(t *testing.T) {
+	h := newHistory(t, "p")
+	rc(h, day(1), vmw8)
+	insert(h, day(1), "mn-1", "K-1", ent16("L-K-1"), plusLic("L-KT", ModuleTenant, 0, day(0), day(365)))
+	pull(h, day(31), "mn-1", "K-1") // buffer until day 61, 3 March
+
+	grace := func(t *testing.T, at time.Time) map[string]string {
+		t.Helper()
+		s, err := PlatformAsOf(h.events, "p", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := PlatformEntitlement(s, at)
+		got := map[string]string{}
+		put := func(name string, g *time.Time) {
+			if g != nil {
+				got[name] = g.Format("01-02")
+			}
+		}
+		put("base", e.Base.GraceUntil)
+		for _, m := range []string{ModuleTenant, ModuleVMware, ModuleGPU} {
+			put(m, e.Modules[m].GraceUntil)
+		}
+		return got
+	}
+	tests := []struct {
+		name string
+		at   time.Time
+		want map[string]string
+	}{
+		{"key inserted: no grace", day(10), map[string]string{}},
+		// vmware comes by request code and needs no buffer of its own, but
+		// it needs the Base (R4), which stands only through the buffer.
+		{"key pulled: every module ends with the Base's buffer", day(40),
+			map[string]string{"base": "03-03", ModuleTenant: "03-03", ModuleVMware: "03-03", ModuleGPU: "03-03"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := grace(t, tt.at); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("grace_until = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }

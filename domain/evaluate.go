@@ -82,6 +82,9 @@ func PlatformEntitlement(s *PlatformState, at time.Time) Entitlement {
 			reason = ""
 		}
 		ent.Base = baseOf(baseRec, baseInForce, reason)
+		if baseInForce && baseAvail.buffered {
+			ent.Base.GraceUntil = timePtr(baseAvail.until)
+		}
 		baseUsable = baseInForce && baseRec.edition != EditionCommunity
 	}
 
@@ -105,11 +108,18 @@ func PlatformEntitlement(s *PlatformState, at time.Time) Entitlement {
 			}
 			m.Reason = termReason(r, at)
 			m.Entitled = m.Reason == ""
+			if m.Entitled && modAvail[i].buffered {
+				m.GraceUntil = timePtr(modAvail[i].until)
+			}
 		case modAny[i].ok:
 			r := modAny[i].rec
 			m = ModuleEntitlement{Source: r.source, KeyID: r.keyID, License: r.id, Reason: ReasonSourceUnavailable}
 		default:
 			m.Reason = ReasonNotLicensed
+		}
+		if m.Entitled && baseAvail.buffered && (m.GraceUntil == nil || baseAvail.until.Before(*m.GraceUntil)) {
+			// A Plus module needs the Base (R4): it ends with the Base's buffer.
+			m.GraceUntil = timePtr(baseAvail.until)
 		}
 		ent.Modules[info.Name] = m
 	}
