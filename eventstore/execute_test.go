@@ -198,7 +198,9 @@ func TestConcurrentAppendsToOneAggregate(t *testing.T) {
 }
 
 // The same through Execute, from two stores (two processes) sharing one
-// stream: writers in one process queue, the processes race.
+// stream: writers in one process queue, the processes race. The first
+// commands of one writer in each process decide together before either
+// appends, so at least one race is certainly lost and retried.
 func TestConcurrentExecuteFromTwoProcesses(t *testing.T) {
 	// Fewer commands than above: each Execute reads the whole history.
 	const writers, perWriter = 8, 10
@@ -210,7 +212,13 @@ func TestConcurrentExecuteFromTwoProcesses(t *testing.T) {
 	agg := platform("hot")
 	ctx := testCtx(t)
 
-	var wg sync.WaitGroup
+	var (
+		wg        sync.WaitGroup
+		together  sync.WaitGroup // writers 0 and 1 (one per process) decide together once
+		first     [2]sync.Once
+		decisions atomic.Int64
+	)
+	together.Add(2)
 	errs := make(chan error, writers)
 	for w := range writers {
 		wg.Add(1)
@@ -221,6 +229,10 @@ func TestConcurrentExecuteFromTwoProcesses(t *testing.T) {
 				key := fmt.Sprintf("w%d-%d", w, i)
 				_, err := s.Execute(ctx, agg, eventstore.ExecuteOptions{IdempotencyKey: key, MaxRetries: 100},
 					func([]eventstore.Record) ([]domain.Event, error) {
+						decisions.Add(1)
+						if w < 2 {
+							first[w].Do(func() { together.Done(); together.Wait() })
+						}
 						return []domain.Event{hostAdded(t, agg, key)}, nil
 					})
 				if err != nil {
@@ -247,6 +259,9 @@ func TestConcurrentExecuteFromTwoProcesses(t *testing.T) {
 	}
 	if len(keys) != writers*perWriter {
 		t.Errorf("%d distinct commands stored, want %d", len(keys), writers*perWriter)
+	}
+	if retries := decisions.Load() - writers*perWriter; retries < 1 {
+		t.Errorf("%d commands were decided again after losing a race, want at least 1: the test raced nothing", retries)
 	}
 }
 
