@@ -21,7 +21,12 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultMaxBodyBytes    = 1 << 20
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxUploadBytes is four times the largest bundle the license
+	// file reader accepts (licensefile.DefaultLimits.MaxCompressed), so an
+	// oversized bundle is read, refused by the reader and recorded as a
+	// rejected upload with its digest (R11) rather than cut off unread.
+	DefaultMaxUploadBytes  = 4 << 20
 	DefaultConsistencyWait = 2 * time.Second
 )
 
@@ -43,6 +48,10 @@ type Config struct {
 	Now func() time.Time
 	// MaxBodyBytes bounds a request body; larger ones get 413.
 	MaxBodyBytes int64
+	// MaxUploadBytes bounds a license upload's body (default
+	// DefaultMaxUploadBytes); larger ones get 413 and, unread, are not
+	// recorded.
+	MaxUploadBytes int64
 	// ConsistencyWait is how long a command waits for the projections to
 	// include its events before answering, so a client reads its own
 	// writes; default 2s, negative: do not wait. The command is durable
@@ -95,6 +104,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = DefaultMaxUploadBytes
 	}
 	if cfg.ConsistencyWait == 0 {
 		cfg.ConsistencyWait = DefaultConsistencyWait

@@ -199,7 +199,7 @@ func (s *Server) uploadLicense(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	raw, meta, err := readUpload(w, r, s.cfg.MaxBodyBytes)
+	raw, meta, err := readUpload(w, r, s.cfg.MaxUploadBytes)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/licledger/licledger/adapters/httpapi"
+	"github.com/licledger/licledger/adapters/licensefile"
 	"github.com/licledger/licledger/domain"
 )
 
@@ -146,6 +147,10 @@ func TestSignedLicenseUploadsEndToEnd(t *testing.T) {
 		{"license JSON instead of a signed file", []byte(`{"id":"L-30","kind":"plus","module":"cdp","issued_at":"2026-01-01T00:00:00Z"}`),
 			"application/json", 400, domain.EINVALID, "malformed"},
 		{"gzip that is no bundle", []byte("not a tarball"), "application/gzip", 400, domain.EINVALID, "malformed"},
+		// Over the bundle reader's limit but within the upload limit: read,
+		// refused and recorded like any other bad file.
+		{"bundle over the size limit", bytes.Repeat([]byte{0x1f}, int(licensefile.DefaultLimits.MaxCompressed)+1), "application/gzip",
+			400, domain.EINVALID, licensefile.ReasonBundleTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

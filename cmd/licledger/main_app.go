@@ -31,6 +31,7 @@ type MainConfig struct {
 	ProjectionsPath string // default DataDir/projections.db
 	Tokens          *httpapi.Tokens
 	MaxBodyBytes    int64
+	MaxUploadBytes  int64
 	ShutdownTimeout time.Duration // for draining HTTP requests; default 10s
 	Logger          *slog.Logger
 	Now             func() time.Time // the ledger clock; default time.Now
@@ -133,7 +134,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Queries = projections.NewQueries(m.DB)
 	m.Runner = projections.NewRunner(m.DB, m.Store, m.log)
 	m.API, err = httpapi.New(httpapi.Config{Store: m.Store, Queries: m.Queries, Runner: m.Runner, Verifier: m.Verifier,
-		Tokens: c.Tokens, Logger: m.log, Now: c.Now, MaxBodyBytes: c.MaxBodyBytes, Ready: m.Ready})
+		Tokens: c.Tokens, Logger: m.log, Now: c.Now, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, Ready: m.Ready})
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func (e *envFlags) integer(p *int64, name, env string, def int64, usage string) 
 // serveOptions are the parsed flags of serve.
 type serveOptions struct {
 	data, http, nats, natsListen, stream, projections, tokensFile, logLevel string
-	replicas, maxBody                                                       int64
+	replicas, maxBody, maxUpload                                            int64
 	syncAlways                                                              bool
 	trustedKeys                                                             string
 	insecureJSON                                                            bool
@@ -80,6 +80,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions, *envFlags) {
 	e.str(&o.projections, "projections", "LICLEDGER_PROJECTIONS", "", "projections SQLite database (default DATA/projections.db)")
 	e.str(&o.tokensFile, "tokens", "LICLEDGER_TOKENS_FILE", "", "bearer tokens file: JSON {\"tokens\":[{\"role\":...,\"token\":...}]} or lines \"role token\"; LICLEDGER_TOKENS may hold the same inline (\"admin:TOKEN,client:TOKEN\")")
 	e.integer(&o.maxBody, "max-body", "LICLEDGER_MAX_BODY", httpapi.DefaultMaxBodyBytes, "largest request body in bytes (larger: 413)")
+	e.integer(&o.maxUpload, "max-upload", "LICLEDGER_MAX_UPLOAD", httpapi.DefaultMaxUploadBytes, "largest license upload body in bytes (larger: 413, not recorded); bundles over the reader's own limit are read and recorded as rejected")
 	e.str(&o.logLevel, "log-level", "LICLEDGER_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	e.str(&o.trustedKeys, "trusted-keys", "LICLEDGER_TRUSTED_KEYS", "", "vendor public key file, or directory of *.pub keys, that signed license uploads are verified against; without it (or --insecure-json-licenses) license uploads are refused")
 	e.boolean(&o.insecureJSON, "insecure-json-licenses", "LICLEDGER_INSECURE_JSON_LICENSES", false, "accept unsigned license JSON objects as uploads instead of signed files: development only, any admin can grant any license")
@@ -163,7 +164,7 @@ func mainFromFlagsWith(args []string, stderr io.Writer, enumerator enumeratorFun
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	m := NewMain()
 	m.Config = MainConfig{DataDir: o.data, HTTPAddr: o.http, NATSURL: o.nats, NATSListen: o.natsListen, Stream: o.stream,
-		Replicas: int(o.replicas), SyncAlways: o.syncAlways, ProjectionsPath: o.projections, Tokens: tokens, MaxBodyBytes: o.maxBody,
+		Replicas: int(o.replicas), SyncAlways: o.syncAlways, ProjectionsPath: o.projections, Tokens: tokens, MaxBodyBytes: o.maxBody, MaxUploadBytes: o.maxUpload,
 		Logger: log}
 	if err := wireLicenseUploads(m, o.trustedKeys, o.insecureJSON, log); err != nil {
 		return nil, err
