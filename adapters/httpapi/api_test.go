@@ -270,7 +270,7 @@ func mustTokens(token string) *Tokens {
 // Bad input gets its documented status and error code, and appends
 // nothing.
 func TestBadInput(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.MaxBodyBytes = 1024 })
+	e := newEnv(t, func(c *Config) { c.MaxBodyBytes, c.MaxUploadBytes = 1024, 1536 })
 	e.registerAcme()
 	big := `{"id":"x","nodes":["` + strings.Repeat("n", 2000) + `"]}`
 	tests := []struct {

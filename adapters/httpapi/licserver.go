@@ -182,6 +182,36 @@ var (
 	}
 )
 
+// keyed indexes the events of an aggregate that carry an Idempotency-Key,
+// by key: what a retried command finds instead of deciding again. Only
+// commands sent with a key add to it (activations, admin commands), never
+// check-ins, so it stays small next to the history. Shared through the
+// cache like the state: never changed once built (copy on write).
+type keyed map[string][]eventstore.Record
+
+// with returns keys plus the keyed ones of recs, copying only when recs
+// carry a key.
+func (keys keyed) with(recs []eventstore.Record) keyed {
+	out := keys
+	copied := false
+	for _, r := range recs {
+		k := r.Event.IdempotencyKey
+		if k == "" {
+			continue
+		}
+		if !copied {
+			out = make(keyed, len(keys)+1)
+			for k, v := range keys {
+				out[k] = v
+			}
+			copied = true
+		}
+		r.Raw = nil // the decoded event is what a replay answers with
+		out[k] = append(out[k][:len(out[k]):len(out[k])], r)
+	}
+	return out
+}
+
 // fold folds records from scratch. A history that does not fold is a
 // damaged log, never the caller's fault: EINTERNAL.
 func fold[S any](k kind[S], agg domain.Aggregate, recs []eventstore.Record) (S, error) {
@@ -213,11 +243,12 @@ func advance[S any](k kind[S], st S, recs []eventstore.Record) (S, bool) {
 // Load and fold otherwise. The returned state is shared: read it, never
 // change it (the domain's Decide and Check functions only read).
 func current[S any](ctx context.Context, ls *licServer, k kind[S], id string) (S, error) {
-	return currentState(ctx, ls, k, id, false)
+	st, _, err := currentState(ctx, ls, k, id, false)
+	return st, err
 }
 
-// currentState is current; locked says the caller already holds the
-// aggregate's write lock.
+// currentState is current with the aggregate's keyed events; locked says
+// the caller already holds the aggregate's write lock.
 //
 // A cached state at or beyond the version the store reports is current:
 // versions are unique per aggregate and only grow, so a cached state of a
@@ -227,51 +258,52 @@ func current[S any](ctx context.Context, ls *licServer, k kind[S], id string) (S
 // process that has appended but not yet cached its state holds it, so
 // readers racing a local append wait for its state instead of each
 // loading the whole history.
-func currentState[S any](ctx context.Context, ls *licServer, k kind[S], id string, locked bool) (S, error) {
+func currentState[S any](ctx context.Context, ls *licServer, k kind[S], id string, locked bool) (S, keyed, error) {
 	var zero S
 	agg := domain.Aggregate{Kind: k.name, ID: id}
 	key := agg.String()
 	v, err := ls.store.Version(ctx, agg)
 	if err != nil {
-		return zero, err
+		return zero, nil, err
 	}
-	if st, ok := cached(ls, k, key, v); ok {
-		return st, nil
+	if st, keys, ok := cached(ls, k, key, v); ok {
+		return st, keys, nil
 	}
 	if v == 0 {
-		return k.empty(), nil // no events: nothing to load (requests naming unknown licenses stay cheap)
+		return k.empty(), nil, nil // no events: nothing to load (requests naming unknown licenses stay cheap)
 	}
 	if !locked {
 		unlock, err := ls.locks.lock(ctx, key)
 		if err != nil {
-			return zero, domain.Errorf(domain.EINTERNAL, "%s: %v", agg, err)
+			return zero, nil, domain.Errorf(domain.EINTERNAL, "%s: %v", agg, err)
 		}
 		defer unlock()
-		if st, ok := cached(ls, k, key, v); ok {
-			return st, nil
+		if st, keys, ok := cached(ls, k, key, v); ok {
+			return st, keys, nil
 		}
 	}
 	recs, err := ls.store.Load(ctx, agg)
 	if err != nil {
-		return zero, err
+		return zero, nil, err
 	}
 	st, err := fold(k, agg, recs)
 	if err != nil {
-		return zero, err
+		return zero, nil, err
 	}
-	ls.cache.put(key, st, k.version(st))
-	return st, nil
+	keys := keyed(nil).with(recs)
+	ls.cache.put(key, st, keys, k.version(st))
+	return st, keys, nil
 }
 
 // cached returns the cached state of key if it is at version v or later.
-func cached[S any](ls *licServer, k kind[S], key string, v uint64) (S, bool) {
-	if c, ok := ls.cache.get(key); ok {
+func cached[S any](ls *licServer, k kind[S], key string, v uint64) (S, keyed, bool) {
+	if c, keys, ok := ls.cache.get(key); ok {
 		if st, ok := c.(S); ok && k.version(st) >= v {
-			return st, true
+			return st, keys, true
 		}
 	}
 	var zero S
-	return zero, false
+	return zero, nil, false
 }
 
 // decider decides a command on a state at an instant; it may run several
@@ -287,21 +319,21 @@ type written[S any] struct {
 
 // write runs one command on an aggregate: decide on the current state,
 // append with optimistic concurrency, retry on a lost race, and keep the
-// cache current. With an Idempotency-Key it goes through
-// eventstore.Store.Execute, which finds a retried request's events in the
-// history (the platform API's semantics); without one it uses the cached
-// state, so a command costs two round trips (version check and append)
-// instead of a full history load. Within this process writers of one
-// aggregate queue on a lock rather than conflict; other processes are
-// kept apart by the expected version alone.
+// cache current. With an Idempotency-Key it has the platform API's
+// semantics (eventstore.Store.Execute's): a request whose key is on
+// events of the aggregate gets those events back and decides nothing, and
+// the events it appends carry the key. The key is looked up in the cached
+// index of keyed events, so a command costs two round trips (version
+// check and append) however long the history, instead of a full history
+// load. Within this process writers of one aggregate queue on a lock
+// rather than conflict; other processes are kept apart by the expected
+// version alone (a stale cache can only make it stale, and JetStream
+// refuses a stale expected version).
 //
 // Errors: decide's; ECONFLICT version-mismatch for If-Match; ECONFLICT
 // concurrent-update after the retries; the store's otherwise.
 func write[S any](ctx context.Context, ls *licServer, k kind[S], id string, opts eventstore.ExecuteOptions, source string, decide decider[S]) (written[S], error) {
 	agg := domain.Aggregate{Kind: k.name, ID: id}
-	if opts.IdempotencyKey != "" {
-		return writeIdempotent(ctx, ls, k, agg, opts, source, decide)
-	}
 	unlock, err := ls.locks.lock(ctx, agg.String())
 	if err != nil {
 		return written[S]{}, domain.Errorf(domain.EINTERNAL, "%s: %v", agg, err)
@@ -312,9 +344,12 @@ func write[S any](ctx context.Context, ls *licServer, k kind[S], id string, opts
 		retries = eventstore.DefaultMaxRetries
 	}
 	for attempt := 0; ; attempt++ {
-		st, err := currentState(ctx, ls, k, id, true)
+		st, keys, err := currentState(ctx, ls, k, id, true)
 		if err != nil {
 			return written[S]{}, err
+		}
+		if done := keys[opts.IdempotencyKey]; opts.IdempotencyKey != "" && len(done) > 0 {
+			return written[S]{state: st, recs: done, replayed: true}, nil
 		}
 		v := k.version(st)
 		if opts.IfMatch > 0 && opts.IfMatch != v {
@@ -326,13 +361,16 @@ func write[S any](ctx context.Context, ls *licServer, k kind[S], id string, opts
 			return written[S]{state: st}, err
 		}
 		stampSource(events, source)
+		for i := range events {
+			events[i].IdempotencyKey = opts.IdempotencyKey
+		}
 		recs, err := ls.store.Append(ctx, agg, v, events...)
 		if err == nil {
 			if next, ok := advance(k, st, recs); ok {
-				ls.cache.put(agg.String(), next, k.version(next))
+				ls.cache.put(agg.String(), next, keys.with(recs), k.version(next))
 				return written[S]{state: next, recs: recs}, nil
 			}
-			st, err := currentState(ctx, ls, k, id, true)
+			st, _, err := currentState(ctx, ls, k, id, true)
 			return written[S]{state: st, recs: recs}, err
 		}
 		if domain.ErrorReason(err) != "concurrent-update" || attempt >= retries {
@@ -343,50 +381,6 @@ func write[S any](ctx context.Context, ls *licServer, k kind[S], id string, opts
 			return written[S]{}, domain.Errorf(domain.EINTERNAL, "%s: %v", agg, err)
 		}
 	}
-}
-
-// writeIdempotent is write through Store.Execute, for requests with an
-// Idempotency-Key: a retried request finds its events in the history and
-// gets them back without deciding again.
-func writeIdempotent[S any](ctx context.Context, ls *licServer, k kind[S], agg domain.Aggregate, opts eventstore.ExecuteOptions, source string, decide decider[S]) (written[S], error) {
-	var decidedOn S
-	decided := false
-	recs, err := ls.store.Execute(ctx, agg, opts, func(history []eventstore.Record) ([]domain.Event, error) {
-		st, err := stateOf(ls, k, agg, history)
-		if err != nil {
-			return nil, err
-		}
-		decidedOn, decided = st, true
-		events, err := decide(st, ls.now())
-		stampSource(events, source)
-		return events, err
-	})
-	if err != nil {
-		return written[S]{}, err
-	}
-	if decided && len(recs) == 0 {
-		return written[S]{state: decidedOn}, nil
-	}
-	if decided && recs[0].Event.IdempotencyKey == opts.IdempotencyKey {
-		if next, ok := advance(k, decidedOn, recs); ok {
-			ls.cache.put(agg.String(), next, k.version(next))
-			return written[S]{state: next, recs: recs}, nil
-		}
-	}
-	st, err := current(ctx, ls, k, agg.ID)
-	return written[S]{state: st, recs: recs, replayed: !decided}, err
-}
-
-// stateOf folds a loaded history, reusing the cached state when it is at
-// the history's version (the history's events are then exactly those the
-// cached state was folded from: versions are unique per aggregate).
-func stateOf[S any](ls *licServer, k kind[S], agg domain.Aggregate, history []eventstore.Record) (S, error) {
-	if c, ok := ls.cache.get(agg.String()); ok {
-		if st, ok := c.(S); ok && k.version(st) == uint64(len(history)) {
-			return st, nil
-		}
-	}
-	return fold(k, agg, history)
 }
 
 func stampSource(events []domain.Event, source string) {
@@ -423,6 +417,7 @@ type stateCache struct {
 
 type cacheEntry struct {
 	state   any
+	keys    keyed
 	version uint64
 }
 
@@ -430,18 +425,18 @@ func newStateCache(max int) *stateCache {
 	return &stateCache{m: make(map[string]cacheEntry), max: max}
 }
 
-func (c *stateCache) get(key string) (any, bool) {
+func (c *stateCache) get(key string) (any, keyed, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	e, ok := c.m[key]
-	return e.state, ok
+	return e.state, e.keys, ok
 }
 
-// put records a state unless the cache holds a later one (a concurrent
-// reader may finish loading an older version after a writer advanced).
-// Empty aggregates (version 0) are not kept, so requests naming unknown
-// licenses cannot flush real entries.
-func (c *stateCache) put(key string, state any, version uint64) {
+// put records a state and its keyed events unless the cache holds a later
+// one (a concurrent reader may finish loading an older version after a
+// writer advanced). Empty aggregates (version 0) are not kept, so requests
+// naming unknown licenses cannot flush real entries.
+func (c *stateCache) put(key string, state any, keys keyed, version uint64) {
 	if version == 0 {
 		return
 	}
@@ -457,7 +452,7 @@ func (c *stateCache) put(key string, state any, version uint64) {
 			break
 		}
 	}
-	c.m[key] = cacheEntry{state: state, version: version}
+	c.m[key] = cacheEntry{state: state, keys: keys, version: version}
 }
 
 // stripes serialises this process's writers per aggregate (hashed onto a

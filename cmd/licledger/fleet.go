@@ -1,0 +1,475 @@
+package main
+
+// `licledger fleet simulate`: a fleet of simulated product instances
+// against a running `licledger serve`, over HTTP exactly as real
+// instances talk to it (the client role): each activates with the license
+// key (R26), checks in every interval (R27), and goes back to activating
+// when it has no seat — refused at activation (too-many-instances: seats
+// float, R25), or its seat released. It is a demo and a load generator:
+// the summary counts every answer by reason code, and the check-in rate
+// and latency are the server's as a client sees them.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/licledger/licledger/adapters/httpapi"
+	"github.com/licledger/licledger/domain"
+)
+
+func init() {
+	register("fleet simulate", "run simulated product instances against a running serve: activate, check in, report", runFleetSimulate)
+}
+
+func runFleetSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFleetFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	f := newFleet(o, stderr)
+	if err := f.probe(ctx); err != nil {
+		return err
+	}
+	until := "until Ctrl-C"
+	if o.duration > 0 {
+		until = "for " + o.duration.String() + " (Ctrl-C stops early)"
+	}
+	fmt.Fprintf(stderr, "fleet simulate: %d instances on %s at %s, version %s, checking in every %v, %s\n",
+		o.instances, o.license, o.url, o.version, o.interval, until)
+	sum, err := f.run(ctx)
+	if werr := sum.write(stdout, o.json); werr != nil && err == nil {
+		err = werr
+	}
+	return err
+}
+
+// fleet is one simulation run.
+type fleet struct {
+	o      *fleetOptions
+	client *http.Client
+	runID  string // makes activation Idempotency-Keys unique to this run
+	stats  fleetStats
+	sims   []*simulated
+
+	logMu    sync.Mutex
+	log      io.Writer
+	messages int
+}
+
+// simulated is one product instance. Only its own goroutine touches it
+// until the run ends.
+type simulated struct {
+	name       string
+	id, secret string // of the seat held; empty without one
+	attempt    int    // activation attempts answered, for the Idempotency-Key
+	reason     string // why it has no seat (last refusal)
+}
+
+func newFleet(o *fleetOptions, stderr io.Writer) *fleet {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// One kept-alive connection per instance (up to a bound): the default
+	// of two idle connections per host would open and close a connection
+	// per request under load, measuring TCP set-up instead of the ledger.
+	tr.MaxIdleConns = min(o.instances, 1024)
+	tr.MaxIdleConnsPerHost = tr.MaxIdleConns
+	b := make([]byte, 6)
+	rand.Read(b)
+	f := &fleet{o: o, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}, runID: hex.EncodeToString(b), log: stderr}
+	width := len(fmt.Sprint(o.instances))
+	for i := range o.instances {
+		f.sims = append(f.sims, &simulated{name: fmt.Sprintf("sim-%0*d", width, i+1)})
+	}
+	return f
+}
+
+// printf writes a line to stderr; lines of concurrent instances never
+// interleave.
+func (f *fleet) printf(format string, args ...any) {
+	f.logMu.Lock()
+	defer f.logMu.Unlock()
+	fmt.Fprintf(f.log, format, args...)
+}
+
+// say prints one per-instance line, up to fleetMessages of them.
+func (f *fleet) say(format string, args ...any) {
+	f.logMu.Lock()
+	defer f.logMu.Unlock()
+	f.messages++
+	switch {
+	case f.messages <= fleetMessages:
+		fmt.Fprintf(f.log, format+"\n", args...)
+	case f.messages == fleetMessages+1:
+		fmt.Fprintf(f.log, "(more instance messages left out; the progress lines and the summary count them)\n")
+	}
+}
+
+// probe fails fast, with a hint, when nothing answers at --url.
+func (f *fleet) probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.o.url+"/healthz", nil)
+	if err != nil {
+		return domain.Errorf(domain.EINVALID, "--url %s: %v", f.o.url, err)
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("no ledger answers at %s (is `licledger serve` running there?): %v", f.o.url, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s/healthz answered %s: is this a licledger serve?", f.o.url, resp.Status)
+	}
+	return nil
+}
+
+// answer is one finished request: a status and the API's reason code for
+// a refusal ("" when accepted), or err for a request that got no answer.
+type answer struct {
+	status int
+	reason string
+	body   []byte
+	took   time.Duration
+	err    error
+}
+
+// errFatal is an answer no retry can change (a missing or bad token, a
+// role that may not activate, a request the ledger finds malformed): the
+// run stops and reports it.
+type errFatal struct{ msg string }
+
+func (e errFatal) Error() string { return e.msg }
+
+func (f *fleet) post(ctx context.Context, path string, body any, idemKey string) answer {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return answer{err: err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.o.url+path, bytes.NewReader(b))
+	if err != nil {
+		return answer{err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if f.o.token != "" {
+		req.Header.Set("Authorization", "Bearer "+f.o.token)
+	}
+	if idemKey != "" {
+		req.Header.Set("Idempotency-Key", idemKey)
+	}
+	start := time.Now()
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return answer{err: err, took: time.Since(start)}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	a := answer{status: resp.StatusCode, body: raw, took: time.Since(start), err: err}
+	if err == nil && resp.StatusCode >= 300 {
+		var e httpapi.ErrorBody
+		if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
+			a.reason = e.Error.Reason
+			if a.reason == "" {
+				a.reason = e.Error.Code
+			}
+			if fatal(resp.StatusCode, a.reason) {
+				a.err = errFatal{fmt.Sprintf("the ledger refused the simulator's %s: %d %s: %s", path, resp.StatusCode, a.reason, e.Error.Message)}
+			}
+		} else {
+			a.reason = fmt.Sprintf("http-%d", resp.StatusCode)
+		}
+	}
+	return a
+}
+
+// fatal reports whether a refusal is the simulator's own fault, which
+// every instance would get again: the token (not an instance's secret:
+// bad-secret is one instance's refusal), or a request the ledger finds
+// malformed.
+func fatal(status int, reason string) bool {
+	switch reason {
+	case httpapi.ReasonMissingToken, httpapi.ReasonBadToken, httpapi.ReasonRole, httpapi.ReasonNoRoute:
+		return true
+	}
+	return status == http.StatusBadRequest
+}
+
+// failure names a request that got no answer, for the counts.
+func failure(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection-refused"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	default:
+		return "no-answer"
+	}
+}
+
+// fleetDrain bounds how long the requests in flight when the run ends may
+// take to finish.
+const fleetDrain = 5 * time.Second
+
+// run drives the fleet until the duration passes or ctx ends, then frees
+// the seats (unless --keep-seats) and returns the summary. Its error is a
+// fatal answer, which also ends the run.
+//
+// Ending the run stops new requests; those in flight finish (up to
+// fleetDrain) and count, rather than being cut off: a cut-off request is
+// one the server was serving, and a clean stop should not make it fail.
+func (f *fleet) run(ctx context.Context) (fleetSummary, error) {
+	interrupted := ctx
+	var cancelDuration context.CancelFunc = func() {}
+	if f.o.duration > 0 {
+		ctx, cancelDuration = context.WithTimeout(ctx, f.o.duration)
+	}
+	defer cancelDuration()
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	reqs, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelReqs()
+	drain := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(fleetDrain, cancelReqs)
+		<-reqs.Done()
+		t.Stop()
+	})
+	defer drain()
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, s := range f.sims {
+		wg.Go(func() {
+			// Spread the instances over the first interval, as a real fleet
+			// that did not all boot at the same instant.
+			offset := f.o.interval * time.Duration(i) / time.Duration(len(f.sims))
+			if err := f.live(ctx, reqs, s, offset); err != nil {
+				stop(err)
+			}
+		})
+	}
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		f.progress(ctx, start)
+	}()
+	wg.Wait()
+	elapsed := time.Since(start)
+	stop(nil)
+	cancelReqs()
+	<-progressDone
+
+	sum := f.summary(elapsed)
+	sum.Interrupted = interrupted.Err() != nil
+	if !f.o.keepSeats {
+		sum.Deactivated, sum.DeactivateErr = f.deactivateAll(context.WithoutCancel(interrupted))
+	}
+	var fe errFatal
+	if err := context.Cause(ctx); errors.As(err, &fe) {
+		return sum, fe
+	}
+	return sum, nil
+}
+
+// live is one instance's life: activate (again) while it has no seat,
+// check in while it has one, every interval, until run ends. Requests go
+// out under reqs, which outlives run by the drain.
+func (f *fleet) live(run, reqs context.Context, s *simulated, offset time.Duration) error {
+	t := time.NewTimer(offset)
+	defer t.Stop()
+	for {
+		select {
+		case <-run.Done():
+			return nil
+		case <-t.C:
+		}
+		var err error
+		if s.id == "" {
+			err = f.activate(reqs, s)
+		} else {
+			err = f.check(reqs, s)
+		}
+		if err != nil {
+			return err
+		}
+		t.Reset(f.o.interval)
+	}
+}
+
+func (f *fleet) activate(ctx context.Context, s *simulated) error {
+	req := httpapi.ActivateRequest{LicenseKey: f.o.license, ProductVersion: f.o.version}
+	if f.o.releasedAt != "" {
+		t, _ := time.Parse(time.RFC3339, f.o.releasedAt) // checked with the flags
+		req.ReleasedAt = &t
+	}
+	// The key changes only once an attempt is answered: a request that got
+	// no answer is retried with its key, so an activation that was stored
+	// but whose answer was lost hands back the same instance and secret
+	// instead of taking a second seat.
+	a := f.post(ctx, "/v1/instances/activate", req, fmt.Sprintf("fleet-%s-%s-%d", f.runID, s.name, s.attempt))
+	if ctx.Err() != nil {
+		return nil // cut off after the drain; it does not count
+	}
+	var fe errFatal
+	if errors.As(a.err, &fe) {
+		return fe
+	}
+	if a.err != nil {
+		f.stats.activation(failure(a.err))
+		f.noSeat(s, "activation failed", failure(a.err))
+		return nil
+	}
+	s.attempt++
+	if a.status != http.StatusCreated && a.status != http.StatusOK {
+		f.stats.activation(a.reason)
+		f.noSeat(s, "activation refused", a.reason)
+		return nil
+	}
+	var r httpapi.ActivateResponse
+	if err := json.Unmarshal(a.body, &r); err != nil || r.InstanceID == "" || r.Secret == "" {
+		f.stats.activation("bad-answer")
+		f.noSeat(s, "activation answer unreadable", "bad-answer")
+		return nil
+	}
+	f.stats.activation("")
+	s.id, s.secret, s.reason = r.InstanceID, r.Secret, ""
+	f.say("%s: activated as instance %s, plan %s (%d instances), seat until %s", s.name, r.InstanceID, r.Plan.Name, r.InstanceLimit, r.SeatExpiresAt)
+	return nil
+}
+
+func (f *fleet) check(ctx context.Context, s *simulated) error {
+	a := f.post(ctx, "/v1/instances/"+s.id+"/check",
+		httpapi.CheckRequest{LicenseKey: f.o.license, Secret: s.secret, ProductVersion: f.o.version}, "")
+	if ctx.Err() != nil {
+		return nil
+	}
+	var fe errFatal
+	if errors.As(a.err, &fe) {
+		return fe
+	}
+	if a.err != nil {
+		// No answer: the product keeps running on its last good check (the
+		// client-side grace of R27) and tries again next interval.
+		f.stats.mu.Lock()
+		f.stats.checkIns.refuse(failure(a.err))
+		f.stats.mu.Unlock()
+		return nil
+	}
+	if a.status == http.StatusOK {
+		f.stats.checkIn("", a.took, false)
+		return nil
+	}
+	// Refused (seat-released, subscription-not-active, ...): the seat is
+	// gone; the instance activates again next interval.
+	f.stats.checkIn(a.reason, a.took, true)
+	s.id, s.secret = "", ""
+	f.noSeat(s, "check-in refused, seat lost", a.reason)
+	return nil
+}
+
+// noSeat records why s has no seat, saying so when the reason changes.
+func (f *fleet) noSeat(s *simulated, what, reason string) {
+	if s.reason != reason {
+		f.say("%s: %s: %s", s.name, what, reason)
+	}
+	s.reason = reason
+}
+
+// progress prints a line every --progress until ctx ends.
+func (f *fleet) progress(ctx context.Context, start time.Time) {
+	if f.o.progress <= 0 {
+		return
+	}
+	tick := time.NewTicker(f.o.progress)
+	defer tick.Stop()
+	last, lastAt := 0, start
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			f.stats.mu.Lock()
+			checks := f.stats.checkIns.OK + f.stats.checkIns.refusedTotal()
+			held := f.stats.activations.OK - f.stats.seatsLost
+			p99 := f.stats.window.quantile(0.99)
+			refused := f.stats.activations.refusedTotal()
+			f.stats.window = latencyHistogram{}
+			f.stats.mu.Unlock()
+			rate := float64(checks-last) / now.Sub(lastAt).Seconds()
+			f.printf("%6.1fs  seats held %d/%d  check-ins %d (%.0f/s, p99 %.2fms)  activations refused %d\n",
+				now.Sub(start).Seconds(), held, len(f.sims), checks, rate, ms(p99), refused)
+			last, lastAt = checks, now
+		}
+	}
+}
+
+// summary gathers the counts once every instance has stopped.
+func (f *fleet) summary(elapsed time.Duration) fleetSummary {
+	f.stats.mu.Lock()
+	defer f.stats.mu.Unlock()
+	s := fleetSummary{License: f.o.license, Instances: len(f.sims), Seconds: elapsed.Seconds(),
+		Activations: f.stats.activations, CheckIns: f.stats.checkIns, SeatsLost: f.stats.seatsLost, KeptSeats: f.o.keepSeats,
+		P50ms: ms(f.stats.lat.quantile(0.5)), P99ms: ms(f.stats.lat.quantile(0.99)), MaxMs: ms(f.stats.lat.max),
+		answered: f.stats.lat.n}
+	checks := s.CheckIns.OK + s.CheckIns.refusedTotal()
+	if elapsed > 0 {
+		s.CheckInsPerS = float64(checks) / elapsed.Seconds()
+	}
+	for _, sim := range f.sims {
+		switch {
+		case sim.id != "":
+			s.Activated++
+		case sim.reason != "":
+			s.Refused.refuse(sim.reason)
+		default:
+			s.Refused.refuse("never-answered")
+		}
+	}
+	return s
+}
+
+// deactivateAll frees the held seats (the product shutting down cleanly),
+// a few at a time, within 10 seconds. It runs after an interrupt too.
+func (f *fleet) deactivateAll(ctx context.Context) (freed, failed int) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for _, s := range f.sims {
+		if s.id == "" {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			a := f.post(ctx, "/v1/instances/"+s.id+"/deactivate", httpapi.DeactivateRequest{LicenseKey: f.o.license, Secret: s.secret}, "")
+			mu.Lock()
+			defer mu.Unlock()
+			if a.err == nil && a.status < 300 {
+				freed++
+				return
+			}
+			failed++
+			if failed == 1 {
+				why := a.reason
+				if a.err != nil {
+					why = a.err.Error()
+				}
+				f.printf("%s: could not deactivate instance %s: %s\n", s.name, s.id, why)
+			}
+		})
+	}
+	wg.Wait()
+	return freed, failed
+}

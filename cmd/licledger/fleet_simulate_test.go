@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/licledger/licledger/domain"
+)
+
+// lockedBuffer is a bytes.Buffer safe for the concurrent writes of a
+// running command and the test's reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// simulate runs `licledger fleet simulate` against the ledger with the
+// client token and returns its exit code, stdout and stderr.
+func (l *fleetLedger) simulate(ctx context.Context, args ...string) (int, string, string) {
+	l.t.Helper()
+	var stdout, stderr lockedBuffer
+	all := append([]string{"fleet", "simulate", "--url", l.base, "--token", fleetClient, "--progress", "0"}, args...)
+	code := dispatch(ctx, all, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// subscriptionDoc reads a subscription's view as the admin.
+func (l *fleetLedger) subscriptionDoc(id string) domain.SubscriptionDoc {
+	l.t.Helper()
+	var doc domain.SubscriptionDoc
+	decode(l.t, l.admin(http.StatusOK, "GET", "/v1/subscriptions/"+id, nil), &doc)
+	return doc
+}
+
+// summaryLine returns the summary line starting with prefix.
+func summaryLine(t *testing.T, out, prefix string) string {
+	t.Helper()
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return line
+		}
+	}
+	t.Fatalf("no %q line in the summary:\n%s", prefix, out)
+	return ""
+}
+
+// R25, R26: three simulated instances on a subscription of two floating
+// seats: two activate and check in, the third is refused
+// too-many-instances on every try, and at the end the two free their
+// seats. The ledger agrees: two instances were ever activated (no
+// over-allocation), both deactivated.
+func TestFleetSimulate(t *testing.T) {
+	l := startFleetLedger(t, t.TempDir(), &fleetClock{now: fleetT0})
+	l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-SIM", "customer": "acme",
+		"plan": map[string]any{"name": "team", "instances": 2}, "period": "monthly"})
+
+	code, out, errOut := l.simulate(context.Background(), "--license-key", "S-SIM", "--instances", "3", "--interval", "50ms", "--duration", "1s")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if got, want := summaryLine(t, out, "instances:"), "instances:   2 activated, 1 refused (too-many-instances: 1)"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	m := regexp.MustCompile(`^activations: 2 accepted, (\d+) refused \(too-many-instances: (\d+)\)$`).FindStringSubmatch(summaryLine(t, out, "activations:"))
+	if m == nil || m[1] != m[2] || m[1] == "0" {
+		t.Errorf("activations line %q: want 2 accepted and only too-many-instances refusals", summaryLine(t, out, "activations:"))
+	}
+	m = regexp.MustCompile(`^check-ins:   (\d+) ok, 0 refused; [0-9.]+ check-ins/s$`).FindStringSubmatch(summaryLine(t, out, "check-ins:"))
+	n := 0
+	if m != nil {
+		n, _ = strconv.Atoi(m[1])
+	}
+	if n < 2 {
+		t.Errorf("check-ins line %q: want at least one ok check-in per activated instance", summaryLine(t, out, "check-ins:"))
+	}
+	if !regexp.MustCompile(`^latency:     p50 [0-9.]+ms, p99 [0-9.]+ms, max [0-9.]+ms \(check-ins\)$`).MatchString(summaryLine(t, out, "latency:")) {
+		t.Errorf("latency line %q", summaryLine(t, out, "latency:"))
+	}
+	if got, want := summaryLine(t, out, "seats:"), "seats:       0 lost on a check-in, 2 freed at exit"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	for _, want := range []string{"sim-1: activated as instance", "sim-3: activation refused: too-many-instances"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+
+	doc := l.subscriptionDoc("S-SIM")
+	var seats []string
+	for _, in := range doc.Instances {
+		seats = append(seats, in.Seat+" by "+in.DeactivatedBy)
+	}
+	if got, want := strings.Join(seats, ", "), "deactivated by client, deactivated by client"; got != want || doc.InstancesInUse != 0 {
+		t.Errorf("instances after the run: %s (%d in use), want %s (0 in use)", got, doc.InstancesInUse, want)
+	}
+}
+
+// R27: seats held by a running fleet (--keep-seats) stay taken, so a
+// further instance is refused; an instance whose seat an administrator
+// frees is refused seat-released at its next check-in and activates
+// again; Ctrl-C (the context ending) stops the run with its summary.
+func TestFleetSimulateSeatsAndInterrupt(t *testing.T) {
+	l := startFleetLedger(t, t.TempDir(), &fleetClock{now: fleetT0})
+	l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-SIM", "customer": "acme",
+		"plan": map[string]any{"name": "team", "instances": 2}, "period": "monthly"})
+
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	type result struct {
+		code     int
+		out, err string
+	}
+	done := make(chan result)
+	go func() {
+		code, out, errOut := l.simulate(ctx, "--license-key", "subscription/S-SIM", "--instances", "2", "--interval", "50ms", "--duration", "0", "--keep-seats", "--json")
+		done <- result{code, out, errOut}
+	}()
+	eventually(t, "two seats held", func() bool { return l.subscriptionDoc("S-SIM").InstancesInUse == 2 })
+
+	code, out, errOut := l.simulate(context.Background(), "--license-key", "S-SIM", "--instances", "1", "--interval", "50ms", "--duration", "300ms", "--json")
+	var extra fleetSummary
+	if err := json.Unmarshal([]byte(out), &extra); code != 0 || err != nil {
+		t.Fatalf("exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, out, errOut)
+	}
+	if got, want := extra.Refused.Refused["too-many-instances"], 1; extra.Activated != 0 || got != want {
+		t.Errorf("a third instance next to a running fleet: %d activated, %d refused too-many-instances; want 0, %d", extra.Activated, got, want)
+	}
+
+	victim := l.subscriptionDoc("S-SIM").Instances[0].ID
+	l.admin(http.StatusCreated, "POST", "/v1/instances/"+victim+"/deactivate", map[string]string{"license_key": "subscription/S-SIM"})
+	eventually(t, "the freed seat taken again", func() bool {
+		doc := l.subscriptionDoc("S-SIM")
+		return len(doc.Instances) == 3 && doc.InstancesInUse == 2
+	})
+	interrupt()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("fleet simulate did not stop on interrupt")
+	}
+	var sum fleetSummary
+	if err := json.Unmarshal([]byte(r.out), &sum); r.code != 0 || err != nil {
+		t.Fatalf("exit %d, %v\nstdout:\n%s\nstderr:\n%s", r.code, err, r.out, r.err)
+	}
+	got := []any{sum.Interrupted, sum.KeptSeats, sum.Activated, sum.Activations.OK, sum.SeatsLost, sum.CheckIns.Refused["seat-released"], sum.Deactivated}
+	want := []any{true, true, 2, 3, 1, 1, 0}
+	if !sameValues(got, want) {
+		t.Errorf("summary [interrupted kept activated activations seats-lost seat-released deactivated] = %v, want %v\n%s", got, want, r.out)
+	}
+	if !strings.Contains(r.err, "check-in refused, seat lost: seat-released") {
+		t.Errorf("stderr does not report the lost seat:\n%s", r.err)
+	}
+	if got := l.subscriptionDoc("S-SIM").InstancesInUse; got != 2 {
+		t.Errorf("%d seats held after --keep-seats, want 2", got)
+	}
+}
+
+func sameValues(a, b []any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Bad flags are usage errors (exit 2) that say what is wrong; answers no
+// retry can change (a bad token, no ledger) stop the run (exit 1).
+func TestFleetSimulateErrors(t *testing.T) {
+	l := startFleetLedger(t, t.TempDir(), &fleetClock{now: fleetT0})
+	l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-SIM",
+		"plan": map[string]any{"name": "team", "instances": 2}, "period": "monthly"})
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"no license key", []string{}, 2, "--license-key is required"},
+		{"platform license key", []string{"--license-key", "platform/acme"}, 2, `--license-key "platform/acme": want a subscription id`},
+		{"bad id", []string{"--license-key", "S 1"}, 2, `--license-key "subscription/S 1"`},
+		{"no instances", []string{"--license-key", "S-SIM", "--instances", "0"}, 2, "--instances 0: want 1 to 100000"},
+		{"zero interval", []string{"--license-key", "S-SIM", "--interval", "0s"}, 2, "--interval 0s: want a positive duration"},
+		{"negative duration", []string{"--license-key", "S-SIM", "--duration", "-1s"}, 2, "--duration -1s"},
+		{"bad released-at", []string{"--license-key", "S-SIM", "--released-at", "March"}, 2, `--released-at "March": want an RFC 3339 instant`},
+		{"bad url", []string{"--license-key", "S-SIM", "--url", "127.0.0.1:8080"}, 2, `--url "127.0.0.1:8080"`},
+		{"unknown flag", []string{"--license-key", "S-SIM", "--seats", "3"}, 2, "flag provided but not defined: -seats"},
+		{"stray argument", []string{"--license-key", "S-SIM", "now"}, 2, "unexpected arguments: [now]"},
+		{"no ledger", []string{"--license-key", "S-SIM", "--url", "http://127.0.0.1:1"}, 1, "no ledger answers at http://127.0.0.1:1"},
+		{"bad token", []string{"--license-key", "S-SIM", "--token", "not-a-token-of-this-ledger", "--duration", "5s"}, 1, "401 bad-token"},
+		{"empty version", []string{"--license-key", "S-SIM", "--version", ""}, 2, "--version must not be empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := l.simulate(context.Background(), tc.args...)
+			if code != tc.wantCode || !strings.Contains(errOut, tc.wantErr) {
+				t.Errorf("exit %d, want %d; stderr lacks %q:\n%s\nstdout:\n%s", code, tc.wantCode, tc.wantErr, errOut, out)
+			}
+		})
+	}
+}
+
+// The summary's text, as a person reads it at the end of a run.
+func TestFleetSummaryText(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sum  fleetSummary
+		want string
+	}{
+		{"finished", fleetSummary{License: "subscription/S-1", Instances: 3, Seconds: 10.04, Activated: 2,
+			Refused: tally{Refused: map[string]int{"too-many-instances": 1}}, Activations: tally{OK: 3, Refused: map[string]int{"too-many-instances": 9, "seat-released": 1}},
+			CheckIns: tally{OK: 40, Refused: map[string]int{"seat-released": 1}}, CheckInsPerS: 4.1, P50ms: 1.234, P99ms: 5.5, MaxMs: 7, SeatsLost: 1, Deactivated: 2, answered: 41},
+			"fleet simulate: 3 instances on subscription/S-1, ran 10.0s\n" +
+				"instances:   2 activated, 1 refused (too-many-instances: 1)\n" +
+				"activations: 3 accepted, 10 refused (too-many-instances: 9, seat-released: 1)\n" +
+				"check-ins:   40 ok, 1 refused (seat-released: 1); 4.1 check-ins/s\n" +
+				"latency:     p50 1.23ms, p99 5.50ms, max 7.00ms (check-ins)\n" +
+				"seats:       1 lost on a check-in, 2 freed at exit\n"},
+		{"interrupted before a check-in, seats kept", fleetSummary{License: "perpetual/P-1", Instances: 1, Seconds: 0.5, Activated: 1,
+			Activations: tally{OK: 1}, Interrupted: true, KeptSeats: true},
+			"fleet simulate: 1 instances on perpetual/P-1, interrupted after 0.5s\n" +
+				"instances:   1 activated, 0 refused\n" +
+				"activations: 1 accepted, 0 refused\n" +
+				"check-ins:   0 ok, 0 refused; 0.0 check-ins/s\n" +
+				"latency:     no check-in answered (the first comes one --interval after activation)\n" +
+				"seats:       0 lost on a check-in, 1 kept at exit (--keep-seats)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			if err := tc.sum.write(&b, false); err != nil {
+				t.Fatal(err)
+			}
+			if got := b.String(); got != tc.want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// Quantiles come from log-linear buckets: exact below 64µs, within 1/64
+// above, and never above the largest sample.
+func TestLatencyHistogram(t *testing.T) {
+	var h latencyHistogram
+	for i := 1; i <= 1000; i++ {
+		h.add(time.Duration(i) * 10 * time.Microsecond) // 10µs .. 10ms
+	}
+	for _, tc := range []struct {
+		q    float64
+		want time.Duration
+	}{
+		{0.5, 5 * time.Millisecond},
+		{0.99, 9900 * time.Microsecond},
+		{1, 10 * time.Millisecond},
+		{0.001, 10 * time.Microsecond},
+	} {
+		got := h.quantile(tc.q)
+		if diff := got - tc.want; diff < -tc.want/64 || diff > tc.want/64 {
+			t.Errorf("q%.3f = %v, want %v ± 1/64", tc.q, got, tc.want)
+		}
+	}
+	if got := (&latencyHistogram{}).quantile(0.5); got != 0 {
+		t.Errorf("empty histogram p50 = %v, want 0", got)
+	}
+}
