@@ -3,6 +3,7 @@ package domain
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 	"time"
 )
 
@@ -159,6 +160,30 @@ func (s *InstanceSeats) Find(id string) (InstanceSeat, bool) {
 	return s.List[i], true
 }
 
+// HeldCount is len(Held(at, lease)) without copying the seats: it runs on
+// every activation and check-in.
+func (s *InstanceSeats) HeldCount(at time.Time, lease time.Duration) int {
+	n := 0
+	for i := range s.List {
+		if s.List[i].HoldsSeat(at, lease) {
+			n++
+		}
+	}
+	return n
+}
+
+// heldBefore counts the instances holding a seat at instant at that were
+// activated before the one at index i: its rank among the holders.
+func (s *InstanceSeats) heldBefore(i int, at time.Time, lease time.Duration) int {
+	n := 0
+	for j := range s.List[:i] {
+		if s.List[j].HoldsSeat(at, lease) {
+			n++
+		}
+	}
+	return n
+}
+
 // Held returns the instances holding a seat at instant at, oldest first.
 func (s *InstanceSeats) Held(at time.Time, lease time.Duration) []InstanceSeat {
 	var held []InstanceSeat
@@ -302,9 +327,13 @@ func (s *InstanceSeats) decideActivate(r seatRules, cmd InstanceActivate, now ti
 	if err := r.covers(cmd.Version, cmd.ReleasedAt); err != nil {
 		return InstanceSeat{}, nil, err
 	}
-	if held := len(s.Held(now, r.lease)); held >= r.limit {
+	if held := s.HeldCount(now, r.lease); held >= r.limit {
+		more := "; stop one, wait for its lease to lapse, or add instances"
+		if strings.HasPrefix(r.subject, KindPerpetual+"/") {
+			more = "; stop it or wait for its lease to lapse (a perpetual license covers one instance)"
+		}
 		return InstanceSeat{}, nil, Reasonf(ECONFLICT, ReasonInstanceTooMany,
-			"%s allows %d instance(s) at once and %d hold a seat; stop one, wait for its lease to lapse, or add instances", r.subject, r.limit, held)
+			"%s allows %d instance(s) at once and %d hold a seat%s", r.subject, r.limit, held, more)
 	}
 	d := InstanceActivated{Instance: cmd.InstanceID, Version: cmd.Version, SecretSHA256: hash}
 	if !cmd.ReleasedAt.IsZero() {
@@ -334,11 +363,9 @@ func (s *InstanceSeats) decideCheckIn(r seatRules, cmd InstanceCheckIn, now time
 			"instance %s no longer holds a seat in %s (deactivated, or no check-in recorded since %s); activate again",
 			in.ID, r.subject, srvTimeText(in.LastCheckIn))
 	}
-	for rank, h := range s.Held(now, r.lease) {
-		if h.ID == in.ID && rank >= r.limit {
-			return InstanceSeat{}, nil, Reasonf(ECONFLICT, ReasonInstanceTooMany,
-				"%s allows %d instance(s) at once and instance %s holds seat %d; older instances keep theirs", r.subject, r.limit, in.ID, rank+1)
-		}
+	if rank := s.heldBefore(s.index[in.ID], now, r.lease); rank >= r.limit {
+		return InstanceSeat{}, nil, Reasonf(ECONFLICT, ReasonInstanceTooMany,
+			"%s allows %d instance(s) at once and instance %s holds seat %d; older instances keep theirs", r.subject, r.limit, in.ID, rank+1)
 	}
 	changed := cmd.Version != "" && cmd.Version != in.Version
 	version, released := in.Version, in.ReleasedAt

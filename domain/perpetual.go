@@ -306,7 +306,7 @@ func PerpetualView(s *PerpetualState, at time.Time) (PerpetualDoc, error) {
 		Customer: s.Customer, Plan: s.Plan,
 		PurchasedAt: srvTimeText(s.PurchasedAt), UpdatesUntil: srvTimeText(s.UpdatesUntil),
 		UpdateYears: s.UpdateYears, UpdatesActive: at.Before(s.UpdatesUntil),
-		InstanceLimit: 1, InstancesInUse: len(s.Instances.Held(at, s.Lease)),
+		InstanceLimit: 1, InstancesInUse: s.Instances.HeldCount(at, s.Lease),
 		LeaseSeconds: int64(s.Lease / time.Second), Instances: s.Instances.views(at, s.Lease),
 	}, nil
 }

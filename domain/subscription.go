@@ -370,7 +370,7 @@ func (s *SubscriptionState) decideChangePlan(c SubscriptionChangePlan, now time.
 		return nil, nil
 	}
 	limit := plan.Instances + s.AddedInstances
-	if inUse := len(s.Instances.Held(now, s.Lease)); limit < inUse {
+	if inUse := s.Instances.HeldCount(now, s.Lease); limit < inUse {
 		return nil, Reasonf(ECONFLICT, ReasonSubscriptionBelowInUse,
 			"plan %s allows %d instance(s) but %d hold a seat now; stop %d first or add instances",
 			plan.Name, limit, inUse, inUse-limit)

@@ -48,7 +48,7 @@ func SubscriptionView(s *SubscriptionState, at time.Time) (SubscriptionDoc, erro
 		CanceledAt:     srvTimeText(s.CanceledAt),
 		InstancesAdded: s.AddedInstances,
 		InstanceLimit:  s.InstanceLimit(),
-		InstancesInUse: len(s.Instances.Held(at, s.Lease)),
+		InstancesInUse: s.Instances.HeldCount(at, s.Lease),
 		LeaseSeconds:   int64(s.Lease / time.Second),
 		Instances:      s.Instances.views(at, s.Lease),
 	}, nil
