@@ -88,7 +88,25 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 	}
 	last.seq = recs[len(recs)-1].Seq
 	s.heads.advance(subject, last)
+	if f := s.appended.Load(); f != nil {
+		(*f)(recs)
+	}
 	return recs, nil
+}
+
+// OnAppend sets the observer told of the records of every append this
+// Store makes from now on, whoever calls it (an HTTP handler, the USB key
+// watcher, a CLI): metrics count events there. It is called synchronously
+// after the append is acknowledged, from the appending goroutine, so it
+// must be quick and safe for concurrent use; it is not called for a retry
+// recognised as already stored, nor for appends of other processes. nil
+// removes it; a later call replaces an earlier one.
+func (s *Store) OnAppend(f func(recs []Record)) {
+	if f == nil {
+		s.appended.Store(nil)
+		return
+	}
+	s.appended.Store(&f)
 }
 
 // checkEvents validates what the caller supplied and reports whether every

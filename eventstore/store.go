@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/licledger/licledger/domain"
@@ -147,6 +148,8 @@ type Store struct {
 
 	heads heads     // per-aggregate cache of the last stored event
 	locks lockTable // serialises Execute per aggregate within this process
+
+	appended atomic.Pointer[func([]Record)] // OnAppend's observer
 
 	closeOnce sync.Once
 	closeErr  error

@@ -103,22 +103,14 @@ func (s *Server) execute(r *http.Request, name, id string, registers bool, decid
 	}
 	caller, _ := CallerOf(r.Context())
 	source := "api/" + caller.Actor
-	decided := false
 	start := time.Now()
-	recs, version, err := ExecutePlatform(r.Context(), s.cfg.Store, id, source, opts, s.cfg.Now, registers,
-		func(st *domain.PlatformState, now time.Time) ([]domain.Event, error) {
-			decided = true
-			return decide(st, now)
-		})
+	recs, version, err := ExecutePlatform(r.Context(), s.cfg.Store, id, source, opts, s.cfg.Now, registers, decide)
 	s.metrics.appendLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		return CommandResult{}, nil, err
 	}
 	res := CommandResult{Platform: id, Version: version, Events: []AppendedEvent{}}
 	for _, rec := range recs {
-		if decided {
-			s.metrics.eventsAppended.WithLabelValues(rec.Event.Type).Inc()
-		}
 		res.Events = append(res.Events, AppendedEvent{ID: rec.Event.ID, Type: rec.Event.Type,
 			Version: rec.Event.AggregateVersion, Seq: rec.Seq, Time: rec.Event.Time})
 	}

@@ -79,7 +79,14 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	code := domain.ErrorCode(err)
 	body := ErrorBody{Error: ErrorDetail{Code: code, Reason: domain.ErrorReason(err), Message: domain.ErrorMessage(err)}}
 	if code == domain.EINTERNAL {
-		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		if cerr := r.Context().Err(); cerr != nil {
+			// The client went away (or the server is shutting down): what
+			// failed is the wait for it, not the ledger. Nobody reads the
+			// answer; it is no error for an operator either.
+			log.Debug("request ended before its answer", "method", r.Method, "path", r.URL.Path, "cause", cerr, "err", err)
+		} else {
+			log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
 		body.Error = ErrorDetail{Code: domain.EINTERNAL, Message: "internal error; the server log has the details"}
 	}
 	status := Status(err)

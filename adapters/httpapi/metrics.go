@@ -32,7 +32,7 @@ func newMetrics(lag func(ctx context.Context) (float64, error)) *metrics {
 		}, []string{"command"}),
 		eventsAppended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "licledger_events_appended_total",
-			Help: "Events appended through the API, by event type.",
+			Help: "Events this process appended to the ledger (API commands, the USB key watcher), by event type.",
 		}, []string{"type"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "licledger_http_requests_total",

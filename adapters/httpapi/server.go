@@ -119,6 +119,13 @@ func New(cfg Config) (*Server, error) {
 		st, err := cfg.Runner.Status(ctx)
 		return float64(st.Lag), err
 	})
+	// Count appends at the store, so events the USB key watcher (or any
+	// other in-process writer) appends are counted with the API's.
+	cfg.Store.OnAppend(func(recs []eventstore.Record) {
+		for _, r := range recs {
+			s.metrics.eventsAppended.WithLabelValues(r.Event.Type).Inc()
+		}
+	})
 	s.routes = s.routeTable()
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.pattern, s.wrap(rt))

@@ -157,6 +157,10 @@ func TestServeUSBKeyWatcher(t *testing.T) {
 	if got := sources[domain.EventUSBKeyInserted]; got != "node/mn-1" {
 		t.Errorf("usb_key.inserted source %q, want node/mn-1", got)
 	}
+	// The watcher's append is counted like the API's.
+	if metrics := string(mustCall(t, 200, "GET", base+"/metrics", "")); !strings.Contains(metrics, `licledger_events_appended_total{type="usb_key.inserted"} 1`) {
+		t.Errorf("metrics do not count the watcher's usb_key.inserted:\n%s", grepLines(metrics, "licledger_events_appended_total"))
+	}
 
 	// Pulled while serve is down: recorded at the next start.
 	if err := m.Close(); err != nil {
@@ -228,4 +232,15 @@ func TestServeUSBWatcherOff(t *testing.T) {
 	if rz.USBKeyWatcher.State != stateOff || rz.USBKeyWatcher.Reason == "" || len(m.Background) != 0 {
 		t.Errorf("usb_key_watcher = %+v with %d background tasks, want off with a reason and none", rz.USBKeyWatcher, len(m.Background))
 	}
+}
+
+// grepLines returns the lines of s that contain substr.
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
