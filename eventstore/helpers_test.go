@@ -1,7 +1,6 @@
 package eventstore_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/licledger/licledger/domain"
 	"github.com/licledger/licledger/eventstore"
+	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
 
 // testCtx is a context bounded well below the package's time budget.
@@ -56,25 +56,7 @@ func (c *clock) Set(t time.Time) {
 	c.t = t
 }
 
-// syncBuffer is a bytes.Buffer a logger may write to from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func bufferLogger(buf *syncBuffer) *slog.Logger {
+func bufferLogger(buf *eventstoretest.SyncBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 

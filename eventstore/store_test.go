@@ -288,7 +288,7 @@ func TestAppendBadInput(t *testing.T) {
 // logs the skew.
 func TestTimeNeverGoesBackwards(t *testing.T) {
 	clk := newClock(t0)
-	var logs syncBuffer
+	var logs eventstoretest.SyncBuffer
 	s := eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clk.Now), eventstoretest.WithLogger(bufferLogger(&logs)))
 	agg := platform("acme")
 

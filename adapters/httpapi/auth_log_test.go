@@ -1,37 +1,18 @@
 package httpapi
 
 import (
-	"bytes"
+	"github.com/licledger/licledger/eventstore/eventstoretest"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 )
-
-// lockedBuffer is a log sink the server's goroutines share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // Tokens are secrets: whatever a request does (accepted, wrong role,
 // unknown token, malformed header, a failing command), the logs, at debug
 // level, never hold a token or a part of one long enough to matter.
 func TestTokensNeverLogged(t *testing.T) {
-	var logs lockedBuffer
+	var logs eventstoretest.SyncBuffer
 	e := newEnv(t, func(c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

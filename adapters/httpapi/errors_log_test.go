@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
 
 // An internal error is an ERROR for the operator, unless the request had
@@ -27,7 +28,7 @@ func TestInternalErrorLogLevel(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var logs lockedBuffer
+			var logs eventstoretest.SyncBuffer
 			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			r := httptest.NewRequest("GET", "/v1/platforms/acme/entitlement", nil).WithContext(tt.ctx)
 			w := httptest.NewRecorder()

@@ -1,44 +1,24 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the concurrent writes of a
-// running command and the test's reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // simulate runs `licledger fleet simulate` against the ledger with the
 // client token and returns its exit code, stdout and stderr.
 func (l *fleetLedger) simulate(ctx context.Context, args ...string) (int, string, string) {
 	l.t.Helper()
-	var stdout, stderr lockedBuffer
+	var stdout, stderr eventstoretest.SyncBuffer
 	all := append([]string{"fleet", "simulate", "--url", l.base, "--token", fleetClient, "--progress", "0"}, args...)
 	code := dispatch(ctx, all, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()

@@ -4,9 +4,11 @@
 package eventstoretest
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,4 +92,24 @@ func MustRunJetStream(t testing.TB) string {
 		srv.WaitForShutdown()
 	})
 	return srv.ClientURL()
+}
+
+// SyncBuffer is a bytes.Buffer that a logger or a running command may
+// write to from many goroutines while the test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
