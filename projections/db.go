@@ -72,8 +72,11 @@ func (db *DB) generation() (uint64, bool) {
 // visible cost of every statement.
 //
 // A bulk database (a rebuild's or verify's scratch file, private until
-// renamed into place or thrown away) is written with journal_mode=MEMORY,
-// synchronous=OFF and a large page cache. That is safe only because
+// renamed into place or thrown away) is written with journal_mode=MEMORY
+// and synchronous=OFF. (It keeps the ordinary 16 MiB page cache: a larger
+// one made rebuilds slower, each new cache page costing a page fault as
+// the cache grew, while the pages a rebuild reads back are recent ones.)
+// That is safe only because
 // nothing depends on the scratch file until it is complete: a crash or a
 // failure during the build loses nothing but the scratch file (Build
 // removes it, the next Rebuild starts over), and a rollback (a poison
@@ -99,7 +102,6 @@ func dsn(path string, mode openMode) string {
 		v.Set("_txlock", "immediate")
 		v.Set("_journal_mode", "MEMORY")
 		v.Set("_synchronous", "OFF")
-		v.Set("_cache_size", "-262144") // 256 MiB
 	}
 	return "file:" + path + "?" + v.Encode()
 }

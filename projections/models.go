@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/licledger/licledger/domain"
 	"github.com/licledger/licledger/eventstore"
@@ -26,13 +25,34 @@ const (
 // not know yields data nil and no error (a newer writer may add types; the
 // projections that do not need it ignore it), malformed data an EINVALID.
 func platformEvent(tx *Tx, rec eventstore.Record) (id string, data any, ok bool, err error) {
-	// Four projections ask in turn about the same record: decode it once.
+	m := tx.decode(rec)
+	return m.id, m.data, m.ok, m.err
+}
+
+// tsMemo is ts(rec.Event.Time), formatted once per record (every
+// projection stamps its rows with it).
+func tsMemo(tx *Tx, rec eventstore.Record) string { return tx.decode(rec).at }
+
+// decode returns what every projection wants to know about rec, computed
+// once per record: by the pipe's reading goroutine ahead of the batch
+// (see item.pre), or here when it did not.
+func (tx *Tx) decode(rec eventstore.Record) *decoded {
 	if m := &tx.memo; m.valid && m.seq == rec.Seq {
-		return m.id, m.data, m.ok, m.err
+		return m
 	}
-	id, data, ok, err = decodePlatformEvent(rec)
-	tx.memo = decoded{valid: true, seq: rec.Seq, id: id, data: data, ok: ok, err: err}
-	return id, data, ok, err
+	tx.memo = predecode(rec)
+	return &tx.memo
+}
+
+// predecode decodes rec for decode. It depends on rec alone, so it can run
+// on any goroutine.
+func predecode(rec eventstore.Record) decoded {
+	id, data, ok, err := decodePlatformEvent(rec)
+	d := decoded{valid: true, seq: rec.Seq, id: id, data: data, ok: ok, err: err, at: ts(rec.Event.Time), typ: rec.Event.Type}
+	if ok && err == nil {
+		d.summary()
+	}
+	return d
 }
 
 func decodePlatformEvent(rec eventstore.Record) (id string, data any, ok bool, err error) {
@@ -62,7 +82,7 @@ func (eventsProjection) Tables() []string { return []string{"events"} }
 func (eventsProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Record) error {
 	e := rec.Event
 	ok, err := tx.Insert(ctx, `INSERT INTO events (seq, id, type, subject, version, time, raw) VALUES`,
-		rec.Seq, e.ID, e.Type, e.Subject, e.AggregateVersion, ts(e.Time), rec.Raw)
+		int64(rec.Seq), e.ID, e.Type, e.Subject, int64(e.AggregateVersion), tsMemo(tx, rec), rec.Raw)
 	if err != nil {
 		return err
 	}
@@ -86,86 +106,29 @@ func (platformsProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Rec
 		return err
 	}
 	e := rec.Event
-	at := ts(e.Time)
+	at := tsMemo(tx, rec)
 	row := tx.platformRow(id)
-	row.version, row.lastSeq, row.lastAt = e.AggregateVersion, rec.Seq, at
-	addNode := func(node string) error {
-		_, err := tx.Exec(ctx, `INSERT INTO platform_nodes (platform, node, added_at, added_event) VALUES (?, ?, ?, ?)
-			ON CONFLICT (platform, node) DO UPDATE SET added_at = excluded.added_at, added_event = excluded.added_event,
-			removed_at = NULL, removed_event = NULL`, id, node, at, e.ID)
-		return err
-	}
+	row.version, row.lastSeq, row.lastAt = int64(e.AggregateVersion), int64(rec.Seq), at
 	switch d := data.(type) {
 	case *domain.PlatformRegistered:
 		row.registered, row.regAt, row.regEvent, row.requestCode = true, at, e.ID, d.RequestCode
+		nodes := tx.members(false)
 		for _, n := range d.Nodes {
-			if err := addNode(n); err != nil {
-				return err
-			}
+			nodes.add(tx, memberRow{platform: id, name: n, addedAt: at, addedEvent: e.ID})
 		}
 	case *domain.NodeChanged:
+		nodes := tx.members(false)
 		if e.Type == domain.EventPlatformNodeAdded {
-			return addNode(d.Node)
+			nodes.add(tx, memberRow{platform: id, name: d.Node, addedAt: at, addedEvent: e.ID})
+			return nil
 		}
-		_, err := tx.Exec(ctx, `UPDATE platform_nodes SET removed_at = ?, removed_event = ? WHERE platform = ? AND node = ? AND removed_event IS NULL`,
-			at, e.ID, id, d.Node)
-		return err
+		return nodes.remove(ctx, tx, id, d.Node, at, e.ID)
 	case *domain.HostAdded:
-		_, err := tx.Exec(ctx, `INSERT INTO platform_hosts (platform, host, hypervisor, sockets, added_at, added_event) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (platform, host) DO UPDATE SET hypervisor = excluded.hypervisor, sockets = excluded.sockets,
-			added_at = excluded.added_at, added_event = excluded.added_event, removed_at = NULL, removed_event = NULL`,
-			id, d.Host, d.Hypervisor, d.Sockets, at, e.ID)
-		return err
+		tx.members(true).add(tx, memberRow{platform: id, name: d.Host, hypervisor: d.Hypervisor, sockets: int64(d.Sockets),
+			addedAt: at, addedEvent: e.ID})
 	case *domain.HostRemoved:
-		_, err := tx.Exec(ctx, `UPDATE platform_hosts SET removed_at = ?, removed_event = ? WHERE platform = ? AND host = ? AND removed_event IS NULL`,
-			at, e.ID, id, d.Host)
-		return err
+		return tx.members(true).remove(ctx, tx, id, d.Host, at, e.ID)
 	}
-	return nil
-}
-
-// platformRow is a platforms row pending in a batch: a batch often holds
-// many events of one platform, and only the last one's version counts, so
-// the row is written once per batch (Tx.Flush).
-type platformRow struct {
-	id               string
-	version, lastSeq uint64
-	lastAt           string
-	registered       bool
-	regAt, regEvent  string
-	requestCode      string
-}
-
-func (t *Tx) platformRow(id string) *platformRow {
-	if r, ok := t.platforms[id]; ok {
-		return r
-	}
-	if t.platforms == nil {
-		t.platforms = map[string]*platformRow{}
-		t.onFlush(t.flushPlatforms)
-	}
-	r := &platformRow{id: id}
-	t.platforms[id] = r
-	t.platOrder = append(t.platOrder, id)
-	return r
-}
-
-func (t *Tx) flushPlatforms(ctx context.Context) error {
-	for _, id := range t.platOrder {
-		r := t.platforms[id]
-		if _, err := t.Exec(ctx, `INSERT INTO platforms (id, version, last_seq, last_event_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET version = excluded.version, last_seq = excluded.last_seq, last_event_at = excluded.last_event_at`,
-			r.id, r.version, r.lastSeq, r.lastAt); err != nil {
-			return err
-		}
-		if r.registered {
-			if _, err := t.Exec(ctx, `UPDATE platforms SET registered_at = ?, registered_event = ?, request_code = ? WHERE id = ?`,
-				r.regAt, r.regEvent, r.requestCode, r.id); err != nil {
-				return err
-			}
-		}
-	}
-	t.platforms, t.platOrder = nil, nil
 	return nil
 }
 
@@ -190,26 +153,35 @@ func (licensesProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Reco
 		return err
 	}
 	e := rec.Event
+	lics := tx.licenses()
 	var arrived []domain.License
 	switch d := data.(type) {
 	case *domain.LicenseUploaded:
-		if err := arrive(ctx, tx, id, rec, d.License, d.Source, d.KeyID, d.Bundle); err != nil {
+		if err := lics.arrive(ctx, tx, id, rec, d.License, d.Source, d.KeyID, d.Bundle); err != nil {
 			return err
 		}
 		arrived = append(arrived, d.License)
 	case *domain.USBKeyInserted:
 		for _, l := range d.Licenses {
-			if err := arrive(ctx, tx, id, rec, l, domain.SourceUSBKey, d.KeyID, ""); err != nil {
+			if err := lics.arrive(ctx, tx, id, rec, l, domain.SourceUSBKey, d.KeyID, ""); err != nil {
 				return err
 			}
 			arrived = append(arrived, l)
 		}
 	case *domain.LicenseDeleted:
-		return deleteLicense(ctx, tx, id, e, d.License)
+		return lics.delete(ctx, tx, id, rec, d.License)
 	}
 	// The licenses this event brought are the latest in their slots (R13:
 	// by log position); within the event, ties go to the greatest id, as
-	// in deleteLicense.
+	// in delete.
+	if len(arrived) == 0 {
+		return nil
+	}
+	at := tsMemo(tx, rec)
+	if len(arrived) == 1 {
+		l := arrived[0]
+		return lics.supersedeBy(ctx, tx, id, slotOf(l), l.ID, e.ID, at)
+	}
 	winners := map[string]string{}
 	var order []string
 	for _, l := range arrived {
@@ -223,83 +195,11 @@ func (licensesProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Reco
 		}
 	}
 	for _, slot := range order {
-		if err := supersedeBy(ctx, tx, id, slot, winners[slot], e.ID, ts(e.Time)); err != nil {
+		if err := lics.supersedeBy(ctx, tx, id, slot, winners[slot], e.ID, at); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// supersedeBy makes lic, which arrived with event at instant at, the
-// current license of its slot: every other live license of the slot is
-// superseded by it (R13), and it is superseded by none.
-func supersedeBy(ctx context.Context, tx *Tx, platform, slot, lic, event, at string) error {
-	// INDEXED BY: without statistics the planner would scan all of the
-	// platform's licenses by primary key rather than the slot's live ones.
-	if _, err := tx.Exec(ctx, `UPDATE licenses INDEXED BY licenses_live_by_slot
-		SET superseded_by = ?, superseded_event = ?, superseded_at = ?
-		WHERE platform = ? AND slot = ? AND deleted_event IS NULL AND license != ?
-			AND (superseded_by IS NOT ? OR superseded_event IS NOT ?)`,
-		lic, event, at, platform, slot, lic, lic, event); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `UPDATE licenses SET superseded_by = NULL, superseded_event = NULL, superseded_at = NULL
-		WHERE platform = ? AND license = ? AND superseded_by IS NOT NULL`, platform, lic)
-	return err
-}
-
-// deleteLicense records a deletion. A deleted license takes no part in
-// precedence (R14) and keeps its own supersession as history; when it was
-// its slot's current license, the latest other live one becomes current.
-func deleteLicense(ctx context.Context, tx *Tx, platform string, e domain.Event, lic string) error {
-	var slot string
-	var current bool
-	err := tx.QueryRow(ctx, `SELECT slot, superseded_by IS NULL AND deleted_event IS NULL FROM licenses WHERE platform = ? AND license = ?`,
-		platform, lic).Scan(&slot, &current)
-	if err == sql.ErrNoRows {
-		return poisonf("event %s deletes license %s, which platform %s never received", e.ID, lic, platform)
-	}
-	if err != nil {
-		return sqlErr("read license", err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE licenses SET deleted_event = ?, deleted_at = ? WHERE platform = ? AND license = ?`,
-		e.ID, ts(e.Time), platform, lic); err != nil {
-		return err
-	}
-	if !current {
-		return nil
-	}
-	var next, event, at string
-	err = tx.QueryRow(ctx, `SELECT license, arrived_event, arrived_at FROM licenses INDEXED BY licenses_live_by_slot
-		WHERE platform = ? AND slot = ? AND deleted_event IS NULL ORDER BY arrived_seq DESC, license DESC LIMIT 1`,
-		platform, slot).Scan(&next, &event, &at)
-	if err == sql.ErrNoRows {
-		return nil // the slot is empty now
-	}
-	if err != nil {
-		return sqlErr("read licenses", err)
-	}
-	return supersedeBy(ctx, tx, platform, slot, next, event, at)
-}
-
-// arrive records a license reaching a platform. A license arriving again
-// (a key re-inserted, a deleted license uploaded again) keeps its first
-// arrival as recorded_* and takes the new one as arrived_*, which is what
-// precedence goes by.
-func arrive(ctx context.Context, tx *Tx, platform string, rec eventstore.Record, l domain.License, source, keyID, bundle string) error {
-	e := rec.Event
-	at := ts(e.Time)
-	_, err := tx.Exec(ctx, `INSERT INTO licenses (platform, license, kind, edition, module, slot, sockets, quantity, issued_at, expires_at,
-			source, key_id, bundle, recorded_seq, recorded_event, recorded_at, arrived_seq, arrived_event, arrived_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (platform, license) DO UPDATE SET kind = excluded.kind, edition = excluded.edition, module = excluded.module,
-			slot = excluded.slot, sockets = excluded.sockets, quantity = excluded.quantity, issued_at = excluded.issued_at,
-			expires_at = excluded.expires_at, source = excluded.source, key_id = excluded.key_id, bundle = excluded.bundle,
-			arrived_seq = excluded.arrived_seq, arrived_event = excluded.arrived_event, arrived_at = excluded.arrived_at,
-			deleted_event = NULL, deleted_at = NULL`,
-		platform, l.ID, l.Kind, l.Edition, l.Module, slotOf(l), l.Sockets, l.Quantity, ts(l.IssuedAt), tsPtr(l.ExpiresAt),
-		source, keyID, bundle, rec.Seq, e.ID, at, rec.Seq, e.ID, at)
-	return err
 }
 
 // usbKeysProjection records each insertion of a key on a node and its end.
@@ -316,13 +216,10 @@ func (usbKeysProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Recor
 	e := rec.Event
 	switch d := data.(type) {
 	case *domain.USBKeyInserted:
-		_, err := tx.Exec(ctx, `INSERT INTO usb_key_insertions (platform, seq, node, key_id, inserted_event, inserted_at, licenses)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, rec.Seq, d.Node, d.KeyID, e.ID, ts(e.Time), len(d.Licenses))
-		return err
+		return tx.keys().insert(ctx, tx, &keyRow{platform: id, seq: int64(rec.Seq), node: d.Node, keyID: d.KeyID,
+			insertedEvent: e.ID, insertedAt: tsMemo(tx, rec), licenses: int64(len(d.Licenses))})
 	case *domain.USBKeyRemoved:
-		_, err := tx.Exec(ctx, `UPDATE usb_key_insertions INDEXED BY usb_key_open SET removed_seq = ?, removed_event = ?, removed_at = ?
-			WHERE platform = ? AND node = ? AND key_id = ? AND removed_seq IS NULL`, rec.Seq, e.ID, ts(e.Time), id, d.Node, d.KeyID)
-		return err
+		return tx.keys().remove(ctx, tx, openKey{id, d.Node, d.KeyID}, int64(rec.Seq), e.ID, tsMemo(tx, rec))
 	}
 	return nil
 }
@@ -334,13 +231,13 @@ func (timelineProjection) Name() string     { return NameTimeline }
 func (timelineProjection) Tables() []string { return []string{"timeline"} }
 
 func (timelineProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Record) error {
-	id, data, ok, err := platformEvent(tx, rec)
+	id, _, ok, err := platformEvent(tx, rec)
 	if err != nil || !ok {
 		return err
 	}
 	e := rec.Event
 	ok, err = tx.Insert(ctx, `INSERT INTO timeline (platform, version, seq, event, time, type, source, summary) VALUES`,
-		id, e.AggregateVersion, rec.Seq, e.ID, ts(e.Time), e.Type, e.Source, summarize(e.Type, data))
+		id, int64(e.AggregateVersion), int64(rec.Seq), e.ID, tsMemo(tx, rec), e.Type, e.Source, tx.decode(rec).summary())
 	if err != nil {
 		return err
 	}

@@ -12,11 +12,19 @@ import (
 // Tx is a write transaction of the projector, spanning one batch.
 //
 // Speed matters here (a rebuild folds millions of events), and with
-// go-sqlite3 each statement costs a cgo round trip, so Tx
+// go-sqlite3 each statement costs a cgo round trip and database/sql's
+// bookkeeping, several microseconds, far more than SQLite's own work on
+// a row. So Tx
 //   - caches prepared statements for the batch;
 //   - in bulk mode buffers the rows of append-only tables (Insert) and
-//     writes them as multi-row INSERTs when the batch ends (Flush), and
-//     lets projections coalesce per-batch upserts (see platformRows).
+//     writes them as multi-row INSERTs when the batch ends (Flush), on the
+//     driver directly when the runner provides a bulkWriter (bulkwriter.go);
+//   - holds the batch's working set of the mutable read models (platforms,
+//     licenses, USB key insertions: see batch.go): a row is read at most
+//     once per batch, changed in memory by every event that touches it,
+//     and written once, as part of a multi-row upsert, at Flush;
+//   - knows, across batches, which platforms have no rows yet in a table
+//     (presence), so that a rebuild never looks up rows that cannot exist.
 //
 // A buffered row that violates a uniqueness constraint fails the flush
 // with errBulkConflict; the runner then re-applies the batch row by row
@@ -33,8 +41,9 @@ type Tx struct {
 	order   []string // buffer keys in first-use order: flushes are deterministic
 	flushes []func(ctx context.Context) error
 
-	platforms map[string]*platformRow // pending platforms rows (bulk mode)
-	platOrder []string
+	presence *presence   // the runner's; nil: nothing known, look everything up
+	writer   *bulkWriter // the runner's; nil: multi-row statements go through tx
+	models   modelBatch
 }
 
 // decoded memoizes platformEvent for one record.
@@ -45,6 +54,18 @@ type decoded struct {
 	data  any
 	ok    bool
 	err   error
+	at    string // ts(rec.Event.Time)
+	sum   string // summarize(typ, data), when sumOK
+	sumOK bool
+	typ   string
+}
+
+// summary is the timeline's summary of the event, computed once.
+func (d *decoded) summary() string {
+	if !d.sumOK {
+		d.sum, d.sumOK = summarize(d.typ, d.data), true
+	}
+	return d.sum
 }
 
 // rowBuffer holds rows for one INSERT shape.
@@ -61,8 +82,8 @@ var errBulkConflict = errors.New("projections: a buffered row conflicts; re-appl
 // bulkRows is how many rows one multi-row INSERT carries at most.
 const bulkRows = 128
 
-func newTx(tx *sql.Tx, bulk bool) *Tx {
-	return &Tx{tx: tx, stmts: make(map[string]*sql.Stmt), bulk: bulk}
+func newTx(tx *sql.Tx, bulk bool, p *presence, w *bulkWriter) *Tx {
+	return &Tx{tx: tx, stmts: make(map[string]*sql.Stmt), bulk: bulk, presence: p, writer: w}
 }
 
 func (t *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -75,6 +96,20 @@ func (t *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	}
 	t.stmts[query] = s
 	return s, nil
+}
+
+// execRows runs a multi-row statement: through the runner's bulkWriter
+// when there is one, else as any other statement. Errors are untranslated.
+func (t *Tx) execRows(ctx context.Context, s shape, args []any) error {
+	if t.writer != nil {
+		return t.writer.exec(ctx, s, args)
+	}
+	st, err := t.stmt(ctx, t.writer.query(s))
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return err
 }
 
 // Exec runs a statement and returns the number of rows it changed.
@@ -119,22 +154,35 @@ func (t *Tx) Insert(ctx context.Context, prefix string, args ...any) (bool, erro
 }
 
 func (t *Tx) flushBuffer(ctx context.Context, b *rowBuffer) error {
-	for len(b.args) > 0 {
-		rows := min(len(b.args)/b.ncols, bulkRows)
-		row := "(" + strings.TrimSuffix(strings.Repeat("?, ", b.ncols), ", ") + ")"
-		query := b.prefix + " " + strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
-		st, err := t.stmt(ctx, query)
-		if err != nil {
-			return err
-		}
-		if _, err := st.ExecContext(ctx, b.args[:rows*b.ncols]...); err != nil {
+	args := b.args
+	for len(args) > 0 {
+		rows := chunkRows(len(args) / b.ncols)
+		if err := t.execRows(ctx, shape{prefix: b.prefix, ncols: b.ncols, rows: rows}, args[:rows*b.ncols]); err != nil {
 			var se sqlite3.Error
 			if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
 				return errBulkConflict
 			}
 			return sqlErr("insert", err)
 		}
-		b.args = b.args[rows*b.ncols:]
+		args = args[rows*b.ncols:]
+	}
+	clear(b.args) // the buffer is reused: drop the written rows' values
+	b.args = b.args[:0]
+	return nil
+}
+
+// writeRows writes rows of ncols values each (args, row after row) with
+// multi-row statements: prefix is "INSERT INTO t (cols) VALUES" and suffix
+// what follows the rows (an ON CONFLICT clause, or ""). Unlike Insert it
+// writes at once and reports a constraint failure as an error: it is for
+// upserts, which cannot conflict.
+func (t *Tx) writeRows(ctx context.Context, prefix, suffix string, ncols int, args []any) error {
+	for len(args) > 0 {
+		rows := chunkRows(len(args) / ncols)
+		if err := t.execRows(ctx, shape{prefix: prefix, suffix: suffix, ncols: ncols, rows: rows}, args[:rows*ncols]); err != nil {
+			return sqlErr("write rows", err)
+		}
+		args = args[rows*ncols:]
 	}
 	return nil
 }
@@ -185,4 +233,71 @@ func (t *Tx) close() {
 		s.Close()
 	}
 	t.stmts = nil
+}
+
+// presence remembers which platforms have rows in which tables, across the
+// batches of one Runner, so the batch models (batch.go) can tell "no row
+// yet" without asking SQLite. It is safe because the runner is the only
+// writer of its database (the process lock) and errs only one way:
+//   - a table is known empty when the runner loads with its projection at
+//     checkpoint 0 (new, reset, or a fresh rebuild);
+//   - otherwise a platform's presence is asked once (hasRows) and kept;
+//   - every write marks the platform present (markRows) before it
+//     commits; a rolled-back batch may leave a platform marked present
+//     with no rows, which only costs a lookup that finds nothing.
+//
+// It is used by the applying goroutine only.
+type presence struct {
+	empty map[string]bool            // table -> it had no rows at load
+	known map[string]map[string]bool // table -> platform -> has rows
+}
+
+func newPresence() *presence {
+	return &presence{empty: map[string]bool{}, known: map[string]map[string]bool{}}
+}
+
+// maxPresence bounds what presence remembers per table; past it the table
+// is forgotten (and no longer assumed empty), which costs lookups, never
+// correctness.
+const maxPresence = 1 << 20
+
+// hasRows reports whether table (whose primary key starts with platform)
+// may hold rows of platform. false is certain; true may be stale.
+func (t *Tx) hasRows(ctx context.Context, table, platform string) (bool, error) {
+	p := t.presence
+	if p == nil {
+		return true, nil
+	}
+	if has, ok := p.known[table][platform]; ok {
+		return has, nil
+	}
+	has := false
+	if !p.empty[table] {
+		err := t.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+quoteIdent(table)+` WHERE platform = ?)`, platform).Scan(&has)
+		if err != nil {
+			return false, sqlErr("read "+table, err)
+		}
+	}
+	p.remember(table, platform, has)
+	return has, nil
+}
+
+// markRows records that table is about to hold rows of platform.
+func (t *Tx) markRows(table, platform string) {
+	if t.presence != nil {
+		t.presence.remember(table, platform, true)
+	}
+}
+
+func (p *presence) remember(table, platform string, has bool) {
+	m := p.known[table]
+	if m == nil {
+		m = map[string]bool{}
+		p.known[table] = m
+	}
+	if len(m) >= maxPresence {
+		clear(m)
+		p.empty[table] = false
+	}
+	m[platform] = has
 }
