@@ -17,7 +17,8 @@ const (
 	NamePlatforms = "platforms"
 	NameLicenses  = "licenses-2" // 2: superseded_by names the current license of the slot
 	NameUSBKeys   = "usb_keys"
-	NameTimeline  = "timeline"
+	// "timeline" was a projection until migration 0003: the timeline is
+	// now read from the events projection (DB.Timeline).
 )
 
 // platformEvent returns the platform id and decoded data of a platform
@@ -48,11 +49,7 @@ func (tx *Tx) decode(rec eventstore.Record) *decoded {
 // on any goroutine.
 func predecode(rec eventstore.Record) decoded {
 	id, data, ok, err := decodePlatformEvent(rec)
-	d := decoded{valid: true, seq: rec.Seq, id: id, data: data, ok: ok, err: err, at: ts(rec.Event.Time), typ: rec.Event.Type}
-	if ok && err == nil {
-		d.summary()
-	}
-	return d
+	return decoded{valid: true, seq: rec.Seq, id: id, data: data, ok: ok, err: err, at: ts(rec.Event.Time)}
 }
 
 func decodePlatformEvent(rec eventstore.Record) (id string, data any, ok bool, err error) {
@@ -220,29 +217,6 @@ func (usbKeysProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Recor
 			insertedEvent: e.ID, insertedAt: tsMemo(tx, rec), licenses: int64(len(d.Licenses))})
 	case *domain.USBKeyRemoved:
 		return tx.keys().remove(ctx, tx, openKey{id, d.Node, d.KeyID}, int64(rec.Seq), e.ID, tsMemo(tx, rec))
-	}
-	return nil
-}
-
-// timelineProjection describes each platform event in human terms.
-type timelineProjection struct{}
-
-func (timelineProjection) Name() string     { return NameTimeline }
-func (timelineProjection) Tables() []string { return []string{"timeline"} }
-
-func (timelineProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Record) error {
-	id, _, ok, err := platformEvent(tx, rec)
-	if err != nil || !ok {
-		return err
-	}
-	e := rec.Event
-	ok, err = tx.Insert(ctx, `INSERT INTO timeline (platform, version, seq, event, time, type, source, summary) VALUES`,
-		id, int64(e.AggregateVersion), int64(rec.Seq), e.ID, tsMemo(tx, rec), e.Type, e.Source, tx.decode(rec).summary())
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return poisonf("event %s repeats version %d of platform %s; this copy is ignored", e.ID, e.AggregateVersion, id)
 	}
 	return nil
 }

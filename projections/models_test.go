@@ -3,6 +3,7 @@ package projections
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -290,7 +291,7 @@ func TestRebuildSwap(t *testing.T) {
 	if _, err := Rebuild(ctx, l.store, path, discard(), nil); domain.ErrorReason(err) != "projections-in-use" {
 		t.Fatalf("Rebuild while open: error %v, want projections-in-use", err)
 	}
-	if _, err := live.w.Exec(`DELETE FROM timeline`); err != nil {
+	if _, err := live.w.Exec(`DELETE FROM events`); err != nil {
 		t.Fatal(err)
 	}
 	live.Close()
@@ -333,5 +334,76 @@ func TestMigrationsRefuseNewerSchema(t *testing.T) {
 	db.Close()
 	if _, err := Open(ctx, path); domain.ErrorCode(err) != domain.EINVALID {
 		t.Errorf("Open on a newer schema: %v, want invalid", err)
+	}
+}
+
+// A database from before migration 0003 held the timeline as a table with
+// its own checkpoint and poison rows; opening it drops all three, the
+// timeline is then read from the events index, and the database equals a
+// fresh rebuild (R32).
+func TestMigrationTimelineFromEvents(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t)
+	history(l)
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := sql.Open("sqlite3", dsn(path, modeWrite))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:2] {
+		if _, err := old.Exec(m.sql); err != nil {
+			t.Fatalf("%s: %v", m.name, err)
+		}
+		if _, err := old.Exec(`INSERT INTO schema_migrations (version, name) VALUES (?, ?)`, m.version, m.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		`INSERT INTO timeline VALUES ('acme', 1, 1, 'e1', '2026-01-01T00:00:00.000000000Z', 't', 's', 'old summary')`,
+		`INSERT INTO checkpoints VALUES ('timeline', 1)`,
+		`INSERT INTO poison VALUES (1, 'timeline', 'old poison')`,
+	} {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.w.QueryRow(`SELECT
+		(SELECT COUNT(*) FROM sqlite_schema WHERE name = 'timeline') +
+		(SELECT COUNT(*) FROM checkpoints WHERE name = 'timeline') +
+		(SELECT COUNT(*) FROM poison WHERE projection = 'timeline')`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d timeline table, checkpoint or poison rows left after migration 0003", n)
+	}
+	catchUp(t, db, l.store)
+	tl, err := db.Timeline(ctx, "acme", 0, 0)
+	if err != nil || len(tl) == 0 || tl[0].Summary == "old summary" {
+		t.Errorf("timeline after migration = %+v, %v; want the events' summaries", tl, err)
+	}
+	built, _, err := Build(ctx, l.store, filepath.Join(t.TempDir(), "b.db"), 0, discard(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer built.Close()
+	_, a := mustDigests(t, db)
+	_, b := mustDigests(t, built)
+	if got, want := digestString(a), digestString(b); got != want {
+		t.Errorf("migrated database differs from a rebuild:\n%s\n%s", got, want)
 	}
 }

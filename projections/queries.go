@@ -201,6 +201,13 @@ const MaxTimelinePage = 1000
 
 // Timeline returns up to limit (1..MaxTimelinePage) entries of a platform
 // after version afterVersion, oldest first.
+//
+// The entries are read from the events projection and described here:
+// a summary depends on its event alone (summarize), so storing it would
+// only double what a rebuild writes. An event whose data this build
+// cannot read is still listed, with a summary that says so: the timeline
+// shows everything the platform's history holds (the other projections
+// skip such an event and record it as poison).
 func (db *DB) Timeline(ctx context.Context, id string, afterVersion uint64, limit int) ([]TimelineEntry, error) {
 	if limit <= 0 || limit > MaxTimelinePage {
 		limit = MaxTimelinePage
@@ -213,23 +220,35 @@ func (db *DB) Timeline(ctx context.Context, id string, afterVersion uint64, limi
 	if _, _, err := db.platformVersion(ctx, tx, id); err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT version, seq, event, time, type, source, summary FROM timeline
-		WHERE platform = ? AND version > ? ORDER BY version LIMIT ?`, id, afterVersion, limit)
+	rows, err := tx.QueryContext(ctx, `SELECT seq, raw FROM events
+		WHERE subject = ? AND version > ? ORDER BY version, seq LIMIT ?`, domain.KindPlatform+"/"+id, afterVersion, limit)
 	if err != nil {
 		return nil, sqlErr("read timeline", err)
 	}
 	defer rows.Close()
 	out := []TimelineEntry{}
 	for rows.Next() {
-		var e TimelineEntry
-		var t string
-		if err := rows.Scan(&e.Version, &e.Seq, &e.Event, &t, &e.Type, &e.Source, &e.Summary); err != nil {
+		var seq uint64
+		var raw []byte
+		if err := rows.Scan(&seq, &raw); err != nil {
 			return nil, sqlErr("read timeline", err)
 		}
-		if e.Time, err = parseTS(t); err != nil {
-			return nil, err
+		// The events projection holds only events whose envelope decoded.
+		ev, err := domain.DecodeEvent(raw)
+		if err != nil {
+			return nil, domain.Errorf(domain.EINTERNAL, "projections: event at sequence %d no longer decodes: %v", seq, err)
 		}
-		out = append(out, e)
+		out = append(out, TimelineEntry{Version: ev.AggregateVersion, Seq: seq, Event: ev.ID, Time: ev.Time.UTC(),
+			Type: ev.Type, Source: ev.Source, Summary: timelineSummary(ev)})
 	}
 	return out, sqlErr("read timeline", rows.Err())
+}
+
+// timelineSummary describes one platform event for the timeline.
+func timelineSummary(ev domain.Event) string {
+	data, err := domain.PlatformEventData(ev)
+	if err != nil && domain.ErrorReason(err) != "unknown-event-type" {
+		return "event " + ev.Type + " whose data cannot be read: " + domain.ErrorMessage(err)
+	}
+	return summarize(ev.Type, data)
 }

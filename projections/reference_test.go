@@ -19,7 +19,7 @@ type refLicenses struct{ licensesProjection }
 type refUSBKeys struct{ usbKeysProjection }
 
 func refProjections() []Projection {
-	return []Projection{eventsProjection{}, refPlatforms{}, refLicenses{}, refUSBKeys{}, timelineProjection{}}
+	return []Projection{eventsProjection{}, refPlatforms{}, refLicenses{}, refUSBKeys{}}
 }
 
 func (refPlatforms) Apply(ctx context.Context, tx *Tx, rec eventstore.Record) error {

@@ -55,17 +55,6 @@ type decoded struct {
 	ok    bool
 	err   error
 	at    string // ts(rec.Event.Time)
-	sum   string // summarize(typ, data), when sumOK
-	sumOK bool
-	typ   string
-}
-
-// summary is the timeline's summary of the event, computed once.
-func (d *decoded) summary() string {
-	if !d.sumOK {
-		d.sum, d.sumOK = summarize(d.typ, d.data), true
-	}
-	return d.sum
 }
 
 // rowBuffer holds rows for one INSERT shape.
