@@ -396,14 +396,5 @@ func TestMigrationTimelineFromEvents(t *testing.T) {
 	if err != nil || len(tl) == 0 || tl[0].Summary == "old summary" {
 		t.Errorf("timeline after migration = %+v, %v; want the events' summaries", tl, err)
 	}
-	built, _, err := Build(ctx, l.store, filepath.Join(t.TempDir(), "b.db"), 0, discard(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer built.Close()
-	_, a := mustDigests(t, db)
-	_, b := mustDigests(t, built)
-	if got, want := digestString(a), digestString(b); got != want {
-		t.Errorf("migrated database differs from a rebuild:\n%s\n%s", got, want)
-	}
+	assertSameAsRebuild(t, db, l.store, "the migrated database")
 }
