@@ -32,9 +32,10 @@ const (
 // own cost: encoding, stamping, the hash chain, headers for optimistic
 // concurrency and de-duplication, and decoding on read. Targets: single
 // Append >= 70% of a raw synchronous publish; Read >= 70% of a raw
-// ordered-consumer read. read-100k-headers (no target) reads raw copies
-// that carry the store's headers too, to split the read's cost between
-// those headers and the store's decoding.
+// ordered-consumer read. append-1-headers and read-100k-headers (no
+// target) give raw JetStream the store's headers too (a message id, the
+// expected last sequence), to split each cost between what JetStream
+// charges for those guarantees and what the store itself adds.
 func BenchmarkStoreVsRaw(b *testing.B) {
 	s := eventstoretest.MustOpenStore(b)
 	ctx := context.Background()
@@ -88,6 +89,31 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 		if _, err := js.Publish(ctx, "rawbench.platform.append", payload); err != nil {
 			b.Fatal(err)
 		}
+	}, func(b *testing.B) {
+		if _, err := s.Append(ctx, appendAgg, appendVersion, appendEvent); err != nil {
+			b.Fatal(err)
+		}
+		appendVersion++
+	})
+	// The same publish with the guarantees the store asks of JetStream: a
+	// message id (de-duplication) and the subject's expected last
+	// sequence (optimistic concurrency). The server's work for those is
+	// part of every store append; this row says how much (informational).
+	var lastRawSeq uint64
+	if info, err := js.Publish(ctx, "rawbench.platform.guarded", payload); err != nil {
+		b.Fatal(err)
+	} else {
+		lastRawSeq = info.Sequence
+	}
+	rawID := 0
+	pair("append-1-headers", 1, 1, func(b *testing.B) {
+		rawID++
+		ack, err := js.Publish(ctx, "rawbench.platform.guarded", payload,
+			jetstream.WithMsgID(fmt.Sprintf("raw-%d", rawID)), jetstream.WithExpectLastSequencePerSubject(lastRawSeq))
+		if err != nil {
+			b.Fatal(err)
+		}
+		lastRawSeq = ack.Sequence
 	}, func(b *testing.B) {
 		if _, err := s.Append(ctx, appendAgg, appendVersion, appendEvent); err != nil {
 			b.Fatal(err)
@@ -183,6 +209,7 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 
 	rows := []struct{ name, raw, target string }{
 		{"append-1", "js.Publish (sync, one at a time)", "store/raw >= 0.70"},
+		{"append-1-headers", "js.Publish, msg id + expected seq", "(informational)"},
 		{"read-100k", "ordered consumer", "store/raw >= 0.70"},
 		{"append-batch100", "jetstreamext.PublishMsgBatch", ""},
 		{"read-100k-headers", "ordered consumer, store's headers", "(informational)"},
