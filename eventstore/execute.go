@@ -48,29 +48,59 @@ type ExecuteOptions struct {
 // ECONFLICT (reason "concurrent-update") after the retries; Append's and
 // Load's errors otherwise. Safe for concurrent use.
 func (s *Store) Execute(ctx context.Context, agg domain.Aggregate, opts ExecuteOptions, decide func(history []Record) ([]domain.Event, error)) ([]Record, error) {
+	var recs []Record
+	err := s.Guard(ctx, agg, opts.MaxRetries, func() (raced bool, err error) {
+		recs, raced, err = s.executeOnce(ctx, agg, opts, decide)
+		return raced, err
+	})
+	return recs, err
+}
+
+// Guard is Execute's concurrency discipline, for writers that decide on a
+// state of their own (a cache of folded states) instead of the loaded
+// history. It runs attempt holding this process's lock on agg (Lock) and,
+// each time attempt reports raced (its own Append failed with ECONFLICT
+// "concurrent-update"), runs it again after a jittered backoff, up to
+// maxRetries times (0 means DefaultMaxRetries, negative none). It returns
+// attempt's last error. Other errors: EINVALID for a bad aggregate; the
+// context's error, wrapped, when ctx ends while waiting.
+func (s *Store) Guard(ctx context.Context, agg domain.Aggregate, maxRetries int, attempt func() (raced bool, err error)) error {
 	if err := validAggregate(agg); err != nil {
-		return nil, err
+		return err
 	}
-	retries := opts.MaxRetries
-	if retries == 0 {
-		retries = DefaultMaxRetries
+	if maxRetries == 0 {
+		maxRetries = DefaultMaxRetries
 	}
-	unlock, err := s.locks.lock(ctx, subjectOf(agg))
+	unlock, err := s.Lock(ctx, agg)
 	if err != nil {
-		return nil, translate(err, "execute on "+agg.String())
+		return err
 	}
 	defer unlock()
-
-	for attempt := 0; ; attempt++ {
-		recs, raced, err := s.executeOnce(ctx, agg, opts, decide)
-		if !raced || attempt >= retries {
-			return recs, err
+	for n := 0; ; n++ {
+		raced, err := attempt()
+		if !raced || n >= maxRetries {
+			return err
 		}
-		s.log.Debug("command lost a concurrency race; retrying on fresh state", "aggregate", agg.String(), "attempt", attempt+1)
-		if err := sleep(ctx, backoff(attempt)); err != nil {
-			return nil, translate(err, "execute on "+agg.String())
+		s.log.Debug("command lost a concurrency race; retrying on fresh state", "aggregate", agg.String(), "attempt", n+1)
+		if err := sleep(ctx, backoff(n)); err != nil {
+			return translate(err, "execute on "+agg.String())
 		}
 	}
+}
+
+// Lock takes this process's write lock on agg, the one Execute and Guard
+// hold, and returns its release. In-process writers of one aggregate
+// queue on it instead of burning round trips on conflicts; a reader may
+// take it to wait for a local writer's result rather than load the
+// history itself. It must not be taken again by the holder (it is not
+// reentrant; two aggregates may share one lock). Errors: the context's,
+// wrapped, when ctx ends first.
+func (s *Store) Lock(ctx context.Context, agg domain.Aggregate) (func(), error) {
+	unlock, err := s.locks.lock(ctx, subjectOf(agg))
+	if err != nil {
+		return nil, translate(err, "lock "+agg.String())
+	}
+	return unlock, nil
 }
 
 // executeOnce is one attempt. raced reports that the append lost to another

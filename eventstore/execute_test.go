@@ -293,3 +293,42 @@ func checkContiguous(t *testing.T, s *eventstore.Store, agg domain.Aggregate, n 
 	}
 	return recs
 }
+
+// Guard retries an attempt only while it reports a lost race, at most
+// maxRetries times, and returns the last attempt's error.
+func TestGuardRetriesOnlyRaces(t *testing.T) {
+	s := eventstoretest.MustOpenStore(t)
+	raceErr := domain.Reasonf(domain.ECONFLICT, "concurrent-update", "lost")
+	refusal := domain.Errorf(domain.EINVALID, "refused")
+	tests := []struct {
+		name       string
+		maxRetries int
+		raceFirst  int   // attempts that report a race before the last one
+		last       error // what the attempt after the races returns
+		wantCalls  int32
+		wantErr    error
+	}{
+		{"success at once", 0, 0, nil, 1, nil},
+		{"refusal not retried", 0, 0, refusal, 1, refusal},
+		{"two races then success", 0, 2, nil, 3, nil},
+		{"races past the bound", 2, 10, nil, 3, raceErr},
+		{"no retries", -1, 10, nil, 1, raceErr},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			err := s.Guard(testCtx(t), platform("guard"), tt.maxRetries, func() (bool, error) {
+				if int(calls.Add(1)) <= tt.raceFirst {
+					return true, raceErr
+				}
+				return false, tt.last
+			})
+			if got := calls.Load(); got != tt.wantCalls {
+				t.Errorf("attempts = %d, want %d", got, tt.wantCalls)
+			}
+			if err != tt.wantErr {
+				t.Errorf("error = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}

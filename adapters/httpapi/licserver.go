@@ -23,8 +23,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"hash/maphash"
-	mrand "math/rand/v2"
 	"os"
 	"sync"
 	"time"
@@ -94,8 +92,9 @@ const (
 	ReasonIdempotencyKeyReused = "idempotency-key-reused" // ECONFLICT: the key belongs to another request
 )
 
-// licServer holds the license server's state: the folded-state cache and
-// the per-aggregate write locks. One per Server; safe for concurrent use.
+// licServer holds the license server's state: the folded-state cache (the
+// per-aggregate write locks are the store's, shared with the platform
+// commands). One per Server; safe for concurrent use.
 type licServer struct {
 	s        *Server
 	store    *eventstore.Store
@@ -103,7 +102,6 @@ type licServer struct {
 	releases map[string]time.Time
 	key      []byte
 	cache    *stateCache
-	locks    stripes
 }
 
 func newLicServer(s *Server) *licServer {
@@ -273,9 +271,9 @@ func currentState[S any](ctx context.Context, ls *licServer, k kind[S], id strin
 		return k.empty(), nil, nil // no events: nothing to load (requests naming unknown licenses stay cheap)
 	}
 	if !locked {
-		unlock, err := ls.locks.lock(ctx, key)
+		unlock, err := ls.store.Lock(ctx, agg)
 		if err != nil {
-			return zero, nil, domain.Errorf(domain.EINTERNAL, "%s: %v", agg, err)
+			return zero, nil, err
 		}
 		defer unlock()
 		if st, keys, ok := cached(ls, k, key, v); ok {
@@ -334,53 +332,47 @@ type written[S any] struct {
 // concurrent-update after the retries; the store's otherwise.
 func write[S any](ctx context.Context, ls *licServer, k kind[S], id string, opts eventstore.ExecuteOptions, source string, decide decider[S]) (written[S], error) {
 	agg := domain.Aggregate{Kind: k.name, ID: id}
-	unlock, err := ls.locks.lock(ctx, agg.String())
+	var res written[S]
+	err := ls.store.Guard(ctx, agg, opts.MaxRetries, func() (raced bool, err error) {
+		res, raced, err = writeOnce(ctx, ls, k, agg, opts, source, decide)
+		return raced, err
+	})
+	return res, err
+}
+
+// writeOnce is one attempt of write, under the aggregate's lock; raced
+// reports that its append lost to another writer.
+func writeOnce[S any](ctx context.Context, ls *licServer, k kind[S], agg domain.Aggregate, opts eventstore.ExecuteOptions, source string, decide decider[S]) (written[S], bool, error) {
+	st, keys, err := currentState(ctx, ls, k, agg.ID, true)
 	if err != nil {
-		return written[S]{}, domain.Errorf(domain.EINTERNAL, "%s: %v", agg, err)
+		return written[S]{}, false, err
 	}
-	defer unlock()
-	retries := opts.MaxRetries
-	if retries == 0 {
-		retries = eventstore.DefaultMaxRetries
+	if done := keys[opts.IdempotencyKey]; opts.IdempotencyKey != "" && len(done) > 0 {
+		return written[S]{state: st, recs: done, replayed: true}, false, nil
 	}
-	for attempt := 0; ; attempt++ {
-		st, keys, err := currentState(ctx, ls, k, id, true)
-		if err != nil {
-			return written[S]{}, err
-		}
-		if done := keys[opts.IdempotencyKey]; opts.IdempotencyKey != "" && len(done) > 0 {
-			return written[S]{state: st, recs: done, replayed: true}, nil
-		}
-		v := k.version(st)
-		if opts.IfMatch > 0 && opts.IfMatch != v {
-			return written[S]{}, domain.Reasonf(domain.ECONFLICT, ReasonVersionMismatch,
-				"%s is at version %d, not the version %d you last saw; reload it and try again", agg, v, opts.IfMatch)
-		}
-		events, err := decide(st, ls.now())
-		if err != nil || len(events) == 0 {
-			return written[S]{state: st}, err
-		}
-		stampSource(events, source)
-		for i := range events {
-			events[i].IdempotencyKey = opts.IdempotencyKey
-		}
-		recs, err := ls.store.Append(ctx, agg, v, events...)
-		if err == nil {
-			if next, ok := advance(k, st, recs); ok {
-				ls.cache.put(agg.String(), next, keys.with(recs), k.version(next))
-				return written[S]{state: next, recs: recs}, nil
-			}
-			st, _, err := currentState(ctx, ls, k, id, true)
-			return written[S]{state: st, recs: recs}, err
-		}
-		if domain.ErrorReason(err) != "concurrent-update" || attempt >= retries {
-			return written[S]{}, err
-		}
-		ls.s.log.Debug("license command lost a concurrency race; retrying on fresh state", "aggregate", agg.String(), "attempt", attempt+1)
-		if err := pause(ctx, attempt); err != nil {
-			return written[S]{}, domain.Errorf(domain.EINTERNAL, "%s: %v", agg, err)
-		}
+	v := k.version(st)
+	if opts.IfMatch > 0 && opts.IfMatch != v {
+		return written[S]{}, false, domain.Reasonf(domain.ECONFLICT, ReasonVersionMismatch,
+			"%s is at version %d, not the version %d you last saw; reload it and try again", agg, v, opts.IfMatch)
 	}
+	events, err := decide(st, ls.now())
+	if err != nil || len(events) == 0 {
+		return written[S]{state: st}, false, err
+	}
+	stampSource(events, source)
+	for i := range events {
+		events[i].IdempotencyKey = opts.IdempotencyKey
+	}
+	recs, err := ls.store.Append(ctx, agg, v, events...)
+	if err != nil {
+		return written[S]{}, domain.ErrorReason(err) == "concurrent-update", err
+	}
+	if next, ok := advance(k, st, recs); ok {
+		ls.cache.put(agg.String(), next, keys.with(recs), k.version(next))
+		return written[S]{state: next, recs: recs}, false, nil
+	}
+	st, _, err = currentState(ctx, ls, k, agg.ID, true)
+	return written[S]{state: st, recs: recs}, false, err
 }
 
 func stampSource(events []domain.Event, source string) {
@@ -388,20 +380,6 @@ func stampSource(events []domain.Event, source string) {
 		if events[i].Source == "" {
 			events[i].Source = source
 		}
-	}
-}
-
-// pause is the jittered, growing wait before retrying a lost race: 1-2ms,
-// 2-4ms, ... capped at 100ms, so racing writers spread out.
-func pause(ctx context.Context, attempt int) error {
-	base := min(time.Millisecond<<min(attempt, 7), 100*time.Millisecond)
-	t := time.NewTimer(base + mrand.N(base))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 
@@ -453,30 +431,6 @@ func (c *stateCache) put(key string, state any, keys keyed, version uint64) {
 		}
 	}
 	c.m[key] = cacheEntry{state: state, keys: keys, version: version}
-}
-
-// stripes serialises this process's writers per aggregate (hashed onto a
-// fixed set of locks; two aggregates sharing one just queue).
-type stripes struct {
-	once sync.Once
-	seed maphash.Seed
-	ch   [256]chan struct{}
-}
-
-func (l *stripes) lock(ctx context.Context, key string) (func(), error) {
-	l.once.Do(func() {
-		l.seed = maphash.MakeSeed()
-		for i := range l.ch {
-			l.ch[i] = make(chan struct{}, 1)
-		}
-	})
-	ch := l.ch[maphash.String(l.seed, key)%uint64(len(l.ch))]
-	select {
-	case ch <- struct{}{}:
-		return func() { <-ch }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 // decodeData reads an event's data into v.
