@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,26 +33,6 @@ func hostAdded(t testing.TB, agg domain.Aggregate, host string) domain.Event {
 		t.Fatalf("new event: %v", err)
 	}
 	return e
-}
-
-// clock is an injectable ledger clock, safe for concurrent use.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
 }
 
 func bufferLogger(buf *eventstoretest.SyncBuffer) *slog.Logger {

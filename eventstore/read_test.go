@@ -14,7 +14,7 @@ import (
 
 // seedLog appends, at one-minute steps from t0: acme v1, beta v1, acme v2
 // (with v3 in one batch), sub-1 v1. Sequences 1..5.
-func seedLog(t *testing.T, s *eventstore.Store, clk *clock) {
+func seedLog(t *testing.T, s *eventstore.Store, clk *eventstoretest.Clock) {
 	t.Helper()
 	acme, beta := platform("acme"), platform("beta")
 	sub := domain.Aggregate{Kind: domain.KindSubscription, ID: "sub-1"}
@@ -40,7 +40,7 @@ func seqs(recs []eventstore.Record) []uint64 {
 }
 
 func TestRead(t *testing.T) {
-	clk := newClock(t0)
+	clk := eventstoretest.NewClock(t0)
 	s := eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clk.Now))
 	seedLog(t, s, clk)
 

@@ -19,7 +19,7 @@ var t0 = time.Date(2026, 3, 1, 9, 30, 0, 123456789, time.UTC)
 // digest of the aggregate's previous event; Load returns exactly what
 // Append returned.
 func TestAppendLoadRoundTrip(t *testing.T) {
-	clk := newClock(t0)
+	clk := eventstoretest.NewClock(t0)
 	s := eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clk.Now))
 	agg := platform("acme")
 
@@ -287,7 +287,7 @@ func TestAppendBadInput(t *testing.T) {
 // when the clock goes back, the store stamps the last event's time and
 // logs the skew.
 func TestTimeNeverGoesBackwards(t *testing.T) {
-	clk := newClock(t0)
+	clk := eventstoretest.NewClock(t0)
 	var logs eventstoretest.SyncBuffer
 	s := eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clk.Now), eventstoretest.WithLogger(bufferLogger(&logs)))
 	agg := platform("acme")

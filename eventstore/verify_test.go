@@ -130,7 +130,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := newClock(t0)
+			clk := eventstoretest.NewClock(t0)
 			s := eventstoretest.MustOpenStore(t, eventstoretest.Mutable(), eventstoretest.WithClock(clk.Now))
 			acme, beta := platform("acme"), platform("beta")
 			mustAppend(t, s, acme, 0, hostAdded(t, acme, "h-1"), hostAdded(t, acme, "h-2"))

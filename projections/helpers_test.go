@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,40 +21,20 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // t0 is when every test history starts.
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// clock is the ledger clock of a test: it returns the instant last set and
-// then moves one minute on, so every event has its own time.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := c.now
-	c.now = c.now.Add(time.Minute)
-	return t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
-
 // ledger is a real event store with a test clock and deterministic event
 // ids, so histories (and golden files) are the same on every run.
 type ledger struct {
 	t        testing.TB
 	store    *eventstore.Store
-	clock    *clock
+	clock    *eventstoretest.Clock
 	versions map[domain.Aggregate]uint64
 	n        int
 }
 
 func newLedger(t testing.TB, opts ...eventstoretest.Option) *ledger {
 	t.Helper()
-	c := &clock{now: t0}
+	c := &eventstoretest.Clock{Step: time.Minute}
+	c.Set(t0)
 	opts = append([]eventstoretest.Option{eventstoretest.WithClock(c.Now)}, opts...)
 	return &ledger{t: t, store: eventstoretest.MustOpenStore(t, opts...), clock: c, versions: map[domain.Aggregate]uint64{}}
 }

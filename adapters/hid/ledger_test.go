@@ -3,7 +3,6 @@ package hid
 import (
 	"context"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,26 +15,12 @@ import (
 // PlatformExecutor wiring README.md shows for serve.
 type ledger struct {
 	store *eventstore.Store
-	mu    sync.Mutex
-	t     time.Time
+	clock *eventstoretest.Clock
 }
 
 func newLedger(t *testing.T) *ledger {
-	l := &ledger{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
-	l.store = eventstoretest.MustOpenStore(t, eventstoretest.WithClock(l.now))
-	return l
-}
-
-func (l *ledger) now() time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.t
-}
-
-func (l *ledger) advance(d time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.t = l.t.Add(d)
+	clock := eventstoretest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	return &ledger{store: eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clock.Now)), clock: clock}
 }
 
 func (l *ledger) exec(ctx context.Context, platform string, decide func(*domain.PlatformState, time.Time) ([]domain.Event, error)) error {
@@ -45,7 +30,7 @@ func (l *ledger) exec(ctx context.Context, platform string, decide func(*domain.
 		if err != nil {
 			return nil, err
 		}
-		return decide(s, l.now())
+		return decide(s, l.clock.Now())
 	})
 	return err
 }
@@ -100,7 +85,7 @@ func TestTwoNodesKeyStateTable(t *testing.T) {
 	}
 	var w2 *Watcher // mn-2 joins the platform half-way (R15)
 
-	if got, want := domain.PlatformEntitlement(l.state(t), l.now()).USBKey.State, domain.KeyStateNone; got != want {
+	if got, want := domain.PlatformEntitlement(l.state(t), l.clock.Now()).USBKey.State, domain.KeyStateNone; got != want {
 		t.Fatalf("before any key: state %s, want %s", got, want)
 	}
 	steps := []struct {
@@ -128,7 +113,7 @@ func TestTwoNodesKeyStateTable(t *testing.T) {
 		{2, []string{"K-1"}, []string{"K-2"}, domain.KeyStateAbnormal, "K-1"},
 	}
 	for i, st := range steps {
-		l.advance(time.Hour)
+		l.clock.Advance(time.Hour)
 		if st.nodes == 2 && w2 == nil {
 			l.command(t, domain.AddNode{Node: "mn-2"})
 			w2, err = NewWatcher(Config{Node: "mn-2", Debounce: 2, Logger: quietLogger()}, &enum2, events)
@@ -145,7 +130,7 @@ func TestTwoNodesKeyStateTable(t *testing.T) {
 		settle(ctx, t, watchers...)
 
 		s := l.state(t)
-		ks := domain.PlatformEntitlement(s, l.now()).USBKey
+		ks := domain.PlatformEntitlement(s, l.clock.Now()).USBKey
 		if ks.State != st.want {
 			t.Fatalf("step %d (mn-1 %v, mn-2 %v): state %s, want %s (inserted %+v)", i+1, st.mn1, st.mn2, ks.State, st.want, ks.Inserted)
 		}

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,25 +28,6 @@ const (
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// testClock is the ledger and API clock: it starts at t0 and moves only
-// when the test says so.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
-
 // env is a running API over a real embedded JetStream and a real SQLite
 // projections database, with the projector following the log live.
 type env struct {
@@ -58,12 +38,12 @@ type env struct {
 	runner *projections.Runner
 	api    *Server
 	srv    *httptest.Server
-	clock  *testClock
+	clock  *eventstoretest.Clock
 }
 
 func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 	t.Helper()
-	clock := &testClock{now: t0}
+	clock := eventstoretest.NewClock(t0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clock.Now))
 	ctx := context.Background()

@@ -79,7 +79,7 @@ func BenchmarkCheckIns(b *testing.B) {
 	var failed atomic.Int64
 	b.ResetTimer()
 	rate := parallelRate(b, func(i int) error {
-		advanceClock(e.clock, step)
+		e.clock.Advance(step)
 		simulated.Add(int64(step))
 		a := fleet[i%len(fleet)]
 		req, _ := http.NewRequest("POST", e.base+"/v1/instances/"+a.InstanceID+"/check", strings.NewReader(bodies[i%len(fleet)]))
@@ -125,12 +125,4 @@ func parallelRate(b *testing.B, op func(i int) error) float64 {
 		}
 	})
 	return float64(b.N) / time.Since(start).Seconds()
-}
-
-// advanceClock moves a test clock forward by d, atomically with respect to
-// other advances.
-func advanceClock(c *testClock, d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }

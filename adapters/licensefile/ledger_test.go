@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,36 +13,17 @@ import (
 	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
 
-// ledgerClock is the one clock of a test ledger: the store stamps events
-// with it and decisions read it.
-type ledgerClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *ledgerClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *ledgerClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // testLedger is a real embedded JetStream store and the platform executor
 // wiring of README.md ("License files, request codes and USB keys").
 type testLedger struct {
 	store *eventstore.Store
-	clock *ledgerClock
+	clock *eventstoretest.Clock
 }
 
 func newTestLedger(t *testing.T) *testLedger {
 	t.Helper()
-	clock := &ledgerClock{t: ts("2026-03-01T00:00:00Z")}
-	return &testLedger{store: eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clock.now)), clock: clock}
+	clock := eventstoretest.NewClock(ts("2026-03-01T00:00:00Z"))
+	return &testLedger{store: eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clock.Now)), clock: clock}
 }
 
 func (l *testLedger) exec(ctx context.Context, platform string, decide func(*domain.PlatformState, time.Time) ([]domain.Event, error)) error {
@@ -55,7 +35,7 @@ func (l *testLedger) exec(ctx context.Context, platform string, decide func(*dom
 				return nil, err
 			}
 		}
-		return decide(s, l.clock.now())
+		return decide(s, l.clock.Now())
 	})
 	return err
 }
@@ -176,7 +156,7 @@ func TestSubmitRecordsUploadsAndRefusals(t *testing.T) {
 			if tt.before != nil {
 				tt.before()
 			}
-			at := l.clock.now()
+			at := l.clock.Now()
 			before := l.entitlement(t, "acme", at)
 			n := len(l.history(t, "acme"))
 

@@ -50,7 +50,7 @@ func summaryLine(t *testing.T, out, prefix string) string {
 // seats. The ledger agrees: two instances were ever activated (no
 // over-allocation), both deactivated.
 func TestFleetSimulate(t *testing.T) {
-	l := startFleetLedger(t, t.TempDir(), &fleetClock{now: fleetT0})
+	l := startFleetLedger(t, t.TempDir(), eventstoretest.NewClock(fleetT0))
 	l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-SIM", "customer": "acme",
 		"plan": map[string]any{"name": "team", "instances": 2}, "period": "monthly"})
 
@@ -100,7 +100,7 @@ func TestFleetSimulate(t *testing.T) {
 // frees is refused seat-released at its next check-in and activates
 // again; Ctrl-C (the context ending) stops the run with its summary.
 func TestFleetSimulateSeatsAndInterrupt(t *testing.T) {
-	l := startFleetLedger(t, t.TempDir(), &fleetClock{now: fleetT0})
+	l := startFleetLedger(t, t.TempDir(), eventstoretest.NewClock(fleetT0))
 	l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-SIM", "customer": "acme",
 		"plan": map[string]any{"name": "team", "instances": 2}, "period": "monthly"})
 
@@ -171,7 +171,7 @@ func sameValues(a, b []any) bool {
 // Bad flags are usage errors (exit 2) that say what is wrong; answers no
 // retry can change (a bad token, no ledger) stop the run (exit 1).
 func TestFleetSimulateErrors(t *testing.T) {
-	l := startFleetLedger(t, t.TempDir(), &fleetClock{now: fleetT0})
+	l := startFleetLedger(t, t.TempDir(), eventstoretest.NewClock(fleetT0))
 	l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-SIM",
 		"plan": map[string]any{"name": "team", "instances": 2}, "period": "monthly"})
 	for _, tc := range []struct {

@@ -9,12 +9,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/licledger/licledger/adapters/httpapi"
 	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
 
 // Tokens of the fleet's ledger.
@@ -25,25 +25,6 @@ const (
 
 var fleetT0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 
-// fleetClock is the ledger's fake clock: the server decides and stamps
-// events with it, and the test moves it.
-type fleetClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fleetClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fleetClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
-
 // fleetLedger is `licledger serve` (Main) on a data directory, with an
 // admin and a client token.
 type fleetLedger struct {
@@ -52,7 +33,7 @@ type fleetLedger struct {
 	base string
 }
 
-func startFleetLedger(t *testing.T, dir string, clock *fleetClock) *fleetLedger {
+func startFleetLedger(t *testing.T, dir string, clock *eventstoretest.Clock) *fleetLedger {
 	t.Helper()
 	tokens, err := httpapi.ParseTokens([]byte("admin:" + fleetAdmin + ",client:" + fleetClient))
 	if err != nil {
@@ -171,7 +152,7 @@ func (in *simInstance) check(l *fleetLedger, license string) string {
 // same answers (R32) and a bounded log (design: check-in growth).
 func TestFleetEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	clock := &fleetClock{now: fleetT0}
+	clock := eventstoretest.NewClock(fleetT0)
 	l := startFleetLedger(t, dir, clock)
 	const license = "subscription/S-FLEET"
 	l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-FLEET", "customer": "acme",

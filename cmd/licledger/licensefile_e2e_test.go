@@ -11,6 +11,7 @@ import (
 	"github.com/licledger/licledger/adapters/httpapi"
 	"github.com/licledger/licledger/adapters/licensefile"
 	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
 
 // signedLedger is a vendor (keys made with `vendor keygen`) and a serving
@@ -22,7 +23,7 @@ type signedLedger struct {
 	dir   string
 	key   string // the vendor's private key file
 	code  string // acme's request code
-	clock *serveClock
+	clock *eventstoretest.Clock
 	m     *Main
 	base  string
 }
@@ -33,7 +34,7 @@ func newSignedLedger(t *testing.T) *signedLedger {
 	keys := filepath.Join(dir, "keys")
 	vendorMustRun(t, "vendor", "keygen", "--out", keys, "--id", "vendor-2026")
 	code := strings.TrimSpace(vendorMustRun(t, "request-code", "--platform", "acme", "--machine-id", "machine-acme-1"))
-	clock := &serveClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	clock := eventstoretest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	// The trusted directory holds the private key too: only *.pub counts.
 	m := startFlagsMain(t, []string{"--data", filepath.Join(dir, "data"), "--trusted-keys", keys}, clock, &fakeKeys{})
 	l := &signedLedger{t: t, dir: dir, key: filepath.Join(keys, "vendor-2026.key"), code: code, clock: clock, m: m, base: "http://" + m.Addr()}

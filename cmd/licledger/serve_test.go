@@ -10,34 +10,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
 
-// serveClock is a settable clock for Main: the ledger stamps events with
-// it and "now" queries use it, so answers are comparable across restarts.
-type serveClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *serveClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *serveClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
-
 // startMain runs a Main on 127.0.0.1:0 over dir without tokens.
-func startMain(t *testing.T, dir string, clock *serveClock) *Main {
+func startMain(t *testing.T, dir string, clock *eventstoretest.Clock) *Main {
 	t.Helper()
 	m := NewMain()
 	m.Config.DataDir = dir
@@ -92,7 +73,7 @@ func mustCall(t *testing.T, want int, method, url, body string) []byte {
 func TestServeEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clock := &serveClock{now: t0}
+	clock := eventstoretest.NewClock(t0)
 	m := startMain(t, dir, clock)
 	base := "http://" + m.Addr()
 

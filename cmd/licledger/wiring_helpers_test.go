@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/licledger/licledger/adapters/hid"
+	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
 
 // startFlagsMain builds a Main from serve's flags, as `licledger serve`
 // does (the USB enumerator aside), runs it on the test's clock, and closes
 // it at the end of the test.
-func startFlagsMain(t *testing.T, args []string, clock *serveClock, enum hid.Enumerator) *Main {
+func startFlagsMain(t *testing.T, args []string, clock *eventstoretest.Clock, enum hid.Enumerator) *Main {
 	t.Helper()
 	enumerator := hidEnumerator
 	if enum != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/licledger/licledger/adapters/hid"
 	"github.com/licledger/licledger/adapters/httpapi"
 	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
 
 const jsonLicense = `{"id":"L-1","kind":"plus","module":"cdp","issued_at":"2026-01-01T00:00:00Z"}`
@@ -119,7 +120,7 @@ func TestServeWiringFlagsRefused(t *testing.T) {
 // serve was down is recorded as removed at the next start.
 func TestServeUSBKeyWatcher(t *testing.T) {
 	dir := t.TempDir()
-	clock := &serveClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	clock := eventstoretest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	keys := &fakeKeys{}
 	args := []string{"--data", dir, "--insecure-json-licenses", "--platform", "acme", "--node", "mn-1",
 		"--usb-vendor", "0x096e", "--usb-product", "0x0006", "--usb-poll", "5ms", "--usb-debounce", "3"}
