@@ -8,12 +8,13 @@ import (
 // Error codes. They are part of the public contract: the HTTP layer maps
 // each to one status, the CLI prints them, and clients switch on them.
 const (
-	ECONFLICT     = "conflict"     // lost an optimistic-concurrency race, or the state forbids it now
-	EINTERNAL     = "internal"     // a bug or an infrastructure failure; never the caller's fault
-	EINVALID      = "invalid"      // malformed or rule-breaking input
-	ENOTFOUND     = "not_found"    // the thing named does not exist
-	EFORBIDDEN    = "forbidden"    // authenticated, but the role may not do this
-	EUNAUTHORIZED = "unauthorized" // no or bad credentials
+	ECONFLICT     = "conflict"           // lost an optimistic-concurrency race, or the state forbids it now
+	EINTERNAL     = "internal"           // a bug or an infrastructure failure; never the caller's fault
+	EINVALID      = "invalid"            // malformed or rule-breaking input
+	ENOTFOUND     = "not_found"          // the thing named does not exist
+	EFORBIDDEN    = "forbidden"          // authenticated, but the role may not do this
+	EUNAUTHORIZED = "unauthorized"       // no or bad credentials
+	EMETHOD       = "method_not_allowed" // the endpoint exists, but not with this method
 )
 
 // Error is the one error type the domain returns. Code is machine-readable

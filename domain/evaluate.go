@@ -255,7 +255,7 @@ func PlatformAsOf(events []Event, id string, at time.Time) (*PlatformState, erro
 		}
 	}
 	if !found {
-		return nil, Reasonf(ENOTFOUND, "unknown-platform", "no events of platform %q", id)
+		return nil, Reasonf(ENOTFOUND, ReasonUnknownPlatform, "no events of platform %q", id)
 	}
 	if s.id == "" {
 		s.id, s.subject = id, subject

@@ -87,35 +87,6 @@ func (AddHost) platformCommand()          {}
 func (RemoveHost) platformCommand()       {}
 func (RejectUpload) platformCommand()     {}
 
-// Stable refusal reasons of DecidePlatform (domain.Error.Reason). Where
-// the license-file adapter refuses the same thing, the word is the same.
-const (
-	ReasonInvalidID         = "invalid-id"            // EINVALID: an id breaks ValidateID
-	ReasonInvalidCommand    = "invalid-command"       // EINVALID: a field is missing or malformed
-	ReasonInvalidLicense    = "invalid-license"       // EINVALID: a license object breaks the catalog (R1–R3, R8)
-	ReasonExpiredOnArrival  = "expired-on-arrival"    // EINVALID: an uploaded license's term is over at upload
-	ReasonDuplicateLicense  = "duplicate-license"     // ECONFLICT: the id is recorded with other content or holder
-	ReasonBundleBase        = "bundle-needs-one-base" // EINVALID: a bundle holds exactly one Base (R10)
-	ReasonBundleSource      = "bundle-binding"        // EINVALID: bundles are request-code uploads (R10)
-	ReasonKeyNotInserted    = "key-not-inserted"      // ECONFLICT (upload, R12) or ENOTFOUND (key removal)
-	ReasonWrongKey          = "wrong-key"             // ECONFLICT: another key authorizes (R12)
-	ReasonKeyFault          = "key-fault"             // ECONFLICT: keys in fault cannot take a key-bound upload (R12, R17)
-	ReasonKeyInserted       = "key-already-inserted"  // ECONFLICT: the key is in a node already
-	ReasonKeyLicense        = "key-license"           // ECONFLICT: licenses from a USB key cannot be deleted (R14)
-	ReasonUnknownLicense    = "unknown-license"       // ENOTFOUND
-	ReasonNotRegistered     = "platform-not-registered"
-	ReasonAlreadyRegistered = "platform-exists"
-	ReasonNodeCount         = "node-count"        // EINVALID/ECONFLICT: one or two management nodes (R15)
-	ReasonNodeExists        = "node-exists"       // ECONFLICT
-	ReasonUnknownNode       = "unknown-node"      // ENOTFOUND
-	ReasonNodeHasKeys       = "node-has-keys"     // ECONFLICT: pull its keys first
-	ReasonHostExists        = "host-exists"       // ECONFLICT
-	ReasonUnknownHost       = "unknown-host"      // ENOTFOUND
-	ReasonNoBase            = "base-required"     // ECONFLICT: no Base in force admits no host (R2)
-	ReasonModuleRequired    = "module-required"   // ECONFLICT: arm64 hosts need the arm64 module
-	ReasonCapacityExceeded  = "capacity-exceeded" // ECONFLICT: the host does not fit (R2, R7)
-)
-
 // validateLicense checks a license object against the catalog and R8. It
 // does not look at the clock: expired-on-arrival is the caller's check.
 func validateLicense(l License) error {

@@ -46,7 +46,7 @@ func PlatformEventData(e Event) (any, error) {
 		var d HostRemoved
 		v, err = &d, decodeHostRemoved(e.Data, &d)
 	default:
-		return nil, Reasonf(EINVALID, "unknown-event-type", "event %s: unknown platform event type %q", e.ID, e.Type)
+		return nil, Reasonf(EINVALID, ReasonUnknownEventType, "event %s: unknown platform event type %q", e.ID, e.Type)
 	}
 	if err != nil {
 		return nil, eventError(e, err)

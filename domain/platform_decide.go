@@ -26,7 +26,7 @@ func DecidePlatform(s *PlatformState, cmd PlatformCommand, now time.Time) ([]Eve
 		return nil, Reasonf(EINVALID, ReasonInvalidCommand, "no command")
 	}
 	if !s.registered {
-		return nil, Reasonf(ENOTFOUND, ReasonNotRegistered, "platform %q is not registered; register it first", s.id)
+		return nil, Reasonf(ENOTFOUND, ReasonUnknownPlatform, "platform %q is not registered; register it first", s.id)
 	}
 	switch c := cmd.(type) {
 	case AddNode:

@@ -47,7 +47,7 @@ func TestDecideNodes(t *testing.T) {
 		})
 	}
 	_, err := DecidePlatform(s, AddNode{Node: "mn-2"}, day(0))
-	refused(t, err, ENOTFOUND, ReasonNotRegistered)
+	refused(t, err, ENOTFOUND, ReasonUnknownPlatform)
 
 	h := newHistory(t, "nodes")
 	_, err = h.try(day(1), RegisterPlatform{Platform: "nodes", Nodes: []string{"mn-1"}})

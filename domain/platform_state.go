@@ -326,7 +326,7 @@ func EvolvePlatform(s *PlatformState, e Event) error {
 			}
 		}
 	default:
-		return Reasonf(EINVALID, "unknown-event-type", "event %s: unknown platform event type %q", e.ID, e.Type)
+		return Reasonf(EINVALID, ReasonUnknownEventType, "event %s: unknown platform event type %q", e.ID, e.Type)
 	}
 	if err != nil {
 		return eventError(e, err)

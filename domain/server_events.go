@@ -40,28 +40,6 @@ const (
 	SubscriptionStatusExpired  = "expired"
 )
 
-// Stable refusal reasons of the license-server decisions. Clients switch on
-// them (domain.ErrorReason); never change a published word.
-const (
-	ReasonSubscriptionUnknown       = "subscription-unknown"    // ENOTFOUND: no subscription.created yet
-	ReasonSubscriptionExists        = "subscription-exists"     // ECONFLICT: create on an existing id
-	ReasonSubscriptionNotActive     = "subscription-not-active" // ECONFLICT: canceled or expired at now
-	ReasonSubscriptionBelowInUse    = "below-instances-in-use"  // ECONFLICT: R24 downgrade below seats held
-	ReasonInstanceTooMany           = "too-many-instances"      // ECONFLICT: R26 every seat is held
-	ReasonInstanceUnknown           = "instance-unknown"        // ENOTFOUND: never activated here
-	ReasonInstanceBadSecret         = "bad-secret"              // EUNAUTHORIZED: secret does not match
-	ReasonInstanceSeatReleased      = "seat-released"           // ECONFLICT: R27 lease lapsed or deactivated
-	ReasonInstanceExists            = "instance-exists"         // ECONFLICT: instance id already used
-	ReasonInstanceVersionNotCovered = "version-not-covered"     // EFORBIDDEN: R28 released after the update window
-	ReasonPerpetualUnknown          = "perpetual-unknown"       // ENOTFOUND: no perpetual.purchased yet
-	ReasonPerpetualExists           = "perpetual-exists"        // ECONFLICT: purchase on an existing id
-	ReasonCouponUnknown             = "coupon-unknown"          // ENOTFOUND: no coupon.created yet
-	ReasonCouponExists              = "coupon-exists"           // ECONFLICT: create on an existing code
-	ReasonCouponExpired             = "coupon-expired"          // ECONFLICT: R29 redeemed at or after expiry
-	ReasonCouponExhausted           = "coupon-exhausted"        // ECONFLICT: R29 redemption limit reached
-	ReasonCouponAlreadyRedeemed     = "coupon-already-redeemed" // ECONFLICT: same subscription twice
-)
-
 // InstancePlan is the plan data a subscription (or perpetual license) hands
 // to its instances on activation and on every check (R23, R24). Instances is
 // how many instances the plan includes (0 is read as 1, R25); Devices and

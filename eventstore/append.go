@@ -22,9 +22,10 @@ import (
 // brand-new aggregate); if the aggregate has moved on, Append fails with
 // ECONFLICT and stores nothing. Append stamps each event: SpecVersion, ID
 // (a ULID unless the caller set one), Source (unless set), Subject (the
-// aggregate), Time (the ledger clock in UTC, but never earlier than the
-// aggregate's last event: a clock that went back is logged and the last
-// event's time is used), AggregateVersion, PrevDigest (domain.Digest of the
+// aggregate), Time (the caller's if set — the Executor sets the instant
+// its command was decided at — else the ledger clock, in UTC; never
+// earlier than the aggregate's last event: a time that went back is
+// logged and the last event's time is used), AggregateVersion, PrevDigest (domain.Digest of the
 // previous event's stored bytes) and SchemaVersion, and stores
 // Event.Canonical. Several events are one atomic batch: a reader sees all
 // of them or none.
@@ -58,7 +59,7 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 		return nil, err
 	}
 	if hd.version != expectedVersion {
-		return s.alreadyStoredOr(ctx, agg, events, presetIDs, domain.Reasonf(domain.ECONFLICT, "concurrent-update",
+		return s.alreadyStoredOr(ctx, agg, events, presetIDs, domain.Reasonf(domain.ECONFLICT, domain.ReasonConcurrentUpdate,
 			"%s is at version %d, not %d; reload and retry", agg, hd.version, expectedVersion))
 	}
 
@@ -80,7 +81,7 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 	if duplicate {
 		// JetStream dropped the message as a re-send of a stored id.
 		s.heads.invalidate(subject, hd)
-		return s.alreadyStoredOr(ctx, agg, events, presetIDs, domain.Reasonf(domain.EINVALID, "duplicate-id",
+		return s.alreadyStoredOr(ctx, agg, events, presetIDs, domain.Reasonf(domain.EINVALID, domain.ReasonDuplicateID,
 			"append to %s: event id %s is already used by another event", agg, events[0].ID))
 	}
 	for i := range recs {
@@ -188,19 +189,24 @@ func (s *Store) fetchHead(ctx context.Context, subject string) (head, error) {
 // stamp fills in the ledger's attributes and encodes each event; it
 // returns the records (without sequences) and the head the last one makes.
 func (s *Store) stamp(agg domain.Aggregate, prev head, events []domain.Event) ([]Record, head, error) {
-	now := s.cfg.Now().Round(0).UTC()
-	if now.IsZero() {
-		return nil, head{}, domain.Errorf(domain.EINTERNAL, "append to %s: the ledger clock returned the zero time", agg)
-	}
-	t := now
-	if t.Before(prev.time) {
-		s.log.Warn("ledger clock is behind the aggregate's last event; stamping the last event's time so time never goes backwards",
-			"aggregate", agg.String(), "clock", now, "last_event_time", prev.time, "skew", prev.time.Sub(now))
-		t = prev.time
-	}
+	var now time.Time // read once, and only for events that carry no time
 	name := agg.String()
 	recs := make([]Record, len(events))
 	for i, e := range events {
+		t := e.Time.Round(0).UTC() // set: the command's instant (Executor), its answer was built on it
+		if e.Time.IsZero() {
+			if now.IsZero() {
+				if now = s.cfg.Now().Round(0).UTC(); now.IsZero() {
+					return nil, head{}, domain.Errorf(domain.EINTERNAL, "append to %s: the ledger clock returned the zero time", agg)
+				}
+			}
+			t = now
+		}
+		if t.Before(prev.time) {
+			s.log.Warn("ledger clock is behind the aggregate's last event; stamping the last event's time so time never goes backwards",
+				"aggregate", name, "clock", t, "last_event_time", prev.time, "skew", prev.time.Sub(t))
+			t = prev.time
+		}
 		e.SpecVersion = domain.SpecVersion
 		if e.ID == "" {
 			e.ID = newID(t)

@@ -37,12 +37,12 @@ func translate(err error, op string) error {
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
 		case codeWrongLastSequence, codeWrongLastSequenceConstant:
-			return domain.Reasonf(domain.ECONFLICT, "concurrent-update",
+			return domain.Reasonf(domain.ECONFLICT, domain.ReasonConcurrentUpdate,
 				"%s: the aggregate changed since it was read; reload and retry", op)
 		case codeBatchDuplicateMsgID:
-			return domain.Reasonf(domain.EINVALID, "duplicate-id", "%s: an event id in the batch is already used by another event", op)
+			return domain.Reasonf(domain.EINVALID, domain.ReasonDuplicateID, "%s: an event id in the batch is already used by another event", op)
 		case codeMessageTooLarge:
-			return domain.Reasonf(domain.EINVALID, "too-large", "%s: event too large for the stream", op)
+			return domain.Reasonf(domain.EINVALID, domain.ReasonEventTooLarge, "%s: event too large for the stream", op)
 		case jetstream.JSErrCodeMessageNotFound:
 			return domain.Errorf(domain.ENOTFOUND, "%s: message not found", op)
 		}
@@ -52,7 +52,7 @@ func translate(err error, op string) error {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		return domain.Errorf(domain.ENOTFOUND, "%s: message not found", op)
 	case errors.Is(err, nats.ErrMaxPayload):
-		return domain.Reasonf(domain.EINVALID, "too-large", "%s: event larger than the server's max payload", op)
+		return domain.Reasonf(domain.EINVALID, domain.ReasonEventTooLarge, "%s: event larger than the server's max payload", op)
 	case errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoStreamResponse):
 		return domain.Errorf(domain.EINTERNAL, "%s: no answer from JetStream in time; the write may or may not be stored, retry it with the same event ids", op)
 	}

@@ -24,7 +24,7 @@ func lockDir(path string) (unlock func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, domain.Reasonf(domain.ECONFLICT, "data-dir-in-use",
+			return nil, domain.Reasonf(domain.ECONFLICT, domain.ReasonDataDirInUse,
 				"data directory %s is in use by another licledger process; stop it, or connect to its NATS server with a URL", filepath.Dir(path))
 		}
 		return nil, domain.Errorf(domain.EINTERNAL, "lock data directory: %v", err)

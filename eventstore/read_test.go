@@ -180,10 +180,11 @@ func TestMalformedMessageNeverCrashesAReader(t *testing.T) {
 	_, err := s.Load(testCtx(t), agg)
 	wantCode(t, err, domain.EINTERNAL, "")
 	// Commands on that aggregate are refused, not decided on a guess.
-	_, err = s.Execute(testCtx(t), agg, eventstore.ExecuteOptions{}, func([]eventstore.Record) ([]domain.Event, error) {
+	x := eventstore.NewExecutor(s, eventstore.Platforms, eventstore.ExecutorConfig{})
+	_, err = x.Execute(testCtx(t), eventstore.Command[*domain.PlatformState]{ID: agg.ID, Decide: func(*domain.PlatformState, time.Time) ([]domain.Event, error) {
 		t.Fatal("decide called on a damaged history")
 		return nil, nil
-	})
+	}})
 	wantCode(t, err, domain.EINTERNAL, "")
 	// A raw Append first learns the subject moved on (its cached head is
 	// stale: a conflict), then that the new last message is unreadable.

@@ -70,7 +70,7 @@ func commonCheckpoint(ctx context.Context, q querier) (uint64, error) {
 }
 
 func errNotCaughtUp(detail string) error {
-	return domain.Reasonf(domain.ECONFLICT, "not-caught-up",
+	return domain.Reasonf(domain.ECONFLICT, domain.ReasonNotCaughtUp,
 		"projections are at different checkpoints (%s): let the server catch up, then verify again", detail)
 }
 

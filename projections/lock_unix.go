@@ -23,7 +23,7 @@ func lockFile(path string) (unlock func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, domain.Reasonf(domain.ECONFLICT, "projections-in-use",
+			return nil, domain.Reasonf(domain.ECONFLICT, domain.ReasonProjectionsInUse,
 				"projections database %s is open in another licledger process (is `licledger serve` running?); stop it first", path[:len(path)-len(".lock")])
 		}
 		return nil, domain.Errorf(domain.EINTERNAL, "projections: lock: %v", err)

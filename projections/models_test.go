@@ -109,7 +109,7 @@ func TestEventByID(t *testing.T) {
 			t.Errorf("Event(%s) = seq %d %s, want seq %d %s", rec.Event.ID, got.Seq, got.Raw, rec.Seq, rec.Raw)
 		}
 	}
-	if _, err := db.Event(ctx, "missing"); domain.ErrorCode(err) != domain.ENOTFOUND || domain.ErrorReason(err) != ReasonUnknownEvent {
+	if _, err := db.Event(ctx, "missing"); domain.ErrorCode(err) != domain.ENOTFOUND || domain.ErrorReason(err) != domain.ReasonUnknownEvent {
 		t.Errorf("Event(missing) error = %v, want not_found unknown-event", err)
 	}
 }

@@ -14,14 +14,9 @@ import (
 // *domain.Error: ENOTFOUND with reason unknown-platform / unknown-event for
 // what does not exist, EINTERNAL for storage failures.
 
-// ReasonUnknownPlatform and ReasonUnknownEvent refine ENOTFOUND.
-const (
-	ReasonUnknownPlatform = "unknown-platform"
-	ReasonUnknownEvent    = "unknown-event"
-)
 
 func unknownPlatform(id string) error {
-	return domain.Reasonf(domain.ENOTFOUND, ReasonUnknownPlatform, "platform %q has no events in the ledger", id)
+	return domain.Reasonf(domain.ENOTFOUND, domain.ReasonUnknownPlatform, "platform %q has no events in the ledger", id)
 }
 
 // EventRef points at the event that did something, and when.
@@ -177,7 +172,7 @@ func (db *DB) Event(ctx context.Context, id string) (EventRecord, error) {
 	var r EventRecord
 	err := db.r.QueryRowContext(ctx, `SELECT seq, raw FROM events WHERE id = ?`, id).Scan(&r.Seq, &r.Raw)
 	if errors.Is(err, sql.ErrNoRows) {
-		return EventRecord{}, domain.Reasonf(domain.ENOTFOUND, ReasonUnknownEvent, "no event with id %q", id)
+		return EventRecord{}, domain.Reasonf(domain.ENOTFOUND, domain.ReasonUnknownEvent, "no event with id %q", id)
 	}
 	if err != nil {
 		return EventRecord{}, sqlErr("read event", err)

@@ -6,35 +6,38 @@ import (
 	"time"
 
 	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore"
 )
 
-// PlatformExecutor runs decide on a platform's current state at the
-// decision instant and appends the events it returns, retrying on a lost
-// optimistic-concurrency race (so decide may run more than once). decide
-// has the shape of httpapi.PlatformDecider, so httpapi.ExecutePlatform
-// wrapped in a closure is one (README.md shows it); it is the same type as
-// licensefile.PlatformExecutor, so one function serves both.
-type PlatformExecutor func(ctx context.Context, platform string, decide func(s *domain.PlatformState, now time.Time) ([]domain.Event, error)) error
+// Platforms is what the watcher needs of the ledger's command layer
+// (eventstore.Executor[*domain.PlatformState] is one): run a command on a
+// platform, and read a platform's current state.
+type Platforms interface {
+	Execute(ctx context.Context, cmd eventstore.Command[*domain.PlatformState]) (eventstore.Result[*domain.PlatformState], error)
+	Current(ctx context.Context, id string) (*domain.PlatformState, error)
+}
 
 // LedgerEvents is the KeyEvents that records a watcher's changes on a
-// platform as domain.InsertUSBKey / domain.RemoveUSBKey. The insertion
-// carries no licenses: a key's licenses arrive as signed files bound to its
-// id (see the package comment).
+// platform as domain.InsertUSBKey / domain.RemoveUSBKey, through the
+// command layer, with Source as the events' source ("node/<id>"). The
+// insertion carries no licenses: a key's licenses arrive as signed files
+// bound to its id (see the package comment).
 //
 // It is idempotent as KeyEvents requires: inserting a key the platform
 // already records on that node, or removing one it does not, appends
 // nothing and succeeds. A key still recorded on the other node (moved
 // faster than that node's watcher noticed) is refused by the domain with
 // ECONFLICT, and the watcher retries until the other node records the
-// removal. Safe for concurrent use if Exec is.
+// removal. Safe for concurrent use.
 type LedgerEvents struct {
-	Platform string
-	Exec     PlatformExecutor
+	Platform  string
+	Source    string
+	Platforms Platforms
 }
 
 // KeyInserted records keyID inserted on node.
 func (l LedgerEvents) KeyInserted(ctx context.Context, node, keyID string) error {
-	return l.Exec(ctx, l.Platform, func(s *domain.PlatformState, now time.Time) ([]domain.Event, error) {
+	return l.exec(ctx, func(s *domain.PlatformState, now time.Time) ([]domain.Event, error) {
 		if slices.Contains(KeysOnNode(s, node), keyID) {
 			return nil, nil
 		}
@@ -44,12 +47,17 @@ func (l LedgerEvents) KeyInserted(ctx context.Context, node, keyID string) error
 
 // KeyRemoved records keyID pulled from node.
 func (l LedgerEvents) KeyRemoved(ctx context.Context, node, keyID string) error {
-	return l.Exec(ctx, l.Platform, func(s *domain.PlatformState, now time.Time) ([]domain.Event, error) {
+	return l.exec(ctx, func(s *domain.PlatformState, now time.Time) ([]domain.Event, error) {
 		if !slices.Contains(KeysOnNode(s, node), keyID) {
 			return nil, nil
 		}
 		return domain.DecidePlatform(s, domain.RemoveUSBKey{Node: node, KeyID: keyID}, now)
 	})
+}
+
+func (l LedgerEvents) exec(ctx context.Context, decide func(*domain.PlatformState, time.Time) ([]domain.Event, error)) error {
+	_, err := l.Platforms.Execute(ctx, eventstore.Command[*domain.PlatformState]{ID: l.Platform, Source: l.Source, Decide: decide})
+	return err
 }
 
 // KeysOnNode returns the keys the platform records as inserted on node, in

@@ -12,44 +12,26 @@ import (
 )
 
 // ledger is a real embedded JetStream event store, the domain, and the
-// PlatformExecutor wiring README.md shows for serve.
+// command layer serve wires the watcher to.
 type ledger struct {
 	store *eventstore.Store
 	clock *eventstoretest.Clock
+	x     *eventstore.Executor[*domain.PlatformState]
 }
 
 func newLedger(t *testing.T) *ledger {
 	clock := eventstoretest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
-	return &ledger{store: eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clock.Now)), clock: clock}
-}
-
-func (l *ledger) exec(ctx context.Context, platform string, decide func(*domain.PlatformState, time.Time) ([]domain.Event, error)) error {
-	agg := domain.Aggregate{Kind: domain.KindPlatform, ID: platform}
-	_, err := l.store.Execute(ctx, agg, eventstore.ExecuteOptions{}, func(history []eventstore.Record) ([]domain.Event, error) {
-		s, err := fold(history)
-		if err != nil {
-			return nil, err
-		}
-		return decide(s, l.clock.Now())
-	})
-	return err
-}
-
-func fold(history []eventstore.Record) (*domain.PlatformState, error) {
-	s := &domain.PlatformState{}
-	for _, r := range history {
-		if err := domain.EvolvePlatform(s, r.Event); err != nil {
-			return nil, err
-		}
-	}
-	return s, nil
+	store := eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clock.Now))
+	return &ledger{store: store, clock: clock, x: eventstore.NewExecutor(store, eventstore.Platforms, eventstore.ExecutorConfig{})}
 }
 
 func (l *ledger) command(t *testing.T, cmd domain.PlatformCommand) {
 	t.Helper()
-	err := l.exec(context.Background(), "acme", func(s *domain.PlatformState, now time.Time) ([]domain.Event, error) {
-		return domain.DecidePlatform(s, cmd, now)
-	})
+	_, isRegister := cmd.(domain.RegisterPlatform)
+	_, err := l.x.Execute(context.Background(), eventstore.Command[*domain.PlatformState]{ID: "acme", Creates: isRegister,
+		Decide: func(s *domain.PlatformState, now time.Time) ([]domain.Event, error) {
+			return domain.DecidePlatform(s, cmd, now)
+		}})
 	if err != nil {
 		t.Fatalf("%T: %v", cmd, err)
 	}
@@ -57,11 +39,7 @@ func (l *ledger) command(t *testing.T, cmd domain.PlatformCommand) {
 
 func (l *ledger) state(t *testing.T) *domain.PlatformState {
 	t.Helper()
-	recs, err := l.store.Load(context.Background(), domain.Aggregate{Kind: domain.KindPlatform, ID: "acme"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := fold(recs)
+	s, err := l.x.Current(context.Background(), "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +55,7 @@ func TestTwoNodesKeyStateTable(t *testing.T) {
 	ctx := context.Background()
 	l := newLedger(t)
 	l.command(t, domain.RegisterPlatform{Platform: "acme", Nodes: []string{"mn-1"}})
-	events := LedgerEvents{Platform: "acme", Exec: l.exec}
+	events := LedgerEvents{Platform: "acme", Source: "node/test", Platforms: l.x}
 	var enum1, enum2 fakeEnum
 	w1, err := NewWatcher(Config{Node: "mn-1", Debounce: 2, Logger: quietLogger()}, &enum1, events)
 	if err != nil {
@@ -201,7 +179,7 @@ func TestLedgerEventsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	l := newLedger(t)
 	l.command(t, domain.RegisterPlatform{Platform: "acme", Nodes: []string{"mn-1", "mn-2"}})
-	ev := LedgerEvents{Platform: "acme", Exec: l.exec}
+	ev := LedgerEvents{Platform: "acme", Source: "node/test", Platforms: l.x}
 	steps := []struct {
 		name    string
 		call    func() error

@@ -27,9 +27,9 @@ func TestStatusTable(t *testing.T) {
 		{domain.Errorf(domain.EFORBIDDEN, "x"), 403},
 		{domain.Errorf(domain.ENOTFOUND, "x"), 404},
 		{domain.Errorf(domain.ECONFLICT, "x"), 409},
-		{domain.Reasonf(domain.ECONFLICT, ReasonVersionMismatch, "x"), 412},
-		{domain.Reasonf(domain.EINVALID, ReasonBodyTooLarge, "x"), 413},
-		{domain.Reasonf(domain.EINVALID, ReasonUnsupportedMedia, "x"), 415},
+		{domain.Reasonf(domain.ECONFLICT, domain.ReasonVersionMismatch, "x"), 412},
+		{domain.Reasonf(domain.EINVALID, domain.ReasonBodyTooLarge, "x"), 413},
+		{domain.Reasonf(domain.EINVALID, domain.ReasonUnsupportedMedia, "x"), 415},
 		{domain.Errorf(domain.EINTERNAL, "x"), 500},
 		{fmt.Errorf("plain: %w", context.DeadlineExceeded), 500},
 	}
@@ -179,7 +179,7 @@ func TestIdempotencyAndIfMatch(t *testing.T) {
 	if stale.status != http.StatusPreconditionFailed {
 		t.Fatalf("stale If-Match: %d %s, want 412", stale.status, stale.body)
 	}
-	if d := stale.errorBody(t); d.Code != domain.ECONFLICT || d.Reason != ReasonVersionMismatch {
+	if d := stale.errorBody(t); d.Code != domain.ECONFLICT || d.Reason != domain.ReasonVersionMismatch {
 		t.Errorf("stale If-Match error = %+v, want conflict/version-mismatch", d)
 	}
 	if got := e.lastSeq(); got != seq {
@@ -222,7 +222,7 @@ func TestUploadRejectedIsRecorded(t *testing.T) {
 		t.Errorf("retried rejected upload: %d %s (last seq %d)", r2.status, r2.body, e.lastSeq())
 	}
 	// Not JSON at all is refused the same way.
-	if r := e.do("POST", "/v1/platforms/acme/licenses", adminToken, []byte("%PDF-1.4")); r.status != 400 || r.errorBody(t).Reason != ReasonMalformedUpload {
+	if r := e.do("POST", "/v1/platforms/acme/licenses", adminToken, []byte("%PDF-1.4")); r.status != 400 || r.errorBody(t).Reason != domain.ReasonMalformed {
 		t.Errorf("non-JSON upload: %d %s", r.status, r.body)
 	}
 }
@@ -279,32 +279,32 @@ func TestBadInput(t *testing.T) {
 		status                          int
 		code, reason                    string
 	}{
-		{"oversized body", "POST", "/v1/platforms", adminToken, big, nil, 413, domain.EINVALID, ReasonBodyTooLarge},
-		{"oversized upload", "POST", "/v1/platforms/acme/licenses", adminToken, big, nil, 413, domain.EINVALID, ReasonBodyTooLarge},
-		{"malformed JSON", "POST", "/v1/platforms", adminToken, `{"id":`, nil, 400, domain.EINVALID, ReasonMalformedJSON},
-		{"two JSON values", "POST", "/v1/platforms", adminToken, `{"id":"a","nodes":["n"]}{}`, nil, 400, domain.EINVALID, ReasonMalformedJSON},
-		{"empty body", "POST", "/v1/platforms/acme/nodes", adminToken, ``, nil, 400, domain.EINVALID, ReasonMalformedJSON},
-		{"wrong JSON type", "POST", "/v1/platforms/acme/hosts", adminToken, `{"host":"h","hypervisor":"kvm","sockets":"two"}`, nil, 400, domain.EINVALID, ReasonMalformedJSON},
-		{"unknown field", "POST", "/v1/platforms", adminToken, `{"id":"b","nodes":["n"],"colour":"red"}`, nil, 400, domain.EINVALID, ReasonUnknownField},
-		{"wrong content type", "POST", "/v1/platforms", adminToken, `{"id":"b","nodes":["n"]}`, []string{"Content-Type: text/plain"}, 415, domain.EINVALID, ReasonUnsupportedMedia},
+		{"oversized body", "POST", "/v1/platforms", adminToken, big, nil, 413, domain.EINVALID, domain.ReasonBodyTooLarge},
+		{"oversized upload", "POST", "/v1/platforms/acme/licenses", adminToken, big, nil, 413, domain.EINVALID, domain.ReasonBodyTooLarge},
+		{"malformed JSON", "POST", "/v1/platforms", adminToken, `{"id":`, nil, 400, domain.EINVALID, domain.ReasonMalformedJSON},
+		{"two JSON values", "POST", "/v1/platforms", adminToken, `{"id":"a","nodes":["n"]}{}`, nil, 400, domain.EINVALID, domain.ReasonMalformedJSON},
+		{"empty body", "POST", "/v1/platforms/acme/nodes", adminToken, ``, nil, 400, domain.EINVALID, domain.ReasonMalformedJSON},
+		{"wrong JSON type", "POST", "/v1/platforms/acme/hosts", adminToken, `{"host":"h","hypervisor":"kvm","sockets":"two"}`, nil, 400, domain.EINVALID, domain.ReasonMalformedJSON},
+		{"unknown field", "POST", "/v1/platforms", adminToken, `{"id":"b","nodes":["n"],"colour":"red"}`, nil, 400, domain.EINVALID, domain.ReasonUnknownField},
+		{"wrong content type", "POST", "/v1/platforms", adminToken, `{"id":"b","nodes":["n"]}`, []string{"Content-Type: text/plain"}, 415, domain.EINVALID, domain.ReasonUnsupportedMedia},
 		{"invalid id", "POST", "/v1/platforms", adminToken, `{"id":"a.b","nodes":["n"]}`, nil, 400, domain.EINVALID, domain.ReasonInvalidID},
 		{"invalid path id", "GET", "/v1/platforms/a.b/entitlement", adminToken, ``, nil, 400, domain.EINVALID, domain.ReasonInvalidID},
 		{"unknown platform query", "GET", "/v1/platforms/nope/entitlement", adminToken, ``, nil, 404, domain.ENOTFOUND, "unknown-platform"},
-		{"unknown platform command", "POST", "/v1/platforms/nope/nodes", adminToken, `{"node":"n"}`, nil, 404, domain.ENOTFOUND, domain.ReasonNotRegistered},
+		{"unknown platform command", "POST", "/v1/platforms/nope/nodes", adminToken, `{"node":"n"}`, nil, 404, domain.ENOTFOUND, domain.ReasonUnknownPlatform},
 		{"unknown event", "GET", "/v1/events/nope", adminToken, ``, nil, 404, domain.ENOTFOUND, "unknown-event"},
-		{"bad at", "GET", "/v1/platforms/acme/entitlement?at=yesterday", adminToken, ``, nil, 400, domain.EINVALID, ReasonBadParameter},
-		{"bad limit", "GET", "/v1/platforms/acme/timeline?limit=0", adminToken, ``, nil, 400, domain.EINVALID, ReasonBadParameter},
-		{"bad If-Match", "POST", "/v1/platforms/acme/nodes", adminToken, `{"node":"n"}`, []string{"If-Match: soon"}, 400, domain.EINVALID, ReasonBadParameter},
-		{"bad Idempotency-Key", "POST", "/v1/platforms/acme/nodes", adminToken, `{"node":"n"}`, []string{"Idempotency-Key: a b"}, 400, domain.EINVALID, ReasonBadParameter},
+		{"bad at", "GET", "/v1/platforms/acme/entitlement?at=yesterday", adminToken, ``, nil, 400, domain.EINVALID, domain.ReasonBadParameter},
+		{"bad limit", "GET", "/v1/platforms/acme/timeline?limit=0", adminToken, ``, nil, 400, domain.EINVALID, domain.ReasonBadParameter},
+		{"bad If-Match", "POST", "/v1/platforms/acme/nodes", adminToken, `{"node":"n"}`, []string{"If-Match: soon"}, 400, domain.EINVALID, domain.ReasonBadParameter},
+		{"bad Idempotency-Key", "POST", "/v1/platforms/acme/nodes", adminToken, `{"node":"n"}`, []string{"Idempotency-Key: a b"}, 400, domain.EINVALID, domain.ReasonBadParameter},
 		{"domain refusal", "POST", "/v1/platforms", adminToken, `{"id":"acme","nodes":["mn-1"]}`, nil, 409, domain.ECONFLICT, domain.ReasonAlreadyRegistered},
-		{"missing token", "POST", "/v1/platforms/acme/nodes", "", `{"node":"n"}`, nil, 401, domain.EUNAUTHORIZED, ReasonMissingToken},
-		{"bad token", "GET", "/v1/platforms/acme/entitlement", "not-a-token-at-all-xx", ``, nil, 401, domain.EUNAUTHORIZED, ReasonBadToken},
-		{"not bearer", "GET", "/v1/platforms/acme/entitlement", "", ``, []string{"Authorization: Basic YWRtaW46eA=="}, 401, domain.EUNAUTHORIZED, ReasonBadToken},
-		{"auditor command", "POST", "/v1/platforms/acme/nodes", auditorToken, `{"node":"n"}`, nil, 403, domain.EFORBIDDEN, ReasonRole},
-		{"client timeline", "GET", "/v1/platforms/acme/timeline", clientToken, ``, nil, 403, domain.EFORBIDDEN, ReasonRole},
-		{"billing usb keys", "GET", "/v1/platforms/acme/usb-keys", billingToken, ``, nil, 403, domain.EFORBIDDEN, ReasonRole},
-		{"unknown route", "GET", "/v2/everything", adminToken, ``, nil, 404, domain.ENOTFOUND, ReasonNoRoute},
-		{"wrong method", "PUT", "/v1/platforms", adminToken, `{}`, nil, 405, domain.EINVALID, ReasonMethodNotAllowed},
+		{"missing token", "POST", "/v1/platforms/acme/nodes", "", `{"node":"n"}`, nil, 401, domain.EUNAUTHORIZED, domain.ReasonMissingToken},
+		{"bad token", "GET", "/v1/platforms/acme/entitlement", "not-a-token-at-all-xx", ``, nil, 401, domain.EUNAUTHORIZED, domain.ReasonBadToken},
+		{"not bearer", "GET", "/v1/platforms/acme/entitlement", "", ``, []string{"Authorization: Basic YWRtaW46eA=="}, 401, domain.EUNAUTHORIZED, domain.ReasonBadToken},
+		{"auditor command", "POST", "/v1/platforms/acme/nodes", auditorToken, `{"node":"n"}`, nil, 403, domain.EFORBIDDEN, domain.ReasonRole},
+		{"client timeline", "GET", "/v1/platforms/acme/timeline", clientToken, ``, nil, 403, domain.EFORBIDDEN, domain.ReasonRole},
+		{"billing usb keys", "GET", "/v1/platforms/acme/usb-keys", billingToken, ``, nil, 403, domain.EFORBIDDEN, domain.ReasonRole},
+		{"unknown route", "GET", "/v2/everything", adminToken, ``, nil, 404, domain.ENOTFOUND, domain.ReasonNoRoute},
+		{"wrong method", "PUT", "/v1/platforms", adminToken, `{}`, nil, 405, domain.EMETHOD, domain.ReasonMethodNotAllowed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -214,15 +216,15 @@ func (s *Server) authenticate(r *http.Request) (Caller, error) {
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return Caller{}, domain.Reasonf(domain.EUNAUTHORIZED, ReasonMissingToken, "send an Authorization: Bearer <token> header")
+		return Caller{}, domain.Reasonf(domain.EUNAUTHORIZED, domain.ReasonMissingToken, "send an Authorization: Bearer <token> header")
 	}
 	scheme, token, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return Caller{}, domain.Reasonf(domain.EUNAUTHORIZED, ReasonBadToken, "the Authorization header must be \"Bearer <token>\"")
+		return Caller{}, domain.Reasonf(domain.EUNAUTHORIZED, domain.ReasonBadToken, "the Authorization header must be \"Bearer <token>\"")
 	}
 	c, ok := s.cfg.Tokens.Lookup(strings.TrimSpace(token))
 	if !ok {
-		return Caller{}, domain.Reasonf(domain.EUNAUTHORIZED, ReasonBadToken, "the bearer token is not valid")
+		return Caller{}, domain.Reasonf(domain.EUNAUTHORIZED, domain.ReasonBadToken, "the bearer token is not valid")
 	}
 	return c, nil
 }
@@ -232,5 +234,35 @@ func authorize(c Caller, rt route) error {
 	if slices.Contains(rt.roles, c.Role) {
 		return nil
 	}
-	return domain.Reasonf(domain.EFORBIDDEN, ReasonRole, "role %s may not %s; allowed: %s", c.Role, rt.pattern, strings.Join(rt.roles, ", "))
+	return domain.Reasonf(domain.EFORBIDDEN, domain.ReasonRole, "role %s may not %s; allowed: %s", c.Role, rt.pattern, strings.Join(rt.roles, ", "))
+}
+
+// CheckExposure refuses to serve on a non-loopback address without
+// tokens: without them every request is the local admin, which only a
+// loopback listener keeps local. On loopback it warns loudly instead.
+// An empty host (":8080") listens on every interface.
+func CheckExposure(addr string, tokens *Tokens, log *slog.Logger) error {
+	if tokens.Len() > 0 {
+		return nil
+	}
+	if !isLoopback(addr) {
+		return domain.Errorf(domain.EINVALID, "refusing to listen on %s without tokens: configure --tokens FILE or LICLEDGER_TOKENS, or listen on loopback (127.0.0.1)", addr)
+	}
+	log.Warn("NO TOKENS CONFIGURED: every HTTP request is treated as admin. This is only allowed on loopback; configure --tokens FILE or LICLEDGER_TOKENS before exposing the API.",
+		"http", addr)
+	return nil
+}
+
+// isLoopback reports whether a listen address only accepts local
+// connections.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -73,5 +74,35 @@ func TestParseTokensRefuses(t *testing.T) {
 	}
 	if m, err := MergeTokens(nil, nil); err != nil || m.Len() != 0 {
 		t.Errorf("MergeTokens of nothing = %v, %v", m, err)
+	}
+}
+
+// Without tokens every request is the local admin: only a loopback
+// listener may serve that.
+func TestCheckExposure(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.DiscardHandler)
+	tokens, err := ParseTokens([]byte("admin aaaaaaaaaaaaaaaa-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		addr   string
+		tokens *Tokens
+		ok     bool
+	}{
+		{"127.0.0.1:8080", nil, true},
+		{"[::1]:80", nil, true},
+		{"localhost:1", nil, true},
+		{"0.0.0.0:1", nil, false},
+		{":1", nil, false},
+		{"192.0.2.1:8080", nil, false},
+		{"0.0.0.0:1", tokens, true},
+	}
+	for _, tt := range tests {
+		err := CheckExposure(tt.addr, tt.tokens, log)
+		if got, want := err == nil, tt.ok; got != want {
+			t.Errorf("CheckExposure(%q, %d tokens) = %v, want ok %v", tt.addr, tt.tokens.Len(), err, want)
+		}
 	}
 }

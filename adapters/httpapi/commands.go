@@ -29,91 +29,86 @@ type CommandResult struct {
 	Events   []AppendedEvent `json:"events"`
 }
 
-// PlatformDecider decides a command from the platform's folded state at
-// the decision instant; it may run several times (optimistic retries).
-type PlatformDecider func(st *domain.PlatformState, now time.Time) ([]domain.Event, error)
-
-// ExecutePlatform runs one platform command through the event store's
-// command loop: load the history, fold it (domain.EvolvePlatform), decide,
-// append with optimistic concurrency, retry on conflict. Unregistered
-// platforms are ENOTFOUND unless the command registers one. Events get
-// source as their CloudEvents source (who appended them). It returns the
-// records and the platform's version after the command. Other adapters
-// (the USB key watcher) use it too; safe for concurrent use.
-func ExecutePlatform(ctx context.Context, store *eventstore.Store, id, source string, opts eventstore.ExecuteOptions,
-	now func() time.Time, registers bool, decide PlatformDecider) ([]eventstore.Record, uint64, error) {
-	var version uint64
-	recs, err := store.Execute(ctx, domain.Aggregate{Kind: domain.KindPlatform, ID: id}, opts, func(history []eventstore.Record) ([]domain.Event, error) {
-		version = uint64(len(history))
-		st := &domain.PlatformState{}
-		for _, rec := range history {
-			if err := domain.EvolvePlatform(st, rec.Event); err != nil {
-				return nil, domain.Errorf(domain.EINTERNAL, "platform %s: history does not fold: %s", id, domain.ErrorMessage(err))
-			}
-		}
-		if !registers && !st.Registered() {
-			return nil, domain.Reasonf(domain.ENOTFOUND, domain.ReasonNotRegistered,
-				"platform %q is not registered; register it first (POST /v1/platforms)", id)
-		}
-		events, err := decide(st, now())
-		for i := range events {
-			if events[i].Source == "" {
-				events[i].Source = source
-			}
-		}
-		return events, err
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	if n := len(recs); n > 0 {
-		version = recs[n-1].Event.AggregateVersion
-	}
-	return recs, version, nil
+// Executor is what the API needs of the command layer for one aggregate
+// kind (eventstore.Executor is one): run a command, read the current
+// state, fold the state as of an instant.
+type Executor[S any] interface {
+	Execute(ctx context.Context, cmd eventstore.Command[S]) (eventstore.Result[S], error)
+	Current(ctx context.Context, id string) (S, error)
+	AsOf(ctx context.Context, id string, at time.Time) (S, error)
+	Kind() eventstore.Kind[S]
 }
 
-// commandOptions reads Idempotency-Key and If-Match.
-func (s *Server) commandOptions(r *http.Request) (eventstore.ExecuteOptions, error) {
-	opts := eventstore.ExecuteOptions{MaxRetries: s.cfg.MaxRetries}
+// Commands are the command layer the API runs every command through.
+type Commands struct {
+	Platforms     Executor[*domain.PlatformState]
+	Subscriptions Executor[*domain.SubscriptionState]
+	Perpetuals    Executor[*domain.PerpetualState]
+	Coupons       Executor[*domain.CouponState]
+}
+
+// CommandsOf adapts the event store's Executors.
+func CommandsOf(x eventstore.Executors) Commands {
+	return Commands{Platforms: x.Platforms, Subscriptions: x.Subscriptions, Perpetuals: x.Perpetuals, Coupons: x.Coupons}
+}
+
+// newCommand reads a command's options from the request: Idempotency-Key,
+// If-Match, and the caller as the events' source.
+func newCommand[S any](r *http.Request, id string, decide func(S, time.Time) ([]domain.Event, error)) (eventstore.Command[S], error) {
+	caller, _ := CallerOf(r.Context())
+	cmd := eventstore.Command[S]{ID: id, Source: "api/" + caller.Actor, Decide: decide}
 	if k := r.Header.Get("Idempotency-Key"); k != "" {
 		if err := domain.ValidateID(k); err != nil {
-			return opts, domain.Reasonf(domain.EINVALID, ReasonBadParameter, "Idempotency-Key: %s", domain.ErrorMessage(err))
+			return cmd, domain.Reasonf(domain.EINVALID, domain.ReasonBadParameter, "Idempotency-Key: %s", domain.ErrorMessage(err))
 		}
-		opts.IdempotencyKey = k
+		cmd.IdempotencyKey = k
 	}
 	if v := r.Header.Get("If-Match"); v != "" {
 		t := strings.TrimPrefix(strings.TrimSpace(v), "W/")
 		t = strings.Trim(t, `"`)
 		n, err := strconv.ParseUint(t, 10, 64)
 		if err != nil || n == 0 {
-			return opts, domain.Reasonf(domain.EINVALID, ReasonBadParameter, "If-Match %q is not a platform version (an ETag like \"3\")", v)
+			return cmd, domain.Reasonf(domain.EINVALID, domain.ReasonBadParameter, "If-Match %q is not a version (an ETag like \"3\")", v)
 		}
-		opts.IfMatch = n
+		cmd.IfMatch = n
 	}
-	return opts, nil
+	return cmd, nil
 }
 
-// execute runs a command for a handler: options from the headers, the
-// caller as the events' source, append metrics, and a bounded wait for the
-// projections to include the new events (read-your-writes).
-func (s *Server) execute(r *http.Request, name, id string, registers bool, decide PlatformDecider) (CommandResult, []eventstore.Record, error) {
-	opts, err := s.commandOptions(r)
-	if err != nil {
-		return CommandResult{}, nil, err
-	}
-	caller, _ := CallerOf(r.Context())
-	source := "api/" + caller.Actor
+// run executes cmd through x and records its latency under name.
+func run[S any](s *Server, r *http.Request, x Executor[S], name string, cmd eventstore.Command[S]) (eventstore.Result[S], error) {
 	start := time.Now()
-	recs, version, err := ExecutePlatform(r.Context(), s.cfg.Store, id, source, opts, s.cfg.Now, registers, decide)
+	res, err := x.Execute(r.Context(), cmd)
 	s.metrics.appendLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
-	if err != nil {
-		return CommandResult{}, nil, err
-	}
-	res := CommandResult{Platform: id, Version: version, Events: []AppendedEvent{}}
+	return res, err
+}
+
+// appended lists records as an answer does.
+func appended(recs []eventstore.Record) []AppendedEvent {
+	out := []AppendedEvent{}
 	for _, rec := range recs {
-		res.Events = append(res.Events, AppendedEvent{ID: rec.Event.ID, Type: rec.Event.Type,
+		out = append(out, AppendedEvent{ID: rec.Event.ID, Type: rec.Event.Type,
 			Version: rec.Event.AggregateVersion, Seq: rec.Seq, Time: rec.Event.Time})
 	}
+	return out
+}
+
+// execute runs a platform command for a handler, then waits, bounded, for
+// the projections to include the new events (read-your-writes: platform
+// views are read from the projections).
+func (s *Server) execute(r *http.Request, name, id string, creates bool, decide func(*domain.PlatformState, time.Time) ([]domain.Event, error)) (CommandResult, []eventstore.Record, error) {
+	cmd, err := newCommand(r, id, decide)
+	if err != nil {
+		return CommandResult{}, nil, err
+	}
+	cmd.Creates = creates
+	x := s.cmds.Platforms
+	res, err := run(s, r, x, name, cmd)
+	if err != nil {
+		return CommandResult{}, nil, err
+	}
+	recs := res.Records
+	out := CommandResult{Platform: id, Version: res.Version(x.Kind()), Events: appended(recs)}
 	if n := len(recs); n > 0 && s.cfg.ConsistencyWait > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ConsistencyWait)
 		defer cancel()
@@ -121,32 +116,42 @@ func (s *Server) execute(r *http.Request, name, id string, registers bool, decid
 			s.log.Warn("projections did not include a command's events in time; answering anyway", "seq", recs[n-1].Seq, "err", err)
 		}
 	}
-	return res, recs, nil
+	return out, recs, nil
 }
 
-// writeResult answers a command: 201 when a POST appended events, 200
-// for a DELETE, or when there was nothing to append (an upload of
-// licenses already recorded).
+// writeResult answers a command with the aggregate's version as ETag.
 func writeResult(w http.ResponseWriter, r *http.Request, res CommandResult) {
 	w.Header().Set("ETag", etag(res.Version))
-	status := http.StatusOK
-	if r.Method == http.MethodPost && len(res.Events) > 0 {
-		status = http.StatusCreated
+	writeJSON(w, commandStatus(r, len(res.Events)), res)
+}
+
+// commandStatus is the status of every command's answer: 201 when it
+// recorded events (a replay of one too: the same answer as the first
+// time), except for a DELETE, which answers 200; 200 when there was
+// nothing to record (an upload of licenses already recorded).
+func commandStatus(r *http.Request, events int) int {
+	if events > 0 && r.Method != http.MethodDelete {
+		return http.StatusCreated
 	}
-	writeJSON(w, status, res)
+	return http.StatusOK
 }
 
 // command is the common shape of the simple commands: decode the body (if
 // any), build the domain command, execute, answer.
 func (s *Server) command(w http.ResponseWriter, r *http.Request, name, id string, cmd domain.PlatformCommand) error {
-	res, _, err := s.execute(r, name, id, false, func(st *domain.PlatformState, now time.Time) ([]domain.Event, error) {
-		return domain.DecidePlatform(st, cmd, now)
-	})
+	res, _, err := s.execute(r, name, id, false, platformDecider(cmd))
 	if err != nil {
 		return err
 	}
 	writeResult(w, r, res)
 	return nil
+}
+
+// platformDecider decides cmd with the domain.
+func platformDecider(cmd domain.PlatformCommand) func(*domain.PlatformState, time.Time) ([]domain.Event, error) {
+	return func(st *domain.PlatformState, now time.Time) ([]domain.Event, error) {
+		return domain.DecidePlatform(st, cmd, now)
+	}
 }
 
 // RegisterRequest is the body of POST /v1/platforms.
@@ -165,9 +170,7 @@ func (s *Server) registerPlatform(w http.ResponseWriter, r *http.Request) error 
 		return domain.Reasonf(domain.EINVALID, domain.ReasonInvalidID, "id: %s", domain.ErrorMessage(err))
 	}
 	cmd := domain.RegisterPlatform{Platform: req.ID, Nodes: req.Nodes, RequestCode: req.RequestCode}
-	res, _, err := s.execute(r, "register_platform", req.ID, true, func(st *domain.PlatformState, now time.Time) ([]domain.Event, error) {
-		return domain.DecidePlatform(st, cmd, now)
-	})
+	res, _, err := s.execute(r, "register_platform", req.ID, true, platformDecider(cmd))
 	if err != nil {
 		return err
 	}

@@ -12,63 +12,22 @@ import (
 	"github.com/licledger/licledger/domain"
 )
 
-// Reasons the HTTP layer adds to the domain's. They refine a domain code
-// and, for a few, pick a more precise status (statusByReason).
-const (
-	ReasonVersionMismatch  = "version-mismatch" // eventstore: If-Match did not match
-	ReasonBodyTooLarge     = "body-too-large"
-	ReasonMalformedJSON    = "malformed-json"
-	ReasonUnknownField     = "unknown-field"
-	ReasonUnsupportedMedia = "unsupported-media-type"
-	ReasonMethodNotAllowed = "method-not-allowed"
-	ReasonNoRoute          = "no-route"
-	ReasonBadParameter     = "bad-parameter"
-	ReasonMissingToken     = "missing-token"
-	ReasonBadToken         = "bad-token"
-	ReasonRole             = "role-not-allowed"
-)
-
-// statusByCode is THE table from domain error codes to HTTP statuses; the
-// API maps every error through it (and statusByReason) and nowhere else.
-var statusByCode = map[string]int{
-	domain.EINVALID:      http.StatusBadRequest,
-	domain.EUNAUTHORIZED: http.StatusUnauthorized,
-	domain.EFORBIDDEN:    http.StatusForbidden,
-	domain.ENOTFOUND:     http.StatusNotFound,
-	domain.ECONFLICT:     http.StatusConflict,
-	domain.EINTERNAL:     http.StatusInternalServerError,
-}
-
-// statusByReason overrides statusByCode for reasons HTTP has a precise
-// status for.
-var statusByReason = map[string]int{
-	ReasonVersionMismatch:  http.StatusPreconditionFailed,
-	ReasonBodyTooLarge:     http.StatusRequestEntityTooLarge,
-	ReasonUnsupportedMedia: http.StatusUnsupportedMediaType,
-	ReasonMethodNotAllowed: http.StatusMethodNotAllowed,
-}
-
-// Status returns the HTTP status of an error.
-func Status(err error) int {
-	if s, ok := statusByReason[domain.ErrorReason(err)]; ok {
-		return s
-	}
-	if s, ok := statusByCode[domain.ErrorCode(err)]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
+// Status returns the HTTP status of an error: the catalogue of refusals
+// (domain.Refusals) is THE table, and the API maps every error through it
+// and nowhere else.
+func Status(err error) int { return domain.Status(err) }
 
 // ErrorBody is the one JSON shape of every error response.
 type ErrorBody struct {
 	Error ErrorDetail `json:"error"`
 }
 
-// ErrorDetail: code is a domain code, reason an optional stable word,
-// message a sentence for a person.
+// ErrorDetail: code is a domain code, reason a stable word of the
+// catalogue (domain.Refusals), message a sentence for a person. Every
+// error answer carries all three.
 type ErrorDetail struct {
 	Code    string `json:"code"`
-	Reason  string `json:"reason,omitempty"`
+	Reason  string `json:"reason"`
 	Message string `json:"message"`
 }
 
@@ -77,7 +36,11 @@ type ErrorDetail struct {
 // internals (paths, SQL, NATS) leak to clients.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code := domain.ErrorCode(err)
-	body := ErrorBody{Error: ErrorDetail{Code: code, Reason: domain.ErrorReason(err), Message: domain.ErrorMessage(err)}}
+	reason := domain.ErrorReason(err)
+	if reason == "" {
+		reason = domain.DefaultReason(code)
+	}
+	body := ErrorBody{Error: ErrorDetail{Code: code, Reason: reason, Message: domain.ErrorMessage(err)}}
 	if code == domain.EINTERNAL {
 		if cerr := r.Context().Err(); cerr != nil {
 			// The client went away (or the server is shutting down): what
@@ -87,7 +50,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		} else {
 			log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
-		body.Error = ErrorDetail{Code: domain.EINTERNAL, Message: "internal error; the server log has the details"}
+		body.Error = ErrorDetail{Code: domain.EINTERNAL, Reason: domain.ReasonInternal, Message: "internal error; the server log has the details"}
 	}
 	status := Status(err)
 	if status == http.StatusUnauthorized {
@@ -101,7 +64,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+		b = []byte(`{"error":{"code":"internal","reason":"internal","message":"internal error"}}`)
 	}
 	writeBytes(w, status, "application/json", append(b, '\n'))
 }
@@ -119,9 +82,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, domain.Reasonf(domain.EINVALID, ReasonBodyTooLarge, "request body is larger than %d bytes", limit)
+			return nil, domain.Reasonf(domain.EINVALID, domain.ReasonBodyTooLarge, "request body is larger than %d bytes", limit)
 		}
-		return nil, domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "could not read the request body: %v", err)
+		return nil, domain.Reasonf(domain.EINVALID, domain.ReasonMalformedJSON, "could not read the request body: %v", err)
 	}
 	return b, nil
 }
@@ -132,7 +95,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && mt != "application/cloudevents+json") {
-			return domain.Reasonf(domain.EINVALID, ReasonUnsupportedMedia, "Content-Type %q is not application/json", ct)
+			return domain.Reasonf(domain.EINVALID, domain.ReasonUnsupportedMedia, "Content-Type %q is not application/json", ct)
 		}
 	}
 	b, err := readBody(w, r, limit)
@@ -151,10 +114,10 @@ func strictUnmarshal(b []byte, v any) error {
 		return jsonErr(err)
 	}
 	if dec.More() {
-		return domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "request body holds more than one JSON value")
+		return domain.Reasonf(domain.EINVALID, domain.ReasonMalformedJSON, "request body holds more than one JSON value")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "request body has data after the JSON value")
+		return domain.Reasonf(domain.EINVALID, domain.ReasonMalformedJSON, "request body has data after the JSON value")
 	}
 	return nil
 }
@@ -164,15 +127,15 @@ func jsonErr(err error) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.Is(err, io.EOF):
-		return domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "request body is empty; send a JSON object")
+		return domain.Reasonf(domain.EINVALID, domain.ReasonMalformedJSON, "request body is empty; send a JSON object")
 	case errors.As(err, &syn):
-		return domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "request body is not valid JSON: %v (at byte %d)", err, syn.Offset)
+		return domain.Reasonf(domain.EINVALID, domain.ReasonMalformedJSON, "request body is not valid JSON: %v (at byte %d)", err, syn.Offset)
 	case errors.As(err, &typ) && typ.Field == "":
-		return domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "request body: expected a JSON object, got %s", typ.Value)
+		return domain.Reasonf(domain.EINVALID, domain.ReasonMalformedJSON, "request body: expected a JSON object, got %s", typ.Value)
 	case errors.As(err, &typ):
-		return domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "field %q: expected %s, got %s", typ.Field, typ.Type, typ.Value)
+		return domain.Reasonf(domain.EINVALID, domain.ReasonMalformedJSON, "field %q: expected %s, got %s", typ.Field, typ.Type, typ.Value)
 	case bytes.HasPrefix([]byte(err.Error()), []byte("json: unknown field")):
-		return domain.Reasonf(domain.EINVALID, ReasonUnknownField, "%s", err.Error()[len("json: "):])
+		return domain.Reasonf(domain.EINVALID, domain.ReasonUnknownField, "%s", err.Error()[len("json: "):])
 	}
-	return domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "request body: %v", err)
+	return domain.Reasonf(domain.EINVALID, domain.ReasonMalformedJSON, "request body: %v", err)
 }

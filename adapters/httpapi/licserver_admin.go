@@ -87,7 +87,7 @@ func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, limit int64, v a
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return domain.Reasonf(domain.EINVALID, ReasonUnsupportedMedia, "Content-Type %q is not application/json", ct)
+			return domain.Reasonf(domain.EINVALID, domain.ReasonUnsupportedMedia, "Content-Type %q is not application/json", ct)
 		}
 	}
 	return strictUnmarshal(b, v)
@@ -124,12 +124,12 @@ func (ls *licServer) createSubscription(w http.ResponseWriter, r *http.Request) 
 		return err
 	}
 	cmd := domain.SubscriptionCreate{ID: req.ID, Customer: req.Customer, Plan: req.Plan, Period: req.Period, Lease: lease}
-	return subscriptionCommand(withLocation(w, "/v1/subscriptions/"+req.ID), r, ls, req.ID, "create_subscription", cmd)
+	return subscriptionCommand(withLocation(w, "/v1/subscriptions/"+req.ID), r, ls, req.ID, "create_subscription", true, cmd)
 }
 
 // subscriptionCommand runs a command on the subscription named by id.
-func subscriptionCommand(w http.ResponseWriter, r *http.Request, ls *licServer, id, name string, cmd domain.SubscriptionCommand) error {
-	return licenseCommand(w, r, ls, subscriptionKind, id, name, func(st *domain.SubscriptionState, now time.Time) ([]domain.Event, error) {
+func subscriptionCommand(w http.ResponseWriter, r *http.Request, ls *licServer, id, name string, creates bool, cmd domain.SubscriptionCommand) error {
+	return licenseCommand(w, r, ls, ls.cmds.Subscriptions, id, name, creates, func(st *domain.SubscriptionState, now time.Time) ([]domain.Event, error) {
 		return domain.DecideSubscription(st, cmd, now)
 	})
 }
@@ -151,7 +151,7 @@ func onSubscription[B any](ls *licServer, name string, optionalBody bool, build 
 		if err != nil {
 			return err
 		}
-		return subscriptionCommand(w, r, ls, id, name, build(body))
+		return subscriptionCommand(w, r, ls, id, name, false, build(body))
 	}
 }
 
@@ -198,7 +198,7 @@ func (ls *licServer) purchasePerpetual(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	cmd := domain.PerpetualPurchase{ID: req.ID, Customer: req.Customer, Plan: req.Plan, Lease: lease}
-	return licenseCommand(withLocation(w, "/v1/perpetual/"+req.ID), r, ls, perpetualKind, req.ID, "purchase_perpetual", func(st *domain.PerpetualState, now time.Time) ([]domain.Event, error) {
+	return licenseCommand(withLocation(w, "/v1/perpetual/"+req.ID), r, ls, ls.cmds.Perpetuals, req.ID, "purchase_perpetual", true, func(st *domain.PerpetualState, now time.Time) ([]domain.Event, error) {
 		return domain.DecidePerpetual(st, cmd, now)
 	})
 }
@@ -212,7 +212,7 @@ func (ls *licServer) renewUpdates(w http.ResponseWriter, r *http.Request) error 
 	if err := decodeOptionalJSON(w, r, ls.s.cfg.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	return licenseCommand(w, r, ls, perpetualKind, id, "renew_updates", func(st *domain.PerpetualState, now time.Time) ([]domain.Event, error) {
+	return licenseCommand(w, r, ls, ls.cmds.Perpetuals, id, "renew_updates", false, func(st *domain.PerpetualState, now time.Time) ([]domain.Event, error) {
 		return domain.DecidePerpetual(st, domain.PerpetualRenewUpdates{Reference: req.Reference}, now)
 	})
 }
@@ -230,7 +230,7 @@ func (ls *licServer) createCoupon(w http.ResponseWriter, r *http.Request) error 
 	}
 	cmd := domain.CouponCreate{Code: req.Code, Partner: req.Partner, DiscountPercent: req.DiscountPercent,
 		RedemptionLimit: req.RedemptionLimit, ExpiresAt: req.ExpiresAt}
-	return licenseCommand(withLocation(w, "/v1/coupons/"+req.Code), r, ls, couponKind, req.Code, "create_coupon", func(st *domain.CouponState, now time.Time) ([]domain.Event, error) {
+	return licenseCommand(withLocation(w, "/v1/coupons/"+req.Code), r, ls, ls.cmds.Coupons, req.Code, "create_coupon", true, func(st *domain.CouponState, now time.Time) ([]domain.Event, error) {
 		return domain.DecideCoupon(st, cmd, now)
 	})
 }
@@ -244,46 +244,48 @@ func (ls *licServer) redeemCoupon(w http.ResponseWriter, r *http.Request) error 
 	if err := decodeOptionalJSON(w, r, ls.s.cfg.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	return licenseCommand(w, r, ls, couponKind, code, "redeem_coupon", func(st *domain.CouponState, now time.Time) ([]domain.Event, error) {
+	if req.Subscription != "" {
+		// Redemptions are recorded against an existing subscription (R29,
+		// R30: billing applies the discount to it). Subscriptions are never
+		// deleted, so existence checked here still holds at the append.
+		sub, err := ls.cmds.Subscriptions.Current(r.Context(), req.Subscription)
+		if err != nil {
+			return err
+		}
+		if !sub.Created() {
+			return ls.cmds.Subscriptions.Kind().Missing(req.Subscription)
+		}
+	}
+	return licenseCommand(w, r, ls, ls.cmds.Coupons, code, "redeem_coupon", false, func(st *domain.CouponState, now time.Time) ([]domain.Event, error) {
 		return domain.DecideCoupon(st, domain.CouponRedeem{Subscription: req.Subscription}, now)
 	})
 }
 
 // stateAt returns the aggregate's state for a view: the current (cached)
 // state without ?at=, else the history folded up to and including at
-// ("as of", R32). Ledger time never goes backwards within an aggregate,
-// so folding stops at the first later event. It also returns the instant
-// the view is rendered at.
-func stateAt[S any](r *http.Request, ls *licServer, k kind[S], id string) (S, time.Time, error) {
+// ("as of", R32). It also returns the instant the view is rendered at.
+func stateAt[S any](r *http.Request, ls *licServer, x Executor[S], id string) (S, time.Time, error) {
 	var zero S
 	at, err := ls.s.parseAt(r)
 	if err != nil {
 		return zero, at, err
 	}
+	var st S
 	if r.URL.Query().Get("at") == "" {
-		st, err := current(r.Context(), ls, k, id)
-		return st, at, err
+		st, err = x.Current(r.Context(), id)
+	} else {
+		st, err = x.AsOf(r.Context(), id, at)
 	}
-	agg := domain.Aggregate{Kind: k.name, ID: id}
-	recs, err := ls.store.Load(r.Context(), agg)
-	if err != nil {
-		return zero, at, err
-	}
-	n := 0
-	for n < len(recs) && !recs[n].Event.Time.After(at) {
-		n++
-	}
-	st, err := fold(k, agg, recs[:n])
 	return st, at, err
 }
 
 // view answers a query with the doc of a state and its version as ETag.
-func view[S, D any](w http.ResponseWriter, r *http.Request, ls *licServer, k kind[S], param string, render func(S, time.Time) (D, error)) error {
+func view[S, D any](w http.ResponseWriter, r *http.Request, ls *licServer, x Executor[S], param string, render func(S, time.Time) (D, error)) error {
 	id, err := pathID(r, param)
 	if err != nil {
 		return err
 	}
-	st, at, err := stateAt(r, ls, k, id)
+	st, at, err := stateAt(r, ls, x, id)
 	if err != nil {
 		return err
 	}
@@ -291,7 +293,7 @@ func view[S, D any](w http.ResponseWriter, r *http.Request, ls *licServer, k kin
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", etag(k.version(st)))
+	w.Header().Set("ETag", etag(x.Kind().Version(st)))
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, doc)
 	return nil
@@ -300,14 +302,14 @@ func view[S, D any](w http.ResponseWriter, r *http.Request, ls *licServer, k kin
 // getSubscription: the subscription with its instances and their lease
 // state (held, released, deactivated) at the instant (R23–R27).
 func (ls *licServer) getSubscription(w http.ResponseWriter, r *http.Request) error {
-	return view(w, r, ls, subscriptionKind, "id", domain.SubscriptionView)
+	return view(w, r, ls, ls.cmds.Subscriptions, "id", domain.SubscriptionView)
 }
 
 func (ls *licServer) getPerpetual(w http.ResponseWriter, r *http.Request) error {
-	return view(w, r, ls, perpetualKind, "id", domain.PerpetualView)
+	return view(w, r, ls, ls.cmds.Perpetuals, "id", domain.PerpetualView)
 }
 
 // getCoupon: the coupon with its partner and every redemption (R29).
 func (ls *licServer) getCoupon(w http.ResponseWriter, r *http.Request) error {
-	return view(w, r, ls, couponKind, "code", domain.CouponView)
+	return view(w, r, ls, ls.cmds.Coupons, "code", domain.CouponView)
 }

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -63,7 +62,7 @@ type DeactivateRequest struct {
 func parseLicenseKey(key string) (domain.Aggregate, error) {
 	agg, err := domain.ParseAggregate(key)
 	if err != nil || (agg.Kind != domain.KindSubscription && agg.Kind != domain.KindPerpetual) {
-		return domain.Aggregate{}, domain.Reasonf(domain.EINVALID, ReasonBadLicenseKey,
+		return domain.Aggregate{}, domain.Reasonf(domain.EINVALID, domain.ReasonBadLicenseKey,
 			"license_key %q must be subscription/<id> or perpetual/<id> (the \"license\" of an activation reply)", key)
 	}
 	return agg, nil
@@ -87,11 +86,11 @@ func (ls *licServer) releasedAt(kind, version string, claimed *time.Time, strict
 	t, ok := ls.releases[version]
 	switch {
 	case !ok && strict:
-		return time.Time{}, domain.Reasonf(domain.EINVALID, ReasonUnknownVersion, "product version %q is not in the vendor's release list", version)
+		return time.Time{}, domain.Reasonf(domain.EINVALID, domain.ReasonUnknownVersion, "product version %q is not in the vendor's release list", version)
 	case !ok:
 		return time.Time{}, nil
 	case claimed != nil && !claimed.Equal(t):
-		return time.Time{}, domain.Reasonf(domain.EINVALID, ReasonReleasedAtMismatch,
+		return time.Time{}, domain.Reasonf(domain.EINVALID, domain.ReasonReleasedAtMismatch,
 			"version %s was released %s per the release list, not %s", version, t.Format(time.RFC3339), claimed.UTC().Format(time.RFC3339))
 	}
 	return t, nil
@@ -118,16 +117,43 @@ func (ls *licServer) instanceSecret(agg domain.Aggregate, instance, idemKey stri
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// source names the caller as the events' CloudEvents source.
-func source(r *http.Request) string {
-	c, _ := CallerOf(r.Context())
-	return "api/" + c.Actor
+// licenseCommand runs a command on a subscription, perpetual license or
+// coupon through x and answers with a LicenseCommandResult (201 when it
+// recorded events, else 200) and the version as ETag.
+func licenseCommand[S any](w http.ResponseWriter, r *http.Request, ls *licServer, x Executor[S], id, name string, creates bool, decide func(S, time.Time) ([]domain.Event, error)) error {
+	cmd, err := newCommand(r, id, decide)
+	if err != nil {
+		return err
+	}
+	cmd.Creates = creates
+	res, err := run(ls.s, r, x, name, cmd)
+	if err != nil {
+		return err
+	}
+	out := LicenseCommandResult{License: domain.Aggregate{Kind: x.Kind().Name, ID: id}.String(), Version: res.Version(x.Kind()), Events: appended(res.Records)}
+	w.Header().Set("ETag", etag(out.Version))
+	writeJSON(w, commandStatus(r, len(out.Events)), out)
+	return nil
 }
 
-// observe records a license command's latency (the store counts the
-// appended events, see New).
-func (ls *licServer) observe(name string, start time.Time) {
-	ls.s.metrics.appendLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
+// activation is one activation request on its way through the command
+// layer: the instance it creates is named, and its secret made, once, at
+// the command's instant (the ledger clock is read once per command).
+type activation struct {
+	ls      *licServer
+	agg     domain.Aggregate
+	idemKey string
+	cmd     domain.InstanceActivate
+	reply   domain.InstanceCheckReply
+}
+
+// at returns the command, naming the instance on first use.
+func (a *activation) at(now time.Time) domain.InstanceActivate {
+	if a.cmd.InstanceID == "" {
+		a.cmd.InstanceID = newInstanceID(now)
+		a.cmd.Secret = a.ls.instanceSecret(a.agg, a.cmd.InstanceID, a.idemKey)
+	}
+	return a.cmd
 }
 
 // activate takes a seat (R26): 201 with the new instance's id, secret and
@@ -142,97 +168,82 @@ func (ls *licServer) activate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opts, err := ls.s.commandOptions(r)
-	if err != nil {
-		return err
-	}
 	released, err := ls.releasedAt(agg.Kind, req.ProductVersion, req.ReleasedAt, true)
 	if err != nil {
 		return err
 	}
-	id := newInstanceID(ls.now())
-	cmd := domain.InstanceActivate{InstanceID: id, Secret: ls.instanceSecret(agg, id, opts.IdempotencyKey),
-		Version: req.ProductVersion, ReleasedAt: released}
-	var reply domain.InstanceCheckReply
+	a := &activation{ls: ls, agg: agg, cmd: domain.InstanceActivate{Version: req.ProductVersion, ReleasedAt: released}}
 	var recs []eventstore.Record
-	replayed := false
-	start := time.Now()
 	switch agg.Kind {
 	case domain.KindSubscription:
-		var res written[*domain.SubscriptionState]
-		res, err = write(r.Context(), ls, subscriptionKind, agg.ID, opts, source(r), func(st *domain.SubscriptionState, now time.Time) ([]domain.Event, error) {
-			rep, events, err := domain.SubscriptionActivate(st, cmd, now)
-			reply = rep
-			return events, err
-		})
-		recs, replayed = res.recs, res.replayed
+		var res eventstore.Result[*domain.SubscriptionState]
+		res, err = activateOn(r, a, ls.cmds.Subscriptions, domain.SubscriptionActivate)
+		recs = res.Records
+		if err == nil && res.Replayed {
+			err = a.replay(res.Records, func(cmd domain.InstanceActivate) (domain.InstanceCheckReply, []domain.Event, error) {
+				return domain.SubscriptionActivate(res.State, cmd, res.At)
+			})
+		}
 	case domain.KindPerpetual:
-		var res written[*domain.PerpetualState]
-		res, err = write(r.Context(), ls, perpetualKind, agg.ID, opts, source(r), func(st *domain.PerpetualState, now time.Time) ([]domain.Event, error) {
-			rep, events, err := domain.PerpetualActivate(st, cmd, now)
-			reply = rep
-			return events, err
-		})
-		recs, replayed = res.recs, res.replayed
+		var res eventstore.Result[*domain.PerpetualState]
+		res, err = activateOn(r, a, ls.cmds.Perpetuals, domain.PerpetualActivate)
+		recs = res.Records
+		if err == nil && res.Replayed {
+			err = a.replay(res.Records, func(cmd domain.InstanceActivate) (domain.InstanceCheckReply, []domain.Event, error) {
+				return domain.PerpetualActivate(res.State, cmd, res.At)
+			})
+		}
 	}
-	ls.observe("activate_instance", start)
 	if err != nil {
 		return err
 	}
-	if replayed {
-		if cmd, reply, err = ls.replayActivation(r.Context(), agg, recs, cmd, opts.IdempotencyKey); err != nil {
-			return err
-		}
-	}
-	status := http.StatusOK
-	if len(recs) > 0 {
-		status = http.StatusCreated // a replay too: the same answer as the first time
-	}
-	writeJSON(w, status, ActivateResponse{InstanceID: cmd.InstanceID, Secret: cmd.Secret, InstanceCheckReply: reply})
+	writeJSON(w, commandStatus(r, len(recs)), ActivateResponse{InstanceID: a.cmd.InstanceID, Secret: a.cmd.Secret, InstanceCheckReply: a.reply})
 	return nil
 }
 
-// replayActivation answers an activation retried with the same
-// Idempotency-Key: the instance the first request activated, its secret
-// derived again, and the seat as it stands now (the domain treats an exact
-// retry of a live activation as success with no events).
-func (ls *licServer) replayActivation(ctx context.Context, agg domain.Aggregate, recs []eventstore.Record, cmd domain.InstanceActivate, idemKey string) (domain.InstanceActivate, domain.InstanceCheckReply, error) {
+// activateOn runs an activation on the license's executor.
+func activateOn[S any](r *http.Request, a *activation, x Executor[S],
+	decide func(S, domain.InstanceActivate, time.Time) (domain.InstanceCheckReply, []domain.Event, error)) (eventstore.Result[S], error) {
+	cmd, err := newCommand(r, a.agg.ID, func(st S, now time.Time) ([]domain.Event, error) {
+		reply, events, err := decide(st, a.at(now), now)
+		a.reply = reply
+		return events, err
+	})
+	if err != nil {
+		return eventstore.Result[S]{}, err
+	}
+	a.idemKey = cmd.IdempotencyKey
+	return run(a.ls.s, r, x, "activate_instance", cmd)
+}
+
+// replay answers an activation retried with the same Idempotency-Key: the
+// instance the first request activated, its secret derived again, and the
+// seat as it stands now (the domain treats an exact retry of a live
+// activation as success with no events).
+func (a *activation) replay(recs []eventstore.Record, decide func(domain.InstanceActivate) (domain.InstanceCheckReply, []domain.Event, error)) error {
 	var d domain.InstanceActivated
 	if len(recs) != 1 || recs[0].Event.Type != domain.EventInstanceActivated {
-		return cmd, domain.InstanceCheckReply{}, domain.Reasonf(domain.ECONFLICT, ReasonIdempotencyKeyReused,
-			"Idempotency-Key %s was used for another request on %s (%s); send a new key for a new activation", idemKey, agg, recs[0].Event.Type)
+		return domain.Reasonf(domain.ECONFLICT, domain.ReasonIdempotencyKeyReused,
+			"Idempotency-Key %s was used for another request on %s (%s); send a new key for a new activation", a.idemKey, a.agg, recs[0].Event.Type)
 	}
 	if err := decodeData(recs[0].Event, &d); err != nil {
-		return cmd, domain.InstanceCheckReply{}, err
+		return err
 	}
-	cmd.InstanceID, cmd.Version = d.Instance, d.Version
-	cmd.Secret = ls.instanceSecret(agg, d.Instance, idemKey)
+	a.cmd.InstanceID, a.cmd.Version = d.Instance, d.Version
+	a.cmd.Secret = a.ls.instanceSecret(a.agg, d.Instance, a.idemKey)
 	if d.ReleasedAt != nil {
-		cmd.ReleasedAt = *d.ReleasedAt
+		a.cmd.ReleasedAt = *d.ReleasedAt
 	}
-	if domain.HashSecret(cmd.Secret) != d.SecretSHA256 {
-		return cmd, domain.InstanceCheckReply{}, domain.Reasonf(domain.ECONFLICT, ReasonIdempotencyKeyReused,
-			"Idempotency-Key %s already activated instance %s, whose secret this server can no longer derive (it restarted without a configured secret key); activate with a new key", idemKey, d.Instance)
+	if domain.HashSecret(a.cmd.Secret) != d.SecretSHA256 {
+		return domain.Reasonf(domain.ECONFLICT, domain.ReasonIdempotencyKeyReused,
+			"Idempotency-Key %s already activated instance %s, whose secret this server can no longer derive (it restarted without a configured secret key); activate with a new key", a.idemKey, d.Instance)
 	}
-	var reply domain.InstanceCheckReply
-	var events []domain.Event
-	var err error
-	switch agg.Kind {
-	case domain.KindSubscription:
-		var st *domain.SubscriptionState
-		if st, err = current(ctx, ls, subscriptionKind, agg.ID); err == nil {
-			reply, events, err = domain.SubscriptionActivate(st, cmd, ls.now())
-		}
-	case domain.KindPerpetual:
-		var st *domain.PerpetualState
-		if st, err = current(ctx, ls, perpetualKind, agg.ID); err == nil {
-			reply, events, err = domain.PerpetualActivate(st, cmd, ls.now())
-		}
-	}
+	reply, events, err := decide(a.cmd)
 	if err == nil && len(events) > 0 {
-		err = domain.Errorf(domain.EINTERNAL, "replayed activation of %s in %s decided new events", cmd.InstanceID, agg)
+		err = domain.Errorf(domain.EINTERNAL, "replayed activation of %s in %s decided new events", a.cmd.InstanceID, a.agg)
 	}
-	return cmd, reply, err
+	a.reply = reply
+	return err
 }
 
 // check is an instance's periodic check (R27): 200 with the current plan
@@ -261,13 +272,9 @@ func (ls *licServer) check(w http.ResponseWriter, r *http.Request) error {
 	var reply domain.InstanceCheckReply
 	switch agg.Kind {
 	case domain.KindSubscription:
-		reply, err = checkIn(r, ls, subscriptionKind, agg.ID, func(st *domain.SubscriptionState, now time.Time) (domain.InstanceCheckReply, []domain.Event, error) {
-			return domain.SubscriptionCheck(st, cmd, now)
-		})
+		reply, err = checkIn(r, ls, ls.cmds.Subscriptions, agg.ID, cmd, domain.SubscriptionCheck)
 	case domain.KindPerpetual:
-		reply, err = checkIn(r, ls, perpetualKind, agg.ID, func(st *domain.PerpetualState, now time.Time) (domain.InstanceCheckReply, []domain.Event, error) {
-			return domain.PerpetualCheck(st, cmd, now)
-		})
+		reply, err = checkIn(r, ls, ls.cmds.Perpetuals, agg.ID, cmd, domain.PerpetualCheck)
 	}
 	if err != nil {
 		return err
@@ -276,28 +283,20 @@ func (ls *licServer) check(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// checkIn decides a check on the current state and, only when the domain
-// wants it recorded, goes through write (which decides again under the
-// aggregate's lock, on state that may have moved).
-func checkIn[S any](r *http.Request, ls *licServer, k kind[S], id string,
-	decide func(S, time.Time) (domain.InstanceCheckReply, []domain.Event, error)) (domain.InstanceCheckReply, error) {
-	st, err := current(r.Context(), ls, k, id)
-	if err != nil {
-		return domain.InstanceCheckReply{}, err
-	}
-	reply, events, err := decide(st, ls.now())
-	if err != nil || len(events) == 0 {
-		return reply, err
-	}
-	start := time.Now()
-	_, err = write(r.Context(), ls, k, id, eventstore.ExecuteOptions{MaxRetries: ls.s.cfg.MaxRetries}, source(r),
-		func(st S, now time.Time) ([]domain.Event, error) {
+// checkIn runs a check through the command layer, which answers it on the
+// cached state and takes the aggregate's lock only when the domain wants
+// the check recorded.
+func checkIn[S any](r *http.Request, ls *licServer, x Executor[S], id string, c domain.InstanceCheckIn,
+	decide func(S, domain.InstanceCheckIn, time.Time) (domain.InstanceCheckReply, []domain.Event, error)) (domain.InstanceCheckReply, error) {
+	var reply domain.InstanceCheckReply
+	caller, _ := CallerOf(r.Context())
+	_, err := run(ls.s, r, x, "check_in", eventstore.Command[S]{ID: id, Source: "api/" + caller.Actor,
+		Decide: func(st S, now time.Time) ([]domain.Event, error) {
 			var events []domain.Event
 			var err error
-			reply, events, err = decide(st, now)
+			reply, events, err = decide(st, c, now)
 			return events, err
-		})
-	ls.observe("check_in", start)
+		}})
 	return reply, err
 }
 
@@ -330,43 +329,12 @@ func (ls *licServer) deactivate(w http.ResponseWriter, r *http.Request) error {
 	cmd := domain.InstanceDeactivate{InstanceID: id, Secret: req.Secret, ByAdmin: caller.Role == RoleAdmin && req.Secret == ""}
 	switch agg.Kind {
 	case domain.KindSubscription:
-		return licenseCommand(w, r, ls, subscriptionKind, agg.ID, "deactivate_instance", func(st *domain.SubscriptionState, now time.Time) ([]domain.Event, error) {
+		return licenseCommand(w, r, ls, ls.cmds.Subscriptions, agg.ID, "deactivate_instance", false, func(st *domain.SubscriptionState, now time.Time) ([]domain.Event, error) {
 			return domain.DecideSubscription(st, cmd, now)
 		})
 	default:
-		return licenseCommand(w, r, ls, perpetualKind, agg.ID, "deactivate_instance", func(st *domain.PerpetualState, now time.Time) ([]domain.Event, error) {
+		return licenseCommand(w, r, ls, ls.cmds.Perpetuals, agg.ID, "deactivate_instance", false, func(st *domain.PerpetualState, now time.Time) ([]domain.Event, error) {
 			return domain.DecidePerpetual(st, cmd, now)
 		})
 	}
-}
-
-// licenseCommand is the common shape of the admin commands: headers to
-// options, write, answer with a LicenseCommandResult (201 when a POST
-// appended events, else 200) and the version as ETag.
-func licenseCommand[S any](w http.ResponseWriter, r *http.Request, ls *licServer, k kind[S], id, name string, decide decider[S]) error {
-	opts, err := ls.s.commandOptions(r)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	res, err := write(r.Context(), ls, k, id, opts, source(r), decide)
-	ls.observe(name, start)
-	if err != nil {
-		return err
-	}
-	out := LicenseCommandResult{License: domain.Aggregate{Kind: k.name, ID: id}.String(), Version: k.version(res.state), Events: []AppendedEvent{}}
-	for _, rec := range res.recs {
-		out.Events = append(out.Events, AppendedEvent{ID: rec.Event.ID, Type: rec.Event.Type,
-			Version: rec.Event.AggregateVersion, Seq: rec.Seq, Time: rec.Event.Time})
-	}
-	if n := len(res.recs); n > 0 && res.replayed {
-		out.Version = res.recs[n-1].Event.AggregateVersion
-	}
-	w.Header().Set("ETag", etag(out.Version))
-	status := http.StatusOK
-	if r.Method == http.MethodPost && len(out.Events) > 0 {
-		status = http.StatusCreated // a replay too: the same answer as the first time
-	}
-	writeJSON(w, status, out)
-	return nil
 }

@@ -226,7 +226,7 @@ func TestPlanChangeReachesNextCheck(t *testing.T) {
 	a := e.activate(license, "2.4.0")
 	b := e.activate(license, "2.4.0")
 
-	e.admin(http.StatusOK, "PUT", "/v1/subscriptions/S-1/plan", PlanRequest{Plan: plan("business", 5)})
+	e.admin(http.StatusCreated, "PUT", "/v1/subscriptions/S-1/plan", PlanRequest{Plan: plan("business", 5)})
 	var reply domain.InstanceCheckReply
 	decodeInto(t, e.checkIn(a, "").body, &reply)
 	if got, want := reply.Plan, plan("business", 5); got != want {
@@ -240,7 +240,7 @@ func TestPlanChangeReachesNextCheck(t *testing.T) {
 		t.Errorf("downgrade below use: %s, want %s", got, want)
 	}
 	e.admin(http.StatusCreated, "POST", "/v1/subscriptions/S-1/instances", AddInstancesRequest{Count: 1})
-	e.admin(http.StatusOK, "PUT", "/v1/subscriptions/S-1/plan", PlanRequest{Plan: plan("solo", 1)})
+	e.admin(http.StatusCreated, "PUT", "/v1/subscriptions/S-1/plan", PlanRequest{Plan: plan("solo", 1)})
 	decodeInto(t, e.checkIn(b, "").body, &reply)
 	if got, want := reply.InstanceLimit, 2; got != want {
 		t.Errorf("limit after downgrade with an added instance = %d, want %d", got, want)

@@ -18,9 +18,6 @@ import (
 // which is proportional to coupon events — small next to check-ins, and an
 // admin query, not a hot path.
 
-// ReasonPartnerUnknown: no coupon of the partner was created by the instant.
-const ReasonPartnerUnknown = "partner-unknown" // ENOTFOUND
-
 // PartnerRedemptionsDoc is the answer to GET
 // /v1/partners/{partner}/redemptions: the partner's coupons and every
 // redemption of them, as of an instant.
@@ -84,7 +81,7 @@ func (ls *licServer) getPartnerRedemptions(w http.ResponseWriter, r *http.Reques
 // are a prefix of its history, as stateAt folds them.
 func (ls *licServer) couponsAsOf(r *http.Request, at time.Time) (map[string]*domain.CouponState, error) {
 	states := map[string]*domain.CouponState{}
-	for rec, err := range ls.store.Read(r.Context(), 0, eventstore.OnlyKinds(domain.KindCoupon), eventstore.UntilTime(at)) {
+	for rec, err := range ls.s.cfg.Store.Read(r.Context(), 0, eventstore.OnlyKinds(domain.KindCoupon), eventstore.UntilTime(at)) {
 		if de := (*eventstore.DecodeError)(nil); errors.As(err, &de) {
 			return nil, domain.Errorf(domain.EINTERNAL, "coupon history: stream sequence %d is not a valid event: %v; run `licledger audit verify`", rec.Seq, err)
 		}
@@ -132,7 +129,7 @@ func partnerRedemptions(partner string, at time.Time, coupons map[string]*domain
 		doc.Redeemed += c.Redeemed
 	}
 	if len(doc.Coupons) == 0 {
-		return PartnerRedemptionsDoc{}, domain.Reasonf(domain.ENOTFOUND, ReasonPartnerUnknown,
+		return PartnerRedemptionsDoc{}, domain.Reasonf(domain.ENOTFOUND, domain.ReasonPartnerUnknown,
 			"no coupon of partner %s was created by %s", partner, doc.At)
 	}
 	sort.Slice(doc.Coupons, func(i, j int) bool { return doc.Coupons[i].Coupon < doc.Coupons[j].Coupon })

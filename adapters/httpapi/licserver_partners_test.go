@@ -12,6 +12,9 @@ import (
 func TestPartnerRedemptions(t *testing.T) {
 	e := newLicEnv(t)
 	expires := t0.Add(30 * 24 * time.Hour)
+	for _, s := range []string{"S-1", "S-2", "S-3"} {
+		e.subscription(s, 2, 24*time.Hour)
+	}
 	e.admin(http.StatusCreated, "POST", "/v1/coupons", CouponRequest{Code: "SPRING", Partner: "reseller-1", DiscountPercent: 20, RedemptionLimit: 2, ExpiresAt: expires})
 	e.admin(http.StatusCreated, "POST", "/v1/coupons", CouponRequest{Code: "AUTUMN", Partner: "reseller-1", DiscountPercent: 10, RedemptionLimit: 5, ExpiresAt: expires})
 	e.admin(http.StatusCreated, "POST", "/v1/coupons", CouponRequest{Code: "OTHER", Partner: "reseller-2", DiscountPercent: 50, RedemptionLimit: 5, ExpiresAt: expires})

@@ -96,7 +96,7 @@ func TestCacheFollowsOtherProcesses(t *testing.T) {
 	if got, want := reply.Plan.Name, "team"; got != want {
 		t.Fatalf("plan %s, want %s", got, want)
 	}
-	b.admin(http.StatusOK, "PUT", "/v1/subscriptions/S-1/plan", PlanRequest{Plan: plan("business", 5)})
+	b.admin(http.StatusCreated, "PUT", "/v1/subscriptions/S-1/plan", PlanRequest{Plan: plan("business", 5)})
 	decodeInto(t, a.checkIn(in, "").body, &reply)
 	if got, want := reply.Plan.Name, "business"; got != want {
 		t.Errorf("process a answers plan %s after process b changed it, want %s", got, want)

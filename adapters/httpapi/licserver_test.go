@@ -31,7 +31,7 @@ func TestSubscriptionCommands(t *testing.T) {
 		{"create: no plan name", "POST", "/v1/subscriptions", SubscriptionRequest{ID: "S-2", Period: "annual"}, "400 invalid/"},
 		{"create: lease too short", "POST", "/v1/subscriptions", SubscriptionRequest{ID: "S-2", Plan: plan("team", 1), Period: "annual", LeaseSeconds: 5}, "400 invalid/"},
 		{"create: lease overflowing", "POST", "/v1/subscriptions", SubscriptionRequest{ID: "S-2", Plan: plan("team", 1), Period: "annual", LeaseSeconds: 1 << 62}, "400 invalid/"},
-		{"R24 change plan", "PUT", "/v1/subscriptions/S-1/plan", PlanRequest{Plan: plan("business", 4)}, "200"},
+		{"R24 change plan", "PUT", "/v1/subscriptions/S-1/plan", PlanRequest{Plan: plan("business", 4)}, "201"},
 		{"R24 same plan again", "PUT", "/v1/subscriptions/S-1/plan", PlanRequest{Plan: plan("business", 4)}, "200"},
 		{"R25 add instances", "POST", "/v1/subscriptions/S-1/instances", AddInstancesRequest{Count: 3}, "201"},
 		{"add no instances", "POST", "/v1/subscriptions/S-1/instances", AddInstancesRequest{}, "400 invalid/"},
@@ -91,7 +91,7 @@ func TestSubscriptionViewAsOf(t *testing.T) {
 	e.clock.Set(t0.Add(time.Hour))
 	a := e.activate(license, "2.4.0")
 	e.clock.Set(t0.Add(2 * time.Hour))
-	e.admin(http.StatusOK, "PUT", "/v1/subscriptions/S-1/plan", PlanRequest{Plan: plan("business", 4)})
+	e.admin(http.StatusCreated, "PUT", "/v1/subscriptions/S-1/plan", PlanRequest{Plan: plan("business", 4)})
 	e.clock.Set(t0.Add(4 * time.Hour))
 
 	var before domain.SubscriptionDoc
@@ -178,6 +178,8 @@ func TestPerpetualCommands(t *testing.T) {
 func TestCoupons(t *testing.T) {
 	e := newLicEnv(t)
 	expires := t0.Add(48 * time.Hour)
+	e.subscription("S-1", 2, 24*time.Hour)
+	e.subscription("S-3", 2, 24*time.Hour)
 	for _, tc := range []struct {
 		name         string
 		method, path string
@@ -196,6 +198,9 @@ func TestCoupons(t *testing.T) {
 		{"redeem past the limit", "POST", "/v1/coupons/WELCOME/redemptions", RedeemRequest{Subscription: "S-3"}, "409 conflict/coupon-exhausted", time.Hour},
 		{"redeem past the expiry", "POST", "/v1/coupons/FLASH/redemptions", RedeemRequest{Subscription: "S-3"}, "409 conflict/coupon-expired", time.Hour},
 		{"redeem an unknown coupon", "POST", "/v1/coupons/NOPE/redemptions", nil, "404 not_found/coupon-unknown", time.Hour},
+		// Found by outside testing: a redemption for a subscription that
+		// does not exist was recorded. It is refused and records nothing.
+		{"redeem for a subscription that does not exist", "POST", "/v1/coupons/FLASH/redemptions", RedeemRequest{Subscription: "S-404"}, "404 not_found/subscription-unknown", time.Hour},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.clock.Set(t0.Add(tc.at))

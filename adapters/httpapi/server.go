@@ -32,9 +32,14 @@ const (
 
 // Config wires a Server. Store, Queries and Runner are required.
 type Config struct {
-	Store   *eventstore.Store
-	Queries *projections.Queries
-	Runner  *projections.Runner
+	Store *eventstore.Store
+	// Commands is the command layer every command runs through; the
+	// zero value builds eventstore.NewExecutors(Store) (with Now and
+	// MaxRetries). A process with other writers (the USB key watcher)
+	// passes the Executors it shares with them.
+	Commands Commands
+	Queries  *projections.Queries
+	Runner   *projections.Runner
 	// Verifier turns uploaded bodies into license uploads. nil accepts the
 	// license JSON objects of the event contract (JSONLicenses); the
 	// signed license-file adapter plugs in here.
@@ -58,7 +63,8 @@ type Config struct {
 	// either way; the wait only affects what the next query sees.
 	ConsistencyWait time.Duration
 	// MaxRetries bounds the internal retries of a command that lost an
-	// optimistic-concurrency race (eventstore.ExecuteOptions.MaxRetries).
+	// optimistic-concurrency race, when Commands is built here
+	// (eventstore.ExecutorConfig.MaxRetries).
 	MaxRetries int
 	// ScratchDir is where GET /v1/projections/verify builds its scratch
 	// database; default the projections database's directory.
@@ -80,6 +86,7 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *metrics
 	routes  []route
+	cmds    Commands
 }
 
 // route is one endpoint: its pattern (Go 1.22 ServeMux syntax, with the
@@ -114,7 +121,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Verifier == nil {
 		cfg.Verifier = JSONLicenses{}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux()}
+	if cfg.Commands.Platforms == nil {
+		cfg.Commands = CommandsOf(eventstore.NewExecutors(cfg.Store, eventstore.ExecutorConfig{MaxRetries: cfg.MaxRetries, Now: cfg.Now}))
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(), cmds: cfg.Commands}
 	s.metrics = newMetrics(func(ctx context.Context) (float64, error) {
 		st, err := cfg.Runner.Status(ctx)
 		return float64(st.Lag), err
@@ -264,9 +274,9 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(allowed) > 0 {
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		return domain.Reasonf(domain.EINVALID, ReasonMethodNotAllowed, "%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allowed, ", "))
+		return domain.Reasonf(domain.EMETHOD, domain.ReasonMethodNotAllowed, "%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allowed, ", "))
 	}
-	return domain.Reasonf(domain.ENOTFOUND, ReasonNoRoute, "no endpoint %s %s; see /openapi.json", r.Method, r.URL.Path)
+	return domain.Reasonf(domain.ENOTFOUND, domain.ReasonNoRoute, "no endpoint %s %s; see /openapi.json", r.Method, r.URL.Path)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
@@ -313,5 +323,5 @@ func pathID(r *http.Request, name string) (string, error) {
 }
 
 func badParam(name, format string, args ...any) error {
-	return domain.Reasonf(domain.EINVALID, ReasonBadParameter, "query parameter %s: %s", name, fmt.Sprintf(format, args...))
+	return domain.Reasonf(domain.EINVALID, domain.ReasonBadParameter, "query parameter %s: %s", name, fmt.Sprintf(format, args...))
 }

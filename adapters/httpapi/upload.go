@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/licledger/licledger/domain"
-	"github.com/licledger/licledger/eventstore"
 )
 
 // UploadMeta is what the request says about an uploaded body besides its
@@ -26,10 +25,10 @@ type UploadMeta struct {
 // decide, and optionally the checks that depend on the platform.
 type VerifiedUpload struct {
 	Command domain.UploadLicense
-	// Check, if not nil, runs inside the command's optimistic-concurrency
-	// attempt with the platform's state and the upload instant (request
-	// code binding, key inserted: R11, R12). Errors are *domain.Error.
-	Check func(st *domain.PlatformState, at time.Time) error
+	// Check, if not nil, runs inside the command's attempt with the
+	// platform's state (a file's request code binding: R11); see
+	// domain.Upload. Errors are *domain.Error.
+	Check func(st *domain.PlatformState) error
 }
 
 // LicenseVerifier turns an uploaded body into licenses to record. It is the
@@ -53,16 +52,6 @@ type LicenseVerifier interface {
 // signature: run it only where uploads come from trusted admins.
 type JSONLicenses struct{}
 
-// ReasonMalformedUpload is the reason of an upload that is not license
-// JSON (the same word the license-file adapter uses).
-const ReasonMalformedUpload = "malformed"
-
-// ReasonUploadsDisabled is the reason of every upload to a ledger that has
-// no way to verify license files (serve without --trusted-keys). It is
-// answered 403 and, unlike the refusals of R11, not recorded on the
-// platform: the uploader did nothing wrong, the ledger is not configured.
-const ReasonUploadsDisabled = "license-uploads-disabled"
-
 // NoLicenseUploads is the LicenseVerifier of a ledger that accepts no
 // license uploads at all; Hint tells the caller how to enable them. It is
 // the safe choice when no vendor key is trusted: an unsigned license
@@ -70,19 +59,19 @@ const ReasonUploadsDisabled = "license-uploads-disabled"
 type NoLicenseUploads struct{ Hint string }
 
 // ParseUpload implements LicenseVerifier: it refuses every upload with
-// ReasonUploadsDisabled.
+// domain.ReasonUploadsDisabled.
 func (n NoLicenseUploads) ParseUpload(raw []byte, meta UploadMeta) (VerifiedUpload, error) {
 	msg := "this ledger accepts no license uploads: it trusts no vendor key to verify them"
 	if n.Hint != "" {
 		msg += "; " + n.Hint
 	}
-	return VerifiedUpload{}, domain.Reasonf(domain.EFORBIDDEN, ReasonUploadsDisabled, "%s", msg)
+	return VerifiedUpload{}, domain.Reasonf(domain.EFORBIDDEN, domain.ReasonUploadsDisabled, "%s", msg)
 }
 
 // ParseUpload implements LicenseVerifier.
 func (JSONLicenses) ParseUpload(raw []byte, meta UploadMeta) (VerifiedUpload, error) {
 	malformed := func(format string, args ...any) error {
-		return domain.Reasonf(domain.EINVALID, ReasonMalformedUpload, format, args...)
+		return domain.Reasonf(domain.EINVALID, domain.ReasonMalformed, format, args...)
 	}
 	source := meta.Source
 	if source == "" {
@@ -131,14 +120,14 @@ func readUpload(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, Up
 			return nil, meta, err
 		}
 		if len(bytes.TrimSpace(b)) == 0 {
-			return nil, meta, domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "empty upload: send the license file as the body, or as the file part of a multipart form")
+			return nil, meta, domain.Reasonf(domain.EINVALID, domain.ReasonMalformedJSON, "empty upload: send the license file as the body, or as the file part of a multipart form")
 		}
 		return b, meta, nil
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return nil, meta, domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "multipart body: %v", err)
+		return nil, meta, domain.Reasonf(domain.EINVALID, domain.ReasonMalformedJSON, "multipart body: %v", err)
 	}
 	var file []byte
 	for {
@@ -154,7 +143,7 @@ func readUpload(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, Up
 			continue
 		}
 		if file != nil {
-			return nil, meta, domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "one file per upload; put several licenses in a bundle")
+			return nil, meta, domain.Reasonf(domain.EINVALID, domain.ReasonMalformedJSON, "one file per upload; put several licenses in a bundle")
 		}
 		if file, err = io.ReadAll(part); err != nil {
 			return nil, meta, multipartErr(err, limit)
@@ -163,7 +152,7 @@ func readUpload(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, Up
 		part.Close()
 	}
 	if file == nil {
-		return nil, meta, domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "the multipart form has no file part (name it \"file\")")
+		return nil, meta, domain.Reasonf(domain.EINVALID, domain.ReasonMalformedJSON, "the multipart form has no file part (name it \"file\")")
 	}
 	return file, meta, nil
 }
@@ -171,22 +160,9 @@ func readUpload(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, Up
 func multipartErr(err error, limit int64) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return domain.Reasonf(domain.EINVALID, ReasonBodyTooLarge, "request body is larger than %d bytes", limit)
+		return domain.Reasonf(domain.EINVALID, domain.ReasonBodyTooLarge, "request body is larger than %d bytes", limit)
 	}
-	return domain.Reasonf(domain.EINVALID, ReasonMalformedJSON, "multipart body: %v", err)
-}
-
-// recordsRejection reports whether a refusal is recorded as an audit event
-// (R11): the caller's input was refused; not an internal failure.
-func recordsRejection(err error) bool {
-	if domain.ErrorReason(err) == ReasonUploadsDisabled {
-		return false
-	}
-	switch domain.ErrorCode(err) {
-	case domain.EINVALID, domain.EFORBIDDEN, domain.ECONFLICT, domain.ENOTFOUND:
-		return true
-	}
-	return false
+	return domain.Reasonf(domain.EINVALID, domain.ReasonMalformedJSON, "multipart body: %v", err)
 }
 
 // uploadLicense records an uploaded license file or bundle, atomically
@@ -203,56 +179,26 @@ func (s *Server) uploadLicense(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	digest := domain.Digest(raw)
 	up, perr := s.cfg.Verifier.ParseUpload(raw, meta)
-	if perr != nil && !recordsRejection(perr) {
+	if perr != nil && !domain.RecordsRefusal(perr) {
 		return perr
 	}
 	caller, _ := CallerOf(r.Context())
+	u := domain.Upload{Digest: domain.Digest(raw), Command: up.Command, Refused: perr, Check: up.Check, Actor: caller.Actor}
 	res, recs, err := s.execute(r, "upload_license", id, false, func(st *domain.PlatformState, now time.Time) ([]domain.Event, error) {
-		reject := func(cause error) ([]domain.Event, error) {
-			if !recordsRejection(cause) {
-				return nil, cause
-			}
-			return domain.DecidePlatform(st, domain.RejectUpload{Digest: digest, Code: domain.ErrorCode(cause),
-				Reason: domain.ErrorReason(cause), Message: domain.ErrorMessage(cause), Actor: caller.Actor}, now)
-		}
-		if perr != nil {
-			return reject(perr)
-		}
-		if up.Check != nil {
-			if err := up.Check(st, now); err != nil {
-				return reject(err)
-			}
-		}
-		events, err := domain.DecidePlatform(st, up.Command, now)
-		if err != nil {
-			return reject(err)
-		}
-		return events, nil
+		return domain.DecideUpload(st, u, now)
 	})
 	if err != nil {
 		return err
 	}
-	if rej := rejection(recs); rej != nil {
+	events := make([]domain.Event, len(recs))
+	for i, rec := range recs {
+		events[i] = rec.Event
+	}
+	if rej := domain.UploadRefusal(events); rej != nil {
 		w.Header().Set("X-Licledger-Event", recs[0].Event.ID)
 		return rej
 	}
 	writeResult(w, r, res)
 	return nil
-}
-
-// rejection turns a recorded license.upload_rejected back into the error
-// it recorded, so a retried request is answered the same way.
-func rejection(recs []eventstore.Record) error {
-	if len(recs) != 1 || recs[0].Event.Type != domain.EventLicenseUploadRejected {
-		return nil
-	}
-	d, err := domain.PlatformEventData(recs[0].Event)
-	if err != nil {
-		return domain.Errorf(domain.EINTERNAL, "decode the recorded rejection: %s", domain.ErrorMessage(err))
-	}
-	rej := d.(*domain.LicenseUploadRejected)
-	msg := rej.Message + " (the refused upload is recorded for auditors as event " + recs[0].Event.ID + ")"
-	return &domain.Error{Code: rej.Code, Reason: rej.Reason, Message: msg}
 }

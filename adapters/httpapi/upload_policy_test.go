@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/licledger/licledger/domain"
 )
 
 // A ledger that trusts no vendor key refuses every upload with 403
@@ -17,8 +19,8 @@ func TestNoLicenseUploads(t *testing.T) {
 	for _, body := range []string{bundleJSON, `{"id":"L-1","kind":"plus","module":"gpu","issued_at":"2026-01-01T00:00:00Z"}`, "not even JSON"} {
 		r := e.do("POST", "/v1/platforms/acme/licenses", adminToken, []byte(body))
 		got := r.errorBody(t)
-		if r.status != http.StatusForbidden || got.Reason != ReasonUploadsDisabled || !strings.Contains(got.Message, "--trusted-keys") {
-			t.Errorf("upload: %d %+v, want 403 %s with the hint", r.status, got, ReasonUploadsDisabled)
+		if r.status != http.StatusForbidden || got.Reason != domain.ReasonUploadsDisabled || !strings.Contains(got.Message, "--trusted-keys") {
+			t.Errorf("upload: %d %+v, want 403 %s with the hint", r.status, got, domain.ReasonUploadsDisabled)
 		}
 	}
 	if got := e.lastSeq(); got != seq {

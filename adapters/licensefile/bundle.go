@@ -46,11 +46,11 @@ type Entry struct {
 }
 
 func tooLargef(format string, args ...any) error {
-	return domain.Reasonf(domain.EINVALID, ReasonBundleTooLarge, format, args...)
+	return domain.Reasonf(domain.EINVALID, domain.ReasonBundleTooLarge, format, args...)
 }
 
 func badEntryf(format string, args ...any) error {
-	return domain.Reasonf(domain.EINVALID, ReasonBundleBadEntry, format, args...)
+	return domain.Reasonf(domain.EINVALID, domain.ReasonBundleBadEntry, format, args...)
 }
 
 // errInflateLimit marks the decompressed stream crossing MaxUncompressed.
@@ -240,17 +240,17 @@ func bundleFiles(entries []Entry, parse func([]byte) (File, error)) ([]File, err
 			return nil, domain.Reasonf(domain.ErrorCode(err), domain.ErrorReason(err), "bundle entry %q: %s", e.Name, domain.ErrorMessage(err))
 		}
 		if f.Binding.RequestCode == "" {
-			return nil, domain.Reasonf(domain.EINVALID, ReasonBundleBinding,
+			return nil, domain.Reasonf(domain.EINVALID, domain.ReasonBundleSource,
 				"bundle entry %q is bound to USB key %s; a bundle holds request-code licenses only (R10)", e.Name, f.Binding.USBKey)
 		}
 		if code == "" {
 			code = f.Binding.RequestCode
 		} else if f.Binding.RequestCode != code {
-			return nil, domain.Reasonf(domain.EINVALID, ReasonBundleBinding,
+			return nil, domain.Reasonf(domain.EINVALID, domain.ReasonBundleSource,
 				"bundle mixes request codes %s and %s", code, f.Binding.RequestCode)
 		}
 		if prev, dup := ids[f.License.ID]; dup {
-			return nil, domain.Reasonf(domain.EINVALID, ReasonDuplicateLicense,
+			return nil, domain.Reasonf(domain.EINVALID, domain.ReasonDuplicateLicense,
 				"bundle holds license %s twice (%q and %q)", f.License.ID, prev, e.Name)
 		}
 		ids[f.License.ID] = e.Name
@@ -261,7 +261,7 @@ func bundleFiles(entries []Entry, parse func([]byte) (File, error)) ([]File, err
 		}
 	}
 	if len(base) != 1 {
-		return nil, domain.Reasonf(domain.EINVALID, ReasonBundleBase,
+		return nil, domain.Reasonf(domain.EINVALID, domain.ReasonBundleBase,
 			"a bundle holds exactly one Base license and any number of Plus licenses; this one holds %d Base licenses (R10)", len(base))
 	}
 	return append(base, files...), nil

@@ -65,30 +65,30 @@ func TestReadBundleRefusals(t *testing.T) {
 		limits Limits
 		reason string
 	}{
-		{"symlink", rawTarGz(t, reg("base.license", lic), hdr(tar.TypeSymlink, "evil", "/etc/passwd")), Limits{}, ReasonBundleBadEntry},
-		{"hardlink", rawTarGz(t, reg("base.license", lic), hdr(tar.TypeLink, "evil", "base.license")), Limits{}, ReasonBundleBadEntry},
-		{"directory", rawTarGz(t, hdr(tar.TypeDir, "licenses/", ""), reg("licenses/base.license", lic)), Limits{}, ReasonBundleBadEntry},
-		{"char device", rawTarGz(t, hdr(tar.TypeChar, "tty", "")), Limits{}, ReasonBundleBadEntry},
-		{"block device", rawTarGz(t, hdr(tar.TypeBlock, "sda", "")), Limits{}, ReasonBundleBadEntry},
-		{"fifo", rawTarGz(t, hdr(tar.TypeFifo, "pipe", "")), Limits{}, ReasonBundleBadEntry},
-		{"absolute path", rawTarGz(t, reg("/etc/cron.d/evil", lic)), Limits{}, ReasonBundleBadEntry},
-		{"dot-dot", rawTarGz(t, reg("../evil.license", lic)), Limits{}, ReasonBundleBadEntry},
-		{"inner dot-dot", rawTarGz(t, reg("a/../../evil.license", lic)), Limits{}, ReasonBundleBadEntry},
-		{"bare dot-dot", rawTarGz(t, reg("..", lic)), Limits{}, ReasonBundleBadEntry},
-		{"unclean path", rawTarGz(t, reg("a//b.license", lic)), Limits{}, ReasonBundleBadEntry},
-		{"dot path", rawTarGz(t, reg("./base.license", lic)), Limits{}, ReasonBundleBadEntry},
-		{"backslash", rawTarGz(t, reg(`..\evil.license`, lic)), Limits{}, ReasonBundleBadEntry},
-		{"duplicate name", rawTarGz(t, reg("a.license", lic), reg("a.license", lic)), Limits{}, ReasonBundleBadEntry},
-		{"too many entries", rawTarGz(t, many...), Limits{MaxEntries: 4}, ReasonBundleTooLarge},
-		{"compressed too large", rawTarGz(t, reg("base.license", lic)), Limits{MaxCompressed: 100}, ReasonBundleTooLarge},
-		{"entry over file limit", rawTarGz(t, reg("big.license", make([]byte, MaxFileSize+1))), Limits{}, ReasonBundleTooLarge},
-		{"gzip bomb of entries", rawTarGz(t, bomb...), Limits{MaxUncompressed: 1 << 20}, ReasonBundleTooLarge},
-		{"gzip bomb of zeros", gzipOf(t, make([]byte, 9<<20)), Limits{}, ReasonBundleTooLarge},
-		{"not gzip", lic, Limits{}, ReasonMalformed},
-		{"gzip of garbage", gzipOf(t, []byte("this is not a tar archive, not even close.")), Limits{}, ReasonMalformed},
-		{"empty archive", rawTarGz(t), Limits{}, ReasonMalformed},
-		{"corrupted checksum", corruptTrailer(rawTarGz(t, reg("base.license", lic))), Limits{}, ReasonMalformed},
-		{"truncated", truncate(rawTarGz(t, reg("base.license", lic))), Limits{}, ReasonMalformed},
+		{"symlink", rawTarGz(t, reg("base.license", lic), hdr(tar.TypeSymlink, "evil", "/etc/passwd")), Limits{}, domain.ReasonBundleBadEntry},
+		{"hardlink", rawTarGz(t, reg("base.license", lic), hdr(tar.TypeLink, "evil", "base.license")), Limits{}, domain.ReasonBundleBadEntry},
+		{"directory", rawTarGz(t, hdr(tar.TypeDir, "licenses/", ""), reg("licenses/base.license", lic)), Limits{}, domain.ReasonBundleBadEntry},
+		{"char device", rawTarGz(t, hdr(tar.TypeChar, "tty", "")), Limits{}, domain.ReasonBundleBadEntry},
+		{"block device", rawTarGz(t, hdr(tar.TypeBlock, "sda", "")), Limits{}, domain.ReasonBundleBadEntry},
+		{"fifo", rawTarGz(t, hdr(tar.TypeFifo, "pipe", "")), Limits{}, domain.ReasonBundleBadEntry},
+		{"absolute path", rawTarGz(t, reg("/etc/cron.d/evil", lic)), Limits{}, domain.ReasonBundleBadEntry},
+		{"dot-dot", rawTarGz(t, reg("../evil.license", lic)), Limits{}, domain.ReasonBundleBadEntry},
+		{"inner dot-dot", rawTarGz(t, reg("a/../../evil.license", lic)), Limits{}, domain.ReasonBundleBadEntry},
+		{"bare dot-dot", rawTarGz(t, reg("..", lic)), Limits{}, domain.ReasonBundleBadEntry},
+		{"unclean path", rawTarGz(t, reg("a//b.license", lic)), Limits{}, domain.ReasonBundleBadEntry},
+		{"dot path", rawTarGz(t, reg("./base.license", lic)), Limits{}, domain.ReasonBundleBadEntry},
+		{"backslash", rawTarGz(t, reg(`..\evil.license`, lic)), Limits{}, domain.ReasonBundleBadEntry},
+		{"duplicate name", rawTarGz(t, reg("a.license", lic), reg("a.license", lic)), Limits{}, domain.ReasonBundleBadEntry},
+		{"too many entries", rawTarGz(t, many...), Limits{MaxEntries: 4}, domain.ReasonBundleTooLarge},
+		{"compressed too large", rawTarGz(t, reg("base.license", lic)), Limits{MaxCompressed: 100}, domain.ReasonBundleTooLarge},
+		{"entry over file limit", rawTarGz(t, reg("big.license", make([]byte, MaxFileSize+1))), Limits{}, domain.ReasonBundleTooLarge},
+		{"gzip bomb of entries", rawTarGz(t, bomb...), Limits{MaxUncompressed: 1 << 20}, domain.ReasonBundleTooLarge},
+		{"gzip bomb of zeros", gzipOf(t, make([]byte, 9<<20)), Limits{}, domain.ReasonBundleTooLarge},
+		{"not gzip", lic, Limits{}, domain.ReasonMalformed},
+		{"gzip of garbage", gzipOf(t, []byte("this is not a tar archive, not even close.")), Limits{}, domain.ReasonMalformed},
+		{"empty archive", rawTarGz(t), Limits{}, domain.ReasonMalformed},
+		{"corrupted checksum", corruptTrailer(rawTarGz(t, reg("base.license", lic))), Limits{}, domain.ReasonMalformed},
+		{"truncated", truncate(rawTarGz(t, reg("base.license", lic))), Limits{}, domain.ReasonMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,14 +147,14 @@ func TestVerifyBundleRefusals(t *testing.T) {
 		entries      []Entry
 		code, reason string
 	}{
-		{"no base", []Entry{plus}, domain.EINVALID, ReasonBundleBase},
-		{"two bases", []Entry{base, {Name: "base2.license", Data: mustIssue(t, baseLicense("L-9"), rc, key)}, plus}, domain.EINVALID, ReasonBundleBase},
-		{"one bad signature", []Entry{base, plus, tampered}, domain.EINVALID, ReasonBadSignature},
-		{"one untrusted key", []Entry{base, untrusted}, domain.EFORBIDDEN, ReasonUnknownSigningKey},
-		{"not a license", []Entry{base, {Name: "README", Data: []byte("hello")}}, domain.EINVALID, ReasonMalformed},
-		{"key-bound file", []Entry{base, {Name: "k.license", Data: mustIssue(t, plusLicense("L-5", "gpu", 0), Binding{USBKey: "K-1"}, key)}}, domain.EINVALID, ReasonBundleBinding},
-		{"mixed request codes", []Entry{base, {Name: "o.license", Data: mustIssue(t, plusLicense("L-6", "gpu", 0), Binding{RequestCode: "RC-OTHER"}, key)}}, domain.EINVALID, ReasonBundleBinding},
-		{"same license twice", []Entry{base, plus, {Name: "again.license", Data: plus.Data}}, domain.EINVALID, ReasonDuplicateLicense},
+		{"no base", []Entry{plus}, domain.EINVALID, domain.ReasonBundleBase},
+		{"two bases", []Entry{base, {Name: "base2.license", Data: mustIssue(t, baseLicense("L-9"), rc, key)}, plus}, domain.EINVALID, domain.ReasonBundleBase},
+		{"one bad signature", []Entry{base, plus, tampered}, domain.EINVALID, domain.ReasonBadSignature},
+		{"one untrusted key", []Entry{base, untrusted}, domain.EFORBIDDEN, domain.ReasonUnknownSigningKey},
+		{"not a license", []Entry{base, {Name: "README", Data: []byte("hello")}}, domain.EINVALID, domain.ReasonMalformed},
+		{"key-bound file", []Entry{base, {Name: "k.license", Data: mustIssue(t, plusLicense("L-5", "gpu", 0), Binding{USBKey: "K-1"}, key)}}, domain.EINVALID, domain.ReasonBundleSource},
+		{"mixed request codes", []Entry{base, {Name: "o.license", Data: mustIssue(t, plusLicense("L-6", "gpu", 0), Binding{RequestCode: "RC-OTHER"}, key)}}, domain.EINVALID, domain.ReasonBundleSource},
+		{"same license twice", []Entry{base, plus, {Name: "again.license", Data: plus.Data}}, domain.EINVALID, domain.ReasonDuplicateLicense},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,7 +171,7 @@ func TestWriteBundleRefusesBadNames(t *testing.T) {
 	for _, name := range []string{"", "/abs", "../up", "a/../../b", `a\b`, "."} {
 		var buf bytes.Buffer
 		err := WriteBundle(&buf, []Entry{{Name: name, Data: []byte("x")}})
-		if got, want := domain.ErrorReason(err), ReasonBundleBadEntry; got != want {
+		if got, want := domain.ErrorReason(err), domain.ReasonBundleBadEntry; got != want {
 			t.Errorf("WriteBundle(%q): reason %q, want %q (%v)", name, got, want, err)
 		}
 	}

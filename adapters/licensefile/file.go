@@ -27,25 +27,8 @@ const Format = "licledger-license/1"
 // are well under 1 KiB; the bound keeps a hostile upload from costing memory.
 const MaxFileSize = 64 << 10
 
-// Stable refusal reasons (domain.Error.Reason) this package gives. Clients
-// switch on them and audit events record them, so they never change
-// meaning. Where domain.DecidePlatform refuses the same thing the word is
-// the same (bundle-needs-one-base, bundle-binding, duplicate-license).
-const (
-	ReasonMalformed         = "malformed"
-	ReasonFileTooLarge      = "file-too-large"
-	ReasonBadSignature      = "bad-signature"
-	ReasonUnknownSigningKey = "unknown-signing-key"
-	ReasonWrongRequestCode  = "wrong-request-code"
-	ReasonBundleTooLarge    = "bundle-too-large"
-	ReasonBundleBadEntry    = "bundle-bad-entry"
-	ReasonBundleBase        = domain.ReasonBundleBase
-	ReasonBundleBinding     = domain.ReasonBundleSource
-	ReasonDuplicateLicense  = domain.ReasonDuplicateLicense
-)
-
 func malformedf(format string, args ...any) error {
-	return domain.Reasonf(domain.EINVALID, ReasonMalformed, format, args...)
+	return domain.Reasonf(domain.EINVALID, domain.ReasonMalformed, format, args...)
 }
 
 // Binding says what a file is issued for: exactly one of a platform's
@@ -125,7 +108,7 @@ var (
 // *domain.Error with code EINVALID and reason malformed or file-too-large.
 func ParseFile(raw []byte) (File, error) {
 	if len(raw) > MaxFileSize {
-		return File{}, domain.Reasonf(domain.EINVALID, ReasonFileTooLarge, "license file is %d bytes; the limit is %d", len(raw), MaxFileSize)
+		return File{}, domain.Reasonf(domain.EINVALID, domain.ReasonFileTooLarge, "license file is %d bytes; the limit is %d", len(raw), MaxFileSize)
 	}
 	if err := checkShape(raw); err != nil {
 		return File{}, err

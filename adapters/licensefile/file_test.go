@@ -147,12 +147,12 @@ func TestParseFileRejectsMalformed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseFile([]byte(tt.raw))
-			wantRefusal(t, err, domain.EINVALID, ReasonMalformed)
+			wantRefusal(t, err, domain.EINVALID, domain.ReasonMalformed)
 		})
 	}
 	t.Run("too large", func(t *testing.T) {
 		_, err := ParseFile(append([]byte(valid), bytes.Repeat([]byte(" "), MaxFileSize)...))
-		wantRefusal(t, err, domain.EINVALID, ReasonFileTooLarge)
+		wantRefusal(t, err, domain.EINVALID, domain.ReasonFileTooLarge)
 	})
 }
 
@@ -169,12 +169,12 @@ func TestVerifyRefusesBadSignatures(t *testing.T) {
 		raw          string
 		code, reason string
 	}{
-		{"more sockets", strings.Replace(raw, `"sockets": 16`, `"sockets": 64`, 1), domain.EINVALID, ReasonBadSignature},
-		{"later expiry", strings.Replace(raw, `2027-01-01`, `2099-01-01`, 1), domain.EINVALID, ReasonBadSignature},
-		{"other request code", strings.Replace(raw, testCode, "RC-OTHER", 1), domain.EINVALID, ReasonBadSignature},
-		{"rebound to a usb key", strings.Replace(raw, `"request_code": "`+testCode+`"`, `"usb_key": "K-1"`, 1), domain.EINVALID, ReasonBadSignature},
-		{"forged with the trusted key id", string(mustIssue(t, baseLicense("L-1"), Binding{RequestCode: testCode}, sameIDOtherKey)), domain.EINVALID, ReasonBadSignature},
-		{"untrusted key", string(mustIssue(t, baseLicense("L-1"), Binding{RequestCode: testCode}, impostor)), domain.EFORBIDDEN, ReasonUnknownSigningKey},
+		{"more sockets", strings.Replace(raw, `"sockets": 16`, `"sockets": 64`, 1), domain.EINVALID, domain.ReasonBadSignature},
+		{"later expiry", strings.Replace(raw, `2027-01-01`, `2099-01-01`, 1), domain.EINVALID, domain.ReasonBadSignature},
+		{"other request code", strings.Replace(raw, testCode, "RC-OTHER", 1), domain.EINVALID, domain.ReasonBadSignature},
+		{"rebound to a usb key", strings.Replace(raw, `"request_code": "`+testCode+`"`, `"usb_key": "K-1"`, 1), domain.EINVALID, domain.ReasonBadSignature},
+		{"forged with the trusted key id", string(mustIssue(t, baseLicense("L-1"), Binding{RequestCode: testCode}, sameIDOtherKey)), domain.EINVALID, domain.ReasonBadSignature},
+		{"untrusted key", string(mustIssue(t, baseLicense("L-1"), Binding{RequestCode: testCode}, impostor)), domain.EFORBIDDEN, domain.ReasonUnknownSigningKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -212,7 +212,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 	retired := testVerifier(t, Limits{}, cur)
 	_, err := retired.Verify(oldFile)
-	wantRefusal(t, err, domain.EFORBIDDEN, ReasonUnknownSigningKey)
+	wantRefusal(t, err, domain.EFORBIDDEN, domain.ReasonUnknownSigningKey)
 	if _, err := retired.Verify(newFile); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestSignRefusesInvalidLicense(t *testing.T) {
 	bad := baseLicense("L-1")
 	bad.Sockets = 0
 	_, err := Sign(bad, Binding{RequestCode: testCode}, key)
-	wantRefusal(t, err, domain.EINVALID, ReasonMalformed)
+	wantRefusal(t, err, domain.EINVALID, domain.ReasonMalformed)
 	_, err = Sign(baseLicense("L-1"), Binding{}, key)
-	wantRefusal(t, err, domain.EINVALID, ReasonMalformed)
+	wantRefusal(t, err, domain.EINVALID, domain.ReasonMalformed)
 }

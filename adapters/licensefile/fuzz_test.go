@@ -32,12 +32,12 @@ func FuzzParseFile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := ParseFile(data)
 		if _, verr := v.Verify(data); err == nil && verr != nil {
-			if r := domain.ErrorReason(verr); r != ReasonBadSignature && r != ReasonUnknownSigningKey {
+			if r := domain.ErrorReason(verr); r != domain.ReasonBadSignature && r != domain.ReasonUnknownSigningKey {
 				t.Fatalf("parsed file refused by Verify with %v", verr)
 			}
 		}
 		if err != nil {
-			if c, r := domain.ErrorCode(err), domain.ErrorReason(err); c != domain.EINVALID || (r != ReasonMalformed && r != ReasonFileTooLarge) {
+			if c, r := domain.ErrorCode(err), domain.ErrorReason(err); c != domain.EINVALID || (r != domain.ReasonMalformed && r != domain.ReasonFileTooLarge) {
 				t.Fatalf("refusal %q/%q, want invalid malformed or file-too-large: %v", c, r, err)
 			}
 			return
@@ -102,7 +102,7 @@ func FuzzReadBundle(f *testing.F) {
 	f.Add([]byte{0x1f, 0x8b})
 	f.Add(base)
 	limits := Limits{MaxCompressed: 1 << 20, MaxUncompressed: 1 << 20, MaxEntries: 16}
-	reasons := []string{ReasonMalformed, ReasonBundleTooLarge, ReasonBundleBadEntry}
+	reasons := []string{domain.ReasonMalformed, domain.ReasonBundleTooLarge, domain.ReasonBundleBadEntry}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if _, err := v.VerifyBundle(data); err != nil && domain.ErrorReason(err) == "" {
 			t.Fatalf("VerifyBundle refusal without a reason: %v", err)

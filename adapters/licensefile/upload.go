@@ -2,11 +2,10 @@ package licensefile
 
 import (
 	"bytes"
-	"context"
+	"encoding/json"
 	"errors"
 	"mime"
 	"slices"
-	"time"
 
 	"github.com/licledger/licledger/domain"
 )
@@ -67,6 +66,10 @@ func (v *Verifier) ParseUpload(raw []byte, contentType string) (Upload, error) {
 		u.Files, u.Bundle = files, "B-"+u.Digest[:16]
 		return u, nil
 	}
+	if unsignedLicenseJSON(raw) {
+		return Upload{}, refusal(u.Digest, domain.Reasonf(domain.EFORBIDDEN, domain.ReasonSignedFilesOnly,
+			"this is an unsigned license object; this ledger accepts only license files signed by the vendor (%s), or .tar.gz bundles of them", Format))
+	}
 	f, err := v.Verify(raw)
 	if err != nil {
 		return Upload{}, refusal(u.Digest, err)
@@ -75,36 +78,63 @@ func (v *Verifier) ParseUpload(raw []byte, contentType string) (Upload, error) {
 	return u, nil
 }
 
+// unsignedLicenseJSON reports whether raw is the event contract's license
+// JSON (a license object, or {"licenses": [...]}) rather than a license
+// file: a JSON object with no "format" member but a license's "kind" or a
+// bundle's "licenses". Uploading one to a ledger that trusts vendor keys
+// is a policy refusal, not a malformed file, and is answered as such.
+func unsignedLicenseJSON(raw []byte) bool {
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(raw, &probe) != nil {
+		return false
+	}
+	_, format := probe["format"]
+	_, kind := probe["kind"]
+	_, licenses := probe["licenses"]
+	return !format && (kind || licenses)
+}
+
 // Command is the domain command recording the upload: one atomic append
 // of every license (R10), with the digest, source, key and bundle id.
 func (u Upload) Command() domain.UploadLicense {
 	return domain.UploadLicense{Source: u.Source(), KeyID: u.KeyID(), Bundle: u.Bundle, Digest: u.Digest, Licenses: u.Licenses()}
 }
 
-// Decide is the decide step of recording the upload on a platform, for
-// eventstore's Execute: it checks the binding of R11 that only this
-// adapter knows about (the file's request code against the platform's
-// recorded one), then leaves the rest to domain.DecidePlatform (R10 whole
-// or nothing, R12 key-not-inserted / wrong-key / key-fault,
-// expired-on-arrival, duplicate-license; an already-recorded upload
-// yields no events). Every refusal comes back as a *Refusal for the caller
-// to record with RejectUpload; other errors are returned as they are.
-func (u Upload) Decide(s *domain.PlatformState, now time.Time) ([]domain.Event, error) {
-	if s.Registered() {
-		for _, f := range u.Files {
-			if err := checkRequestCode(f, s.RequestCode()); err != nil {
-				return nil, refusal(u.Digest, err)
-			}
+// CheckPlatform checks the binding of R11 that only this format knows
+// about, the files' request code against the platform's recorded one
+// (domain.Upload.Check); the rest is the domain's (R10, R12,
+// expired-on-arrival, duplicate-license). An unregistered platform has
+// nothing to check against.
+func (u Upload) CheckPlatform(s *domain.PlatformState) error {
+	if !s.Registered() {
+		return nil
+	}
+	for _, f := range u.Files {
+		if err := checkRequestCode(f, s.RequestCode()); err != nil {
+			return err
 		}
 	}
-	events, err := domain.DecidePlatform(s, u.Command(), now)
-	if err != nil {
-		if s.Registered() {
-			return nil, refusal(u.Digest, err)
-		}
-		return nil, err // nothing to record a refusal on
+	return nil
+}
+
+// CheckParams refuses an uploader's claims (?source=, ?key_id=) that
+// contradict the binding signed into the files: the signature is
+// authoritative, and a contradiction means the operator is uploading the
+// wrong file or to the wrong place. Absent claims defer to the files.
+func (u Upload) CheckParams(source, keyID string) error {
+	if source != "" && source != u.Source() {
+		return domain.Reasonf(domain.EINVALID, domain.ReasonBindingMismatch,
+			"?source=%s, but the signed file is a %s license; drop the parameter, the file's signed binding decides", source, u.Source())
 	}
-	return events, nil
+	if keyID != "" && keyID != u.KeyID() {
+		bound := "no USB key"
+		if u.KeyID() != "" {
+			bound = "USB key " + u.KeyID()
+		}
+		return domain.Reasonf(domain.EINVALID, domain.ReasonBindingMismatch,
+			"?key_id=%s, but the signed file is bound to %s; drop the parameter, the file's signed binding decides", keyID, bound)
+	}
+	return nil
 }
 
 // checkRequestCode refuses a file bound to a request code that is not the
@@ -115,10 +145,10 @@ func checkRequestCode(f File, platformCode string) error {
 	case code == "":
 		return nil
 	case platformCode == "":
-		return domain.Reasonf(domain.EFORBIDDEN, ReasonWrongRequestCode,
+		return domain.Reasonf(domain.EFORBIDDEN, domain.ReasonWrongRequestCode,
 			"license %s is issued for request code %s, but this platform has no request code; it is authorized by USB key", f.License.ID, code)
 	case code != platformCode:
-		return domain.Reasonf(domain.EFORBIDDEN, ReasonWrongRequestCode,
+		return domain.Reasonf(domain.EFORBIDDEN, domain.ReasonWrongRequestCode,
 			"license %s is issued for request code %s, not this platform's %s; ask the vendor for a file issued for %s", f.License.ID, code, platformCode, platformCode)
 	}
 	return nil
@@ -138,12 +168,6 @@ type Refusal struct {
 func (r *Refusal) Error() string { return r.Err.Error() }
 func (r *Refusal) Unwrap() error { return r.Err }
 
-// Command is the domain command auditing the refusal; actor says who
-// tried (the API caller).
-func (r *Refusal) Command(actor string) domain.RejectUpload {
-	return domain.RejectUpload{Digest: r.Digest, Code: r.Err.Code, Reason: r.Err.Reason, Message: r.Err.Message, Actor: actor}
-}
-
 // refusal wraps a classified refusal; internal errors stay as they are:
 // a failure of ours is not the uploader's to be audited for.
 func refusal(digest string, err error) error {
@@ -152,40 +176,4 @@ func refusal(digest string, err error) error {
 		return err
 	}
 	return &Refusal{Digest: digest, Err: derr}
-}
-
-// PlatformExecutor runs decide on a platform's current state at the
-// decision instant and appends the events it returns as one atomic batch,
-// retrying on a lost optimistic-concurrency race (so decide may run more
-// than once). decide has the shape of httpapi.PlatformDecider, so
-// httpapi.ExecutePlatform wrapped in a closure is one; README.md shows it.
-type PlatformExecutor func(ctx context.Context, platform string, decide func(s *domain.PlatformState, now time.Time) ([]domain.Event, error)) error
-
-// Submit verifies an upload and records it on a platform, whole or
-// nothing: its licenses as one atomic append (R10), or, when it is
-// refused, one license.upload_rejected audit event naming the digest, the
-// refusal and actor, and nothing else (R11).
-//
-// It returns the accepted upload (an upload already recorded is accepted
-// again and appends nothing), or a *Refusal once the refusal is recorded,
-// or the error that kept either from being recorded (ENOTFOUND for an
-// unknown platform, store errors).
-func (v *Verifier) Submit(ctx context.Context, exec PlatformExecutor, platform string, raw []byte, contentType, actor string) (Upload, error) {
-	u, err := v.ParseUpload(raw, contentType)
-	if err == nil {
-		if err = exec(ctx, platform, u.Decide); err == nil {
-			return u, nil
-		}
-	}
-	var ref *Refusal
-	if !errors.As(err, &ref) {
-		return Upload{}, err
-	}
-	rerr := exec(ctx, platform, func(s *domain.PlatformState, now time.Time) ([]domain.Event, error) {
-		return domain.DecidePlatform(s, ref.Command(actor), now)
-	})
-	if rerr != nil {
-		return Upload{}, rerr
-	}
-	return Upload{}, ref
 }

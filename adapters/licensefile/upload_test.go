@@ -66,7 +66,7 @@ func TestParseUpload(t *testing.T) {
 	}
 	t.Run("gzip type on json bytes", func(t *testing.T) {
 		_, err := v.ParseUpload(single, "application/gzip")
-		wantRefusal(t, err, domain.EINVALID, ReasonMalformed)
+		wantRefusal(t, err, domain.EINVALID, domain.ReasonMalformed)
 	})
 }
 

@@ -85,7 +85,7 @@ func (v *Verifier) Verify(raw []byte) (File, error) {
 	}
 	pub, ok := v.keys[f.KeyID]
 	if !ok {
-		return File{}, domain.Reasonf(domain.EFORBIDDEN, ReasonUnknownSigningKey,
+		return File{}, domain.Reasonf(domain.EFORBIDDEN, domain.ReasonUnknownSigningKey,
 			"license %s is signed by key %q, which this ledger does not trust (trusted: %s)", f.License.ID, f.KeyID, strings.Join(v.KeyIDs(), ", "))
 	}
 	msg, err := f.SignedBytes()
@@ -93,7 +93,7 @@ func (v *Verifier) Verify(raw []byte) (File, error) {
 		return File{}, err
 	}
 	if !ed25519.Verify(pub, msg, f.Signature) {
-		return File{}, domain.Reasonf(domain.EINVALID, ReasonBadSignature,
+		return File{}, domain.Reasonf(domain.EINVALID, domain.ReasonBadSignature,
 			"license %s: signature does not verify with key %s; the file was altered or not signed by that key", f.License.ID, f.KeyID)
 	}
 	return f, nil

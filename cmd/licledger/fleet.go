@@ -198,7 +198,7 @@ func (f *fleet) post(ctx context.Context, path string, body any, idemKey string)
 // malformed.
 func fatal(status int, reason string) bool {
 	switch reason {
-	case httpapi.ReasonMissingToken, httpapi.ReasonBadToken, httpapi.ReasonRole, httpapi.ReasonNoRoute:
+	case domain.ReasonMissingToken, domain.ReasonBadToken, domain.ReasonRole, domain.ReasonNoRoute:
 		return true
 	}
 	return status == http.StatusBadRequest

@@ -181,7 +181,7 @@ func TestFleetEndToEnd(t *testing.T) {
 		clock.Set(now)
 		switch tick {
 		case 12: // 1h: the admin upgrades to 4 instances (R24, R25)
-			l.admin(http.StatusOK, "PUT", "/v1/subscriptions/S-FLEET/plan", map[string]any{"plan": map[string]any{"name": "business", "instances": 4}})
+			l.admin(http.StatusCreated, "PUT", "/v1/subscriptions/S-FLEET/plan", map[string]any{"plan": map[string]any{"name": "business", "instances": 4}})
 		case 18: // 1h30: node-1 crashes and stops checking in
 			fleet[0].running = false
 		}

@@ -145,13 +145,17 @@ func TestSignedLicenseUploadsEndToEnd(t *testing.T) {
 			"", 403, domain.EFORBIDDEN, "wrong-request-code"},
 		{"untrusted vendor key", rogue, "application/json", 403, domain.EFORBIDDEN, "unknown-signing-key"},
 		{"key-bound, no key inserted (R12)", keyBound, "application/json", 409, domain.ECONFLICT, "key-not-inserted"},
+		// Found by outside testing: unsigned license JSON used to answer
+		// 'license file has unknown member "id"'; it is a policy refusal.
 		{"license JSON instead of a signed file", []byte(`{"id":"L-30","kind":"plus","module":"cdp","issued_at":"2026-01-01T00:00:00Z"}`),
-			"application/json", 400, domain.EINVALID, "malformed"},
+			"application/json", 403, domain.EFORBIDDEN, domain.ReasonSignedFilesOnly},
+		{"a bundle of license JSON instead of a signed bundle", []byte(`{"licenses":[{"id":"L-31","kind":"plus","module":"cdp","issued_at":"2026-01-01T00:00:00Z"}]}`),
+			"application/json", 403, domain.EFORBIDDEN, domain.ReasonSignedFilesOnly},
 		{"gzip that is no bundle", []byte("not a tarball"), "application/gzip", 400, domain.EINVALID, "malformed"},
 		// Over the bundle reader's limit but within the upload limit: read,
 		// refused and recorded like any other bad file.
 		{"bundle over the size limit", bytes.Repeat([]byte{0x1f}, int(licensefile.DefaultLimits.MaxCompressed)+1), "application/gzip",
-			400, domain.EINVALID, licensefile.ReasonBundleTooLarge},
+			400, domain.EINVALID, domain.ReasonBundleTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,8 +223,8 @@ func TestSignedUploadBindingParameters(t *testing.T) {
 	file := l.issue("cdp.license", "--id", "L-1", "--kind", "plus", "--module", "cdp", "--request-code", l.code)
 	for _, q := range []string{"?source=usb-key", "?key_id=K-1", "?source=usb-key&key_id=K-1"} {
 		r := send(t, "POST", l.base+"/v1/platforms/acme/licenses"+q, "", file)
-		if got := r.apiError(t); r.status != 400 || got.Reason != ReasonBindingMismatch {
-			t.Errorf("%s: %d %s/%s, want 400 %s", q, r.status, got.Code, got.Reason, ReasonBindingMismatch)
+		if got := r.apiError(t); r.status != 400 || got.Reason != domain.ReasonBindingMismatch {
+			t.Errorf("%s: %d %s/%s, want 400 %s", q, r.status, got.Code, got.Reason, domain.ReasonBindingMismatch)
 		}
 	}
 	if r := send(t, "POST", l.base+"/v1/platforms/acme/licenses?source=request-code", "", file); r.status != 201 {

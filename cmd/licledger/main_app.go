@@ -45,8 +45,7 @@ type MainConfig struct {
 //     signed license files and bundles (adapters/licensefile).
 //   - Background (set before Run) are loops started after the store and
 //     projections and stopped first on Close: e.g. the USB key watcher
-//     (adapters/hid), whose KeyEvents can call httpapi.ExecutePlatform on
-//     m.Store with domain.InsertUSBKey / RemoveUSBKey.
+//     (adapters/hid), which records through m.Commands.
 //   - Ready (set before Run) adds named sections to /readyz (the state of
 //     those edges; see httpapi.Config.Ready).
 type Main struct {
@@ -56,11 +55,14 @@ type Main struct {
 	Background []func(ctx context.Context) error
 	Ready      map[string]func() any
 
-	Store   *eventstore.Store
-	DB      *projections.DB
-	Queries *projections.Queries
-	Runner  *projections.Runner
-	API     *httpapi.Server
+	Store *eventstore.Store
+	// Commands is the command layer every edge of this process writes
+	// through (one cache per aggregate kind, one lock table).
+	Commands eventstore.Executors
+	DB       *projections.DB
+	Queries  *projections.Queries
+	Runner   *projections.Runner
+	API      *httpapi.Server
 
 	log    *slog.Logger
 	ln     net.Listener
@@ -73,20 +75,6 @@ type Main struct {
 // NewMain returns a Main with the defaults of `licledger serve`.
 func NewMain() *Main {
 	return &Main{Config: MainConfig{DataDir: "./data", HTTPAddr: "127.0.0.1:8080", Stream: eventstore.DefaultStream, Replicas: 1}}
-}
-
-// isLoopback reports whether a listen address only accepts local
-// connections. An empty host (":8080") listens on every interface.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil || host == "" {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Run opens the event store, the projections database (applying
@@ -104,12 +92,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
-	if c.Tokens.Len() == 0 {
-		if !isLoopback(c.HTTPAddr) {
-			return domain.Errorf(domain.EINVALID, "refusing to listen on %s without tokens: configure --tokens FILE or LICLEDGER_TOKENS, or listen on loopback (127.0.0.1)", c.HTTPAddr)
-		}
-		m.log.Warn("NO TOKENS CONFIGURED: every HTTP request is treated as admin. This is only allowed on loopback; configure --tokens FILE or LICLEDGER_TOKENS before exposing the API.",
-			"http", c.HTTPAddr)
+	if err := httpapi.CheckExposure(c.HTTPAddr, c.Tokens, m.log); err != nil {
+		return err
 	}
 	if c.ProjectionsPath == "" {
 		if c.DataDir == "" {
@@ -131,9 +115,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.DB, err = projections.Open(ctx, c.ProjectionsPath); err != nil {
 		return fmt.Errorf("open projections: %w", err)
 	}
+	m.Commands = eventstore.NewExecutors(m.Store, eventstore.ExecutorConfig{Now: c.Now})
 	m.Queries = projections.NewQueries(m.DB)
 	m.Runner = projections.NewRunner(m.DB, m.Store, m.log)
-	m.API, err = httpapi.New(httpapi.Config{Store: m.Store, Queries: m.Queries, Runner: m.Runner, Verifier: m.Verifier,
+	m.API, err = httpapi.New(httpapi.Config{Store: m.Store, Commands: httpapi.CommandsOf(m.Commands), Queries: m.Queries, Runner: m.Runner, Verifier: m.Verifier,
 		Tokens: c.Tokens, Logger: m.log, Now: c.Now, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, Ready: m.Ready})
 	if err != nil {
 		return err

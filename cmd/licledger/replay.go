@@ -56,7 +56,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if at.IsZero() {
 		last, ok := domain.PlatformLastEventTime(events, *platform)
 		if !ok {
-			return domain.Reasonf(domain.ENOTFOUND, "unknown-platform", "%s holds no event of platform %q", *eventsPath, *platform)
+			return domain.Reasonf(domain.ENOTFOUND, domain.ReasonUnknownPlatform, "%s holds no event of platform %q", *eventsPath, *platform)
 		}
 		at = last
 	}

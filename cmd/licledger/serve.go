@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/licledger/licledger/adapters/hid"
 	"io"
 	"log/slog"
 	"os"
@@ -62,7 +63,7 @@ type serveOptions struct {
 	syncAlways                                                              bool
 	trustedKeys                                                             string
 	insecureJSON                                                            bool
-	usb                                                                     usbOptions
+	usb                                                                     hid.NodeOptions
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions, *envFlags) {
@@ -84,12 +85,12 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions, *envFlags) {
 	e.str(&o.logLevel, "log-level", "LICLEDGER_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	e.str(&o.trustedKeys, "trusted-keys", "LICLEDGER_TRUSTED_KEYS", "", "vendor public key file, or directory of *.pub keys, that signed license uploads are verified against; without it (or --insecure-json-licenses) license uploads are refused")
 	e.boolean(&o.insecureJSON, "insecure-json-licenses", "LICLEDGER_INSECURE_JSON_LICENSES", false, "accept unsigned license JSON objects as uploads instead of signed files: development only, any admin can grant any license")
-	e.str(&o.usb.platform, "platform", "LICLEDGER_PLATFORM", "", "USB key watcher: the platform this management node belongs to")
-	e.str(&o.usb.node, "node", "LICLEDGER_NODE", "", "USB key watcher: this management node's id (e.g. mn-1)")
-	e.str(&o.usb.vendor, "usb-vendor", "LICLEDGER_USB_VENDOR", "", "USB key watcher: USB vendor id of the license dongles, hex (e.g. 0x096e); without it the watcher is off")
-	e.str(&o.usb.product, "usb-product", "LICLEDGER_USB_PRODUCT", "", "USB key watcher: USB product id, hex (default: any product of the vendor)")
-	e.str(&o.usb.poll, "usb-poll", "LICLEDGER_USB_POLL", "1s", "USB key watcher: poll interval")
-	e.integer(&o.usb.debounce, "usb-debounce", "LICLEDGER_USB_DEBOUNCE", 2, "USB key watcher: consecutive polls a key change must be seen on before it is recorded")
+	e.str(&o.usb.Platform, "platform", "LICLEDGER_PLATFORM", "", "USB key watcher: the platform this management node belongs to")
+	e.str(&o.usb.Node, "node", "LICLEDGER_NODE", "", "USB key watcher: this management node's id (e.g. mn-1)")
+	e.str(&o.usb.Vendor, "usb-vendor", "LICLEDGER_USB_VENDOR", "", "USB key watcher: USB vendor id of the license dongles, hex (e.g. 0x096e); without it the watcher is off")
+	e.str(&o.usb.Product, "usb-product", "LICLEDGER_USB_PRODUCT", "", "USB key watcher: USB product id, hex (default: any product of the vendor)")
+	e.str(&o.usb.Poll, "usb-poll", "LICLEDGER_USB_POLL", "1s", "USB key watcher: poll interval")
+	e.integer(&o.usb.Debounce, "usb-debounce", "LICLEDGER_USB_DEBOUNCE", 2, "USB key watcher: consecutive polls a key change must be seen on before it is recorded")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: licledger serve [flags]")
 		fmt.Fprintln(stderr, "\nRuns the ledger until SIGINT or SIGTERM, then drains requests, checkpoints the projections and")
@@ -157,7 +158,7 @@ func mainFromFlagsWith(args []string, stderr io.Writer, enumerator enumeratorFun
 	if err != nil {
 		return nil, err
 	}
-	usb, err := newUSBWatch(o.usb, enumerator)
+	usb, err := hid.NewNode(o.usb, enumerator)
 	if err != nil {
 		return nil, err
 	}

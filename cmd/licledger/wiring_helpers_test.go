@@ -110,8 +110,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // readyz is the part of /readyz the wiring adds.
 type readyz struct {
 	Status         string
-	LicenseUploads uploadsStatus `json:"license_uploads"`
-	USBKeyWatcher  usbStatus     `json:"usb_key_watcher"`
+	LicenseUploads uploadsStatus  `json:"license_uploads"`
+	USBKeyWatcher  hid.NodeStatus `json:"usb_key_watcher"`
 }
 
 func getReadyz(t *testing.T, base string) (int, readyz) {

@@ -2,18 +2,11 @@ package main
 
 import (
 	"log/slog"
-	"time"
 
 	"github.com/licledger/licledger/adapters/httpapi"
 	"github.com/licledger/licledger/adapters/licensefile"
 	"github.com/licledger/licledger/domain"
 )
-
-// ReasonBindingMismatch refuses an upload whose ?source= or ?key_id= says
-// something else than the binding signed into the file: the signature is
-// authoritative, and a contradiction means the operator is uploading the
-// wrong file or to the wrong place.
-const ReasonBindingMismatch = "binding-mismatch"
 
 // signedLicenses is the httpapi.LicenseVerifier of a ledger that trusts
 // vendor keys: an upload is one signed license file or a .tar.gz bundle of
@@ -28,46 +21,18 @@ const ReasonBindingMismatch = "binding-mismatch"
 // (R10). Safe for concurrent use: the Verifier is immutable.
 type signedLicenses struct{ v *licensefile.Verifier }
 
-// ParseUpload implements httpapi.LicenseVerifier: signatures and shape now,
-// the platform-dependent binding (request code, R11) in Check, inside the
-// command's optimistic-concurrency attempt.
+// ParseUpload implements httpapi.LicenseVerifier: signatures, shape and
+// the uploader's claims now (licensefile), the platform-dependent binding
+// (request code, R11) as the Check the command runs on the platform.
 func (s signedLicenses) ParseUpload(raw []byte, meta httpapi.UploadMeta) (httpapi.VerifiedUpload, error) {
 	u, err := s.v.ParseUpload(raw, meta.ContentType)
 	if err != nil {
 		return httpapi.VerifiedUpload{}, err // a *licensefile.Refusal: it unwraps to the *domain.Error
 	}
-	if err := checkBindingParams(u, meta); err != nil {
+	if err := u.CheckParams(meta.Source, meta.KeyID); err != nil {
 		return httpapi.VerifiedUpload{}, err
 	}
-	return httpapi.VerifiedUpload{
-		Command: u.Command(),
-		// Upload.Decide is the one place that knows the request-code rule
-		// of license files; it also runs the domain decision, whose events
-		// are dropped here because httpapi decides u.Command() right after
-		// on the same state and instant (pure functions: same answer).
-		Check: func(st *domain.PlatformState, at time.Time) error {
-			_, err := u.Decide(st, at)
-			return err
-		},
-	}, nil
-}
-
-// checkBindingParams refuses query parameters that contradict the signed
-// binding; absent parameters defer to the file.
-func checkBindingParams(u licensefile.Upload, meta httpapi.UploadMeta) error {
-	if meta.Source != "" && meta.Source != u.Source() {
-		return domain.Reasonf(domain.EINVALID, ReasonBindingMismatch,
-			"?source=%s, but the signed file is a %s license; drop the parameter, the file's signed binding decides", meta.Source, u.Source())
-	}
-	if meta.KeyID != "" && meta.KeyID != u.KeyID() {
-		bound := "no USB key"
-		if u.KeyID() != "" {
-			bound = "USB key " + u.KeyID()
-		}
-		return domain.Reasonf(domain.EINVALID, ReasonBindingMismatch,
-			"?key_id=%s, but the signed file is bound to %s; drop the parameter, the file's signed binding decides", meta.KeyID, bound)
-	}
-	return nil
+	return httpapi.VerifiedUpload{Command: u.Command(), Check: u.CheckPlatform}, nil
 }
 
 // Upload modes, as /readyz reports them under "license_uploads".

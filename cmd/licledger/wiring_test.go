@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/licledger/licledger/adapters/hid"
-	"github.com/licledger/licledger/adapters/httpapi"
 	"github.com/licledger/licledger/domain"
 	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
@@ -31,9 +30,9 @@ func TestServeLicenseUploadModes(t *testing.T) {
 		wantEvents int // appended on the platform by the upload
 		mode       string
 	}{
-		{"no flag: uploads disabled", nil, 403, httpapi.ReasonUploadsDisabled, 0, uploadsDisabled},
+		{"no flag: uploads disabled", nil, 403, domain.ReasonUploadsDisabled, 0, uploadsDisabled},
 		{"insecure JSON", []string{"--insecure-json-licenses"}, 201, "", 1, uploadsInsecureJSON},
-		{"signed files", []string{"--trusted-keys", keys}, 400, "malformed", 1, uploadsSigned},
+		{"signed files", []string{"--trusted-keys", keys}, 403, domain.ReasonSignedFilesOnly, 1, uploadsSigned},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,7 +229,7 @@ func TestServeStartsWithRealHID(t *testing.T) {
 func TestServeUSBWatcherOff(t *testing.T) {
 	m := startFlagsMain(t, []string{"--data", t.TempDir()}, nil, nil)
 	_, rz := getReadyz(t, "http://"+m.Addr())
-	if rz.USBKeyWatcher.State != stateOff || rz.USBKeyWatcher.Reason == "" || len(m.Background) != 0 {
+	if rz.USBKeyWatcher.State != hid.StateOff || rz.USBKeyWatcher.Reason == "" || len(m.Background) != 0 {
 		t.Errorf("usb_key_watcher = %+v with %d background tasks, want off with a reason and none", rz.USBKeyWatcher, len(m.Background))
 	}
 }
