@@ -38,7 +38,9 @@ func hostsKind() eventstore.Kind[*hosts] {
 		Clone:   func(s *hosts) *hosts { return &hosts{version: s.version, names: slices.Clone(s.names)} },
 		Version: func(s *hosts) uint64 { return s.version },
 		Exists:  func(s *hosts) bool { return s.version > 0 },
-		Missing: func(id string) error { return domain.Reasonf(domain.ENOTFOUND, domain.ReasonUnknownPlatform, "no %s", id) },
+		Missing: func(id string) error {
+			return domain.Reasonf(domain.ENOTFOUND, domain.ReasonUnknownPlatform, "no %s", id)
+		},
 	}
 }
 

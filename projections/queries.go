@@ -14,7 +14,6 @@ import (
 // *domain.Error: ENOTFOUND with reason unknown-platform / unknown-event for
 // what does not exist, EINTERNAL for storage failures.
 
-
 func unknownPlatform(id string) error {
 	return domain.Reasonf(domain.ENOTFOUND, domain.ReasonUnknownPlatform, "platform %q has no events in the ledger", id)
 }
