@@ -163,18 +163,18 @@ func DecideCoupon(s *CouponState, cmd CouponCommand, now time.Time) ([]Event, er
 			return nil, Reasonf(ECONFLICT, ReasonCouponExists, "coupon %s already exists", s.Code)
 		}
 		if err := ValidateID(c.Code); err != nil {
-			return nil, Errorf(EINVALID, "coupon code: %s", ErrorMessage(err))
+			return nil, Reasonf(EINVALID, ReasonInvalidID, "coupon code: %s", ErrorMessage(err))
 		}
 		if err := ValidateID(c.Partner); err != nil {
-			return nil, Errorf(EINVALID, "partner: %s", ErrorMessage(err))
+			return nil, Reasonf(EINVALID, ReasonInvalidID, "partner: %s", ErrorMessage(err))
 		}
 		switch {
 		case c.DiscountPercent < 1 || c.DiscountPercent > 100:
-			return nil, Errorf(EINVALID, "discount must be 1..100 percent, got %d", c.DiscountPercent)
+			return nil, Reasonf(EINVALID, ReasonInvalidCoupon, "discount must be 1..100 percent, got %d", c.DiscountPercent)
 		case c.RedemptionLimit < 1 || c.RedemptionLimit > 1_000_000:
-			return nil, Errorf(EINVALID, "redemption limit must be 1..1000000, got %d", c.RedemptionLimit)
+			return nil, Reasonf(EINVALID, ReasonInvalidCoupon, "redemption limit must be 1..1000000, got %d", c.RedemptionLimit)
 		case !c.ExpiresAt.After(now):
-			return nil, Errorf(EINVALID, "coupon expiry %s is not after now (%s)", srvTimeText(c.ExpiresAt), srvTimeText(now))
+			return nil, Reasonf(EINVALID, ReasonInvalidCoupon, "coupon expiry %s is not after now (%s)", srvTimeText(c.ExpiresAt), srvTimeText(now))
 		}
 		return srvEvents(Aggregate{Kind: KindCoupon, ID: c.Code}.String(), EventCouponCreated, CouponCreated{
 			Partner: c.Partner, DiscountPercent: c.DiscountPercent, RedemptionLimit: c.RedemptionLimit, ExpiresAt: c.ExpiresAt.UTC(),
@@ -185,7 +185,7 @@ func DecideCoupon(s *CouponState, cmd CouponCommand, now time.Time) ([]Event, er
 		}
 		if c.Subscription != "" {
 			if err := ValidateID(c.Subscription); err != nil {
-				return nil, Errorf(EINVALID, "subscription: %s", ErrorMessage(err))
+				return nil, Reasonf(EINVALID, ReasonInvalidID, "subscription: %s", ErrorMessage(err))
 			}
 		}
 		if !now.Before(s.ExpiresAt) {

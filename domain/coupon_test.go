@@ -76,7 +76,7 @@ func TestCouponRedeem(t *testing.T) {
 		code, reason string
 	}{
 		{"same subscription twice", CouponRedeem{Subscription: "S-1"}, srvT0.Add(2 * time.Hour), ECONFLICT, ReasonCouponAlreadyRedeemed},
-		{"bad subscription id", CouponRedeem{Subscription: "S 2"}, srvT0.Add(2 * time.Hour), EINVALID, ""},
+		{"bad subscription id", CouponRedeem{Subscription: "S 2"}, srvT0.Add(2 * time.Hour), EINVALID, ReasonInvalidID},
 		{"at the expiry", CouponRedeem{Subscription: "S-2"}, exp, ECONFLICT, ReasonCouponExpired},
 		{"after the expiry", CouponRedeem{}, exp.Add(time.Hour), ECONFLICT, ReasonCouponExpired},
 	}

@@ -305,7 +305,7 @@ type seatRules struct {
 // success with no events, so a client retrying after a lost reply is safe.
 func (s *InstanceSeats) decideActivate(r seatRules, cmd InstanceActivate, now time.Time) (InstanceSeat, []Event, error) {
 	if err := ValidateID(cmd.InstanceID); err != nil {
-		return InstanceSeat{}, nil, Errorf(EINVALID, "instance id: %s", ErrorMessage(err))
+		return InstanceSeat{}, nil, Reasonf(EINVALID, ReasonInvalidID, "instance id: %s", ErrorMessage(err))
 	}
 	if len(cmd.Secret) < InstanceMinSecretLen {
 		return InstanceSeat{}, nil, Errorf(EINVALID, "instance secret must be at least %d characters", InstanceMinSecretLen)
@@ -426,7 +426,7 @@ func (s *InstanceSeats) decideDeactivate(r seatRules, cmd InstanceDeactivate) ([
 // authenticate finds an instance and checks its secret.
 func (s *InstanceSeats) authenticate(r seatRules, id, secret string) (InstanceSeat, error) {
 	if err := ValidateID(id); err != nil {
-		return InstanceSeat{}, Errorf(EINVALID, "instance id: %s", ErrorMessage(err))
+		return InstanceSeat{}, Reasonf(EINVALID, ReasonInvalidID, "instance id: %s", ErrorMessage(err))
 	}
 	in, ok := s.Find(id)
 	if !ok {

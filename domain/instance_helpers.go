@@ -17,10 +17,10 @@ func srvSameHash(a, b string) bool {
 
 func srvValidateVersion(version string, releasedAt time.Time, needReleased bool) error {
 	if version == "" || len(version) > 64 {
-		return Errorf(EINVALID, "product version must be 1 to 64 characters, got %q", version)
+		return Reasonf(EINVALID, ReasonInvalidVersion, "product version must be 1 to 64 characters, got %q", version)
 	}
 	if needReleased && releasedAt.IsZero() {
-		return Errorf(EINVALID, "product version %s needs its release time (from the vendor's release list)", version)
+		return Reasonf(EINVALID, ReasonReleasedAtRequired, "product version %s needs its release time: send released_at, or have the vendor's release list configured (R28)", version)
 	}
 	return nil
 }
@@ -32,7 +32,7 @@ func srvLease(seconds int64) (time.Duration, error) {
 	}
 	d := time.Duration(seconds) * time.Second
 	if seconds < 0 || d < InstanceMinLease || d > InstanceMaxLease {
-		return 0, Errorf(EINVALID, "lease of %d seconds is outside %v..%v", seconds, InstanceMinLease, InstanceMaxLease)
+		return 0, Reasonf(EINVALID, ReasonInvalidLease, "lease of %d seconds is outside %v..%v", seconds, InstanceMinLease, InstanceMaxLease)
 	}
 	return d, nil
 }
@@ -43,7 +43,7 @@ func srvCommandLease(d time.Duration) (time.Duration, error) {
 		return InstanceDefaultLease, nil
 	}
 	if d < InstanceMinLease || d > InstanceMaxLease || d%time.Second != 0 {
-		return 0, Errorf(EINVALID, "lease %v must be whole seconds within %v..%v", d, InstanceMinLease, InstanceMaxLease)
+		return 0, Reasonf(EINVALID, ReasonInvalidLease, "lease %v must be whole seconds within %v..%v", d, InstanceMinLease, InstanceMaxLease)
 	}
 	return d, nil
 }

@@ -57,8 +57,8 @@ func TestInstanceActivate(t *testing.T) {
 	}{
 		{"reused id, other secret", InstanceActivate{InstanceID: "i-1", Secret: "another-secret-token", Version: "3.6.0"}, now, ECONFLICT, ReasonInstanceExists},
 		{"short secret", InstanceActivate{InstanceID: "i-2", Secret: "short", Version: "3.6.0"}, now, EINVALID, ""},
-		{"bad instance id", InstanceActivate{InstanceID: "i 2", Secret: srvSecret, Version: "3.6.0"}, now, EINVALID, ""},
-		{"no version", InstanceActivate{InstanceID: "i-2", Secret: srvSecret}, now, EINVALID, ""},
+		{"bad instance id", InstanceActivate{InstanceID: "i 2", Secret: srvSecret, Version: "3.6.0"}, now, EINVALID, ReasonInvalidID},
+		{"no version", InstanceActivate{InstanceID: "i-2", Secret: srvSecret}, now, EINVALID, ReasonInvalidVersion},
 		{"expired subscription", srvActivate("i-2"), s.PeriodEnd, ECONFLICT, ReasonSubscriptionNotActive},
 	}
 	for _, tt := range tests {

@@ -225,13 +225,13 @@ func (s *PerpetualState) decidePurchase(c PerpetualPurchase, now time.Time) ([]E
 		return nil, Reasonf(ECONFLICT, ReasonPerpetualExists, "perpetual license %s already exists", s.ID)
 	}
 	if err := ValidateID(c.ID); err != nil {
-		return nil, Errorf(EINVALID, "perpetual license id: %s", ErrorMessage(err))
+		return nil, Reasonf(EINVALID, ReasonInvalidID, "perpetual license id: %s", ErrorMessage(err))
 	}
 	if len(c.Customer) > 128 {
 		return nil, Errorf(EINVALID, "customer must be at most 128 characters")
 	}
 	if c.Plan.Instances > 1 {
-		return nil, Errorf(EINVALID, "a perpetual license covers one instance, not %d; HA needs one license per instance", c.Plan.Instances)
+		return nil, Reasonf(EINVALID, ReasonInvalidPlan, "a perpetual license covers one instance, not %d; HA needs one license per instance", c.Plan.Instances)
 	}
 	plan, err := srvValidatePlan(c.Plan)
 	if err != nil {

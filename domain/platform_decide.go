@@ -85,7 +85,7 @@ func decideRegister(s *PlatformState, c RegisterPlatform) ([]Event, error) {
 		return nil, Reasonf(ECONFLICT, ReasonAlreadyRegistered, "platform %q is registered already", c.Platform)
 	}
 	if len(c.Nodes) < 1 || len(c.Nodes) > 2 {
-		return nil, Reasonf(EINVALID, ReasonNodeCount, "a platform has one or two management nodes (R15), got %d", len(c.Nodes))
+		return nil, Reasonf(EINVALID, ReasonInvalidCommand, "a platform has one or two management nodes (R15), got %d", len(c.Nodes))
 	}
 	for _, n := range c.Nodes {
 		if err := checkID("node", n); err != nil {
@@ -93,7 +93,7 @@ func decideRegister(s *PlatformState, c RegisterPlatform) ([]Event, error) {
 		}
 	}
 	if len(c.Nodes) == 2 && c.Nodes[0] == c.Nodes[1] {
-		return nil, Reasonf(EINVALID, ReasonNodeExists, "management node %q is listed twice", c.Nodes[0])
+		return nil, Reasonf(EINVALID, ReasonInvalidCommand, "management node %q is listed twice", c.Nodes[0])
 	}
 	if c.RequestCode != "" {
 		if err := checkID("request code", c.RequestCode); err != nil {
@@ -189,7 +189,7 @@ func decideUpload(s *PlatformState, c UploadLicense, now time.Time) ([]Event, er
 			return nil, err
 		}
 		if seen[l.ID] {
-			return nil, Reasonf(EINVALID, ReasonDuplicateLicense, "license %s appears twice in the upload", l.ID)
+			return nil, Reasonf(EINVALID, ReasonInvalidCommand, "license %s appears twice in the upload", l.ID)
 		}
 		seen[l.ID] = true
 		r := newLicenseRecord(l, c.Source, c.KeyID)
@@ -304,7 +304,7 @@ func decideInsertKey(s *PlatformState, c InsertUSBKey) ([]Event, error) {
 			return nil, err
 		}
 		if seen[l.ID] {
-			return nil, Reasonf(EINVALID, ReasonDuplicateLicense, "USB key %s carries license %s twice", c.KeyID, l.ID)
+			return nil, Reasonf(EINVALID, ReasonInvalidCommand, "USB key %s carries license %s twice", c.KeyID, l.ID)
 		}
 		seen[l.ID] = true
 		if _, err := checkRecorded(s, l, c.KeyID); err != nil {
@@ -331,7 +331,7 @@ func decideRemoveKey(s *PlatformState, c RemoveUSBKey) ([]Event, error) {
 	if inserted == "" {
 		inserted = "none"
 	}
-	return nil, Reasonf(ENOTFOUND, ReasonKeyNotInserted, "USB key %s is not inserted on %s (inserted: %s)", c.KeyID, c.Node, inserted)
+	return nil, Reasonf(ENOTFOUND, ReasonUnknownKey, "USB key %s is not inserted on %s (inserted: %s)", c.KeyID, c.Node, inserted)
 }
 
 func decideAddHost(s *PlatformState, c AddHost, now time.Time) ([]Event, error) {

@@ -34,9 +34,9 @@ func TestDecideNodes(t *testing.T) {
 		code   string
 		reason string
 	}{
-		{"no node", RegisterPlatform{Platform: "p", Nodes: nil}, EINVALID, ReasonNodeCount},
-		{"three nodes", RegisterPlatform{Platform: "p", Nodes: []string{"a", "b", "c"}}, EINVALID, ReasonNodeCount},
-		{"same node twice", RegisterPlatform{Platform: "p", Nodes: []string{"a", "a"}}, EINVALID, ReasonNodeExists},
+		{"no node", RegisterPlatform{Platform: "p", Nodes: nil}, EINVALID, ReasonInvalidCommand},
+		{"three nodes", RegisterPlatform{Platform: "p", Nodes: []string{"a", "b", "c"}}, EINVALID, ReasonInvalidCommand},
+		{"same node twice", RegisterPlatform{Platform: "p", Nodes: []string{"a", "a"}}, EINVALID, ReasonInvalidCommand},
 		{"bad platform id", RegisterPlatform{Platform: "p.q", Nodes: []string{"a"}}, EINVALID, ReasonInvalidID},
 		{"bad node id", RegisterPlatform{Platform: "p", Nodes: []string{"a b"}}, EINVALID, ReasonInvalidID},
 		{"bad request code", RegisterPlatform{Platform: "p", Nodes: []string{"a"}, RequestCode: "RC 1"}, EINVALID, ReasonInvalidID},
@@ -172,7 +172,7 @@ func TestDecideBundle(t *testing.T) {
 		{"no base", UploadLicense{Source: SourceRequestCode, Bundle: "B-1", Licenses: good[1:]}, ReasonBundleBase},
 		{"key-bound bundle", UploadLicense{Source: SourceUSBKey, KeyID: "K-1", Bundle: "B-1", Licenses: good}, ReasonBundleSource},
 		{"no bundle id", UploadLicense{Source: SourceRequestCode, Licenses: good}, ReasonInvalidCommand},
-		{"same license twice", UploadLicense{Source: SourceRequestCode, Bundle: "B-1", Licenses: []License{good[0], good[1], good[1]}}, ReasonDuplicateLicense},
+		{"same license twice", UploadLicense{Source: SourceRequestCode, Bundle: "B-1", Licenses: []License{good[0], good[1], good[1]}}, ReasonInvalidCommand},
 		{"bad digest", UploadLicense{Source: SourceRequestCode, Bundle: "B-1", Digest: "xyz", Licenses: good}, ReasonInvalidCommand},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -336,14 +336,14 @@ func TestDecideUploadValidation(t *testing.T) {
 	_, err = h.try(day(14), InsertUSBKey{Node: "mn-1", KeyID: "K-2", Licenses: []License{ent16("L-1")}})
 	refused(t, err, ECONFLICT, ReasonDuplicateLicense, "request-code upload")
 	_, err = h.try(day(14), InsertUSBKey{Node: "mn-1", KeyID: "K-2", Licenses: []License{ent16("L-9"), ent16("L-9")}})
-	refused(t, err, EINVALID, ReasonDuplicateLicense)
+	refused(t, err, EINVALID, ReasonInvalidCommand)
 	_, err = h.try(day(14), InsertUSBKey{Node: "mn-9", KeyID: "K-2"})
 	refused(t, err, ENOTFOUND, ReasonUnknownNode)
 	h.do(day(14), InsertUSBKey{Node: "mn-1", KeyID: "K-2"})
 	_, err = h.try(day(14), InsertUSBKey{Node: "mn-1", KeyID: "K-2"})
 	refused(t, err, ECONFLICT, ReasonKeyInserted)
 	_, err = h.try(day(14), RemoveUSBKey{Node: "mn-1", KeyID: "K-1"})
-	refused(t, err, ENOTFOUND, ReasonKeyNotInserted, "K-2 on mn-1")
+	refused(t, err, ENOTFOUND, ReasonUnknownKey, "K-2 on mn-1")
 }
 
 // DecidePlatform never changes the state it decides on.

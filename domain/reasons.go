@@ -52,6 +52,7 @@ const (
 	ReasonWrongKey          = "wrong-key"             // another key authorizes (R12)
 	ReasonKeyFault          = "key-fault"             // keys in fault cannot take a key-bound upload (R12, R17)
 	ReasonKeyInserted       = "key-already-inserted"  // the key is in a node already
+	ReasonUnknownKey        = "unknown-key"           // the key is not inserted on the node named
 	ReasonKeyLicense        = "key-license"           // licenses from a USB key cannot be deleted (R14)
 	ReasonUnknownLicense    = "unknown-license"       // no license with this id on the platform
 	ReasonNodeCount         = "node-count"            // one or two management nodes (R15)
@@ -174,6 +175,7 @@ var refusals = []Refusal{
 	{ReasonWrongKey, ECONFLICT, 409, "another USB key authorizes the platform (R12)"},
 	{ReasonKeyFault, ECONFLICT, 409, "the USB keys are in fault and cannot take a key-bound upload (R12, R17)"},
 	{ReasonKeyInserted, ECONFLICT, 409, "the USB key is inserted already"},
+	{ReasonUnknownKey, ENOTFOUND, 404, "the USB key is not inserted on the node named"},
 	{ReasonKeyLicense, ECONFLICT, 409, "a license that came from a USB key cannot be deleted (R14)"},
 	{ReasonUnknownLicense, ENOTFOUND, 404, "no license with this id on the platform"},
 	{ReasonNodeCount, ECONFLICT, 409, "a platform has one or two management nodes (R15)"},

@@ -259,7 +259,7 @@ func DecideSubscription(s *SubscriptionState, cmd SubscriptionCommand, now time.
 		return s.decideChangePlan(c, now)
 	case SubscriptionAddInstances:
 		if c.Count < 1 || c.Count > 10000 {
-			return nil, Errorf(EINVALID, "instances to add must be 1..10000, got %d", c.Count)
+			return nil, Reasonf(EINVALID, ReasonInvalidCount, "instances to add must be 1..10000, got %d", c.Count)
 		}
 		if err := s.requireValid(now); err != nil {
 			return nil, err
@@ -332,7 +332,7 @@ func (s *SubscriptionState) decideCreate(c SubscriptionCreate, now time.Time) ([
 		return nil, Reasonf(ECONFLICT, ReasonSubscriptionExists, "subscription %s already exists", s.ID)
 	}
 	if err := ValidateID(c.ID); err != nil {
-		return nil, Errorf(EINVALID, "subscription id: %s", ErrorMessage(err))
+		return nil, Reasonf(EINVALID, ReasonInvalidID, "subscription id: %s", ErrorMessage(err))
 	}
 	if len(c.Customer) > 128 {
 		return nil, Errorf(EINVALID, "customer must be at most 128 characters")
@@ -446,10 +446,10 @@ func srvPlanInstances(p InstancePlan) int {
 // one instance, so events always carry an explicit count.
 func srvValidatePlan(p InstancePlan) (InstancePlan, error) {
 	if p.Name == "" || len(p.Name) > 64 {
-		return InstancePlan{}, Errorf(EINVALID, "plan name must be 1 to 64 characters, got %q", p.Name)
+		return InstancePlan{}, Reasonf(EINVALID, ReasonInvalidPlan, "plan name must be 1 to 64 characters, got %q", p.Name)
 	}
 	if p.Instances < 0 || p.Instances > 10000 || p.Devices < 0 || p.Assets < 0 {
-		return InstancePlan{}, Errorf(EINVALID, "plan %s: limits must be ≥ 0 (instances ≤ 10000), got instances %d devices %d assets %d",
+		return InstancePlan{}, Reasonf(EINVALID, ReasonInvalidPlan, "plan %s: limits must be ≥ 0 (instances ≤ 10000), got instances %d devices %d assets %d",
 			p.Name, p.Instances, p.Devices, p.Assets)
 	}
 	p.Instances = srvPlanInstances(p)
@@ -463,7 +463,7 @@ func srvPeriodMonths(period string) (int, error) {
 	case SubscriptionAnnual:
 		return 12, nil
 	}
-	return 0, Errorf(EINVALID, "period must be %q or %q, got %q", SubscriptionMonthly, SubscriptionAnnual, period)
+	return 0, Reasonf(EINVALID, ReasonInvalidPeriod, "period must be %q or %q, got %q", SubscriptionMonthly, SubscriptionAnnual, period)
 }
 
 func srvCheckPeriod(e Event, period string, start, end time.Time) error {

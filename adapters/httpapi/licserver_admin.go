@@ -71,7 +71,7 @@ type RedeemRequest struct {
 // overflow before the domain can check its range.
 func leaseOf(seconds int64) (time.Duration, error) {
 	if seconds < 0 || seconds > int64(domain.InstanceMaxLease/time.Second)*2 {
-		return 0, domain.Errorf(domain.EINVALID, "lease_seconds %d is outside %d..%d",
+		return 0, domain.Reasonf(domain.EINVALID, domain.ReasonInvalidLease, "lease_seconds %d is outside %d..%d",
 			seconds, int64(domain.InstanceMinLease/time.Second), int64(domain.InstanceMaxLease/time.Second))
 	}
 	return time.Duration(seconds) * time.Second, nil
@@ -226,7 +226,7 @@ func (ls *licServer) createCoupon(w http.ResponseWriter, r *http.Request) error 
 		return domain.Reasonf(domain.EINVALID, domain.ReasonInvalidID, "code: %s", domain.ErrorMessage(err))
 	}
 	if req.ExpiresAt.IsZero() {
-		return domain.Errorf(domain.EINVALID, "expires_at is required (RFC 3339): coupons always expire (R29)")
+		return domain.Reasonf(domain.EINVALID, domain.ReasonInvalidCoupon, "expires_at is required (RFC 3339): coupons always expire (R29)")
 	}
 	cmd := domain.CouponCreate{Code: req.Code, Partner: req.Partner, DiscountPercent: req.DiscountPercent,
 		RedemptionLimit: req.RedemptionLimit, ExpiresAt: req.ExpiresAt}

@@ -250,7 +250,7 @@ func bundleFiles(entries []Entry, parse func([]byte) (File, error)) ([]File, err
 				"bundle mixes request codes %s and %s", code, f.Binding.RequestCode)
 		}
 		if prev, dup := ids[f.License.ID]; dup {
-			return nil, domain.Reasonf(domain.EINVALID, domain.ReasonDuplicateLicense,
+			return nil, domain.Reasonf(domain.EINVALID, domain.ReasonBundleBadEntry,
 				"bundle holds license %s twice (%q and %q)", f.License.ID, prev, e.Name)
 		}
 		ids[f.License.ID] = e.Name

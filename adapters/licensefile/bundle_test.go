@@ -154,7 +154,7 @@ func TestVerifyBundleRefusals(t *testing.T) {
 		{"not a license", []Entry{base, {Name: "README", Data: []byte("hello")}}, domain.EINVALID, domain.ReasonMalformed},
 		{"key-bound file", []Entry{base, {Name: "k.license", Data: mustIssue(t, plusLicense("L-5", "gpu", 0), Binding{USBKey: "K-1"}, key)}}, domain.EINVALID, domain.ReasonBundleSource},
 		{"mixed request codes", []Entry{base, {Name: "o.license", Data: mustIssue(t, plusLicense("L-6", "gpu", 0), Binding{RequestCode: "RC-OTHER"}, key)}}, domain.EINVALID, domain.ReasonBundleSource},
-		{"same license twice", []Entry{base, plus, {Name: "again.license", Data: plus.Data}}, domain.EINVALID, domain.ReasonDuplicateLicense},
+		{"same license twice", []Entry{base, plus, {Name: "again.license", Data: plus.Data}}, domain.EINVALID, domain.ReasonBundleBadEntry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
