@@ -1,10 +1,13 @@
 package domain_test
 
 import (
+	"flag"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -163,5 +166,42 @@ func TestRefusalCatalogueEntries(t *testing.T) {
 		if got, want := r.Status, domain.StatusOfCode(r.Code); got != want && !precise[r.Reason] {
 			t.Errorf("%s: status %d, want its code %s's %d", r.Reason, got, r.Code, want)
 		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the README's table of refusals from the catalogue")
+
+// refusalTable renders the catalogue as the README's Markdown table.
+func refusalTable() string {
+	var b strings.Builder
+	b.WriteString("| reason | code | status | meaning |\n| --- | --- | --- | --- |\n")
+	for _, r := range domain.Refusals() {
+		fmt.Fprintf(&b, "| `%s` | `%s` | %d | %s |\n", r.Reason, r.Code, r.Status, r.Meaning)
+	}
+	return b.String()
+}
+
+// The README's table of refusals is the catalogue's.
+func TestRefusalTableInREADME(t *testing.T) {
+	t.Parallel()
+	const begin, end = "<!-- refusals:begin -->\n", "<!-- refusals:end -->"
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatalf("README.md has no %q ... %q section", begin, end)
+	}
+	want := s[:i+len(begin)] + refusalTable() + s[j:]
+	if *update {
+		if err := os.WriteFile("../README.md", []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if s != want {
+		t.Errorf("README.md's table of refusals differs from domain/reasons.go; run go test ./domain -run RefusalTable -update")
 	}
 }

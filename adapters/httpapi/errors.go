@@ -38,7 +38,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	code := domain.ErrorCode(err)
 	reason := domain.ErrorReason(err)
 	if reason == "" {
-		reason = domain.DefaultReason(code)
+		if reason = domain.DefaultReason(code); reason == "" {
+			log.Warn("an error without a reason reached the API; give it one from the catalogue", "code", code, "err", err)
+		}
 	}
 	body := ErrorBody{Error: ErrorDetail{Code: code, Reason: reason, Message: domain.ErrorMessage(err)}}
 	if code == domain.EINTERNAL {
