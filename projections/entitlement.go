@@ -2,10 +2,10 @@ package projections
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore"
 )
 
 // Queries answers the questions that need the domain's fold on top of the
@@ -32,10 +32,8 @@ import (
 // Queries is safe for concurrent use. Errors: ENOTFOUND unknown-platform,
 // EINTERNAL for storage failures or a history the domain cannot fold.
 type Queries struct {
-	db *DB
-
-	mu    sync.Mutex
-	cache map[string]cachedState
+	db    *DB
+	cache *eventstore.StateCache[cachedState]
 }
 
 type cachedState struct {
@@ -53,9 +51,11 @@ type cachedState struct {
 // dropped (refolding is cheap; the bound only caps memory).
 const maxCachedStates = 100_000
 
-// NewQueries builds the query service over db.
+// NewQueries builds the query service over db. Its folded states live in
+// the ledger's one kind of state cache (eventstore.StateCache), keyed by
+// platform and versioned by the projection's platform version.
 func NewQueries(db *DB) *Queries {
-	return &Queries{db: db, cache: make(map[string]cachedState)}
+	return &Queries{db: db, cache: eventstore.NewStateCache[cachedState](maxCachedStates)}
 }
 
 // DB is the database the queries read.
@@ -69,9 +69,7 @@ func (q *Queries) Entitlement(ctx context.Context, id string, at time.Time) ([]b
 	if err != nil {
 		return nil, err
 	}
-	q.mu.Lock()
-	c, ok := q.cache[id]
-	q.mu.Unlock()
+	c, _, ok := q.cache.Get(id)
 	cached := ok && c.state == st
 	if cached && c.doc != nil && c.docAt.Equal(at) {
 		return c.doc, nil
@@ -81,12 +79,8 @@ func (q *Queries) Entitlement(ctx context.Context, id string, at time.Time) ([]b
 		return nil, err
 	}
 	if cached {
-		q.mu.Lock()
-		if cur, ok := q.cache[id]; ok && cur.state == st {
-			cur.docAt, cur.doc = at, doc
-			q.cache[id] = cur
-		}
-		q.mu.Unlock()
+		c.docAt, c.doc = at, doc
+		q.cache.Put(id, c, c.version) // a racing writer's later version wins
 	}
 	return doc, nil
 }
@@ -103,9 +97,7 @@ func (q *Queries) entitlement(ctx context.Context, id string, at time.Time) (dom
 // history up to at. The returned state may be shared: do not fold into it.
 func (q *Queries) stateAt(ctx context.Context, id string, at time.Time) (*domain.PlatformState, error) {
 	gen, trusted := q.db.generation()
-	q.mu.Lock()
-	c, ok := q.cache[id]
-	q.mu.Unlock()
+	c, _, ok := q.cache.Get(id)
 	if ok && trusted && c.gen == gen && !at.Before(c.last) {
 		return c.state, nil // nothing committed since: the row is unchanged
 	}
@@ -126,12 +118,10 @@ func (q *Queries) stateAt(ctx context.Context, id string, at time.Time) (*domain
 		return st, nil
 	}
 	if ok && c.version == version {
-		q.mu.Lock()
-		if cur, ok := q.cache[id]; ok && cur.state == c.state && cur.gen < gen {
-			cur.gen = gen
-			q.cache[id] = cur
+		if c.gen < gen {
+			c.gen = gen
+			q.cache.Put(id, c, version)
 		}
-		q.mu.Unlock()
 		return c.state, nil
 	}
 	var st *domain.PlatformState
@@ -150,17 +140,7 @@ func (q *Queries) stateAt(ctx context.Context, id string, at time.Time) (*domain
 			return nil, foldErr(id, err)
 		}
 	}
-	q.mu.Lock()
-	if cur, ok := q.cache[id]; !ok || cur.version < version {
-		if !ok && len(q.cache) >= maxCachedStates {
-			for k := range q.cache {
-				delete(q.cache, k)
-				break
-			}
-		}
-		q.cache[id] = cachedState{gen: gen, version: version, last: last, state: st}
-	}
-	q.mu.Unlock()
+	q.cache.Put(id, cachedState{gen: gen, version: version, last: last, state: st}, version)
 	return st, nil
 }
 
