@@ -33,6 +33,7 @@ func sampleEvent() domain.Event {
 // The fast decoder takes every event the store writes; if it fell back to
 // encoding/json, reading would be several times slower.
 func TestDecodeFastAcceptsCanonicalEvents(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		edit func(*domain.Event)
@@ -69,6 +70,7 @@ func TestDecodeFastAcceptsCanonicalEvents(t *testing.T) {
 // Anything outside the canonical shape goes to the reference decoder,
 // which gives the same result or a clear error.
 func TestDecodeFastDefersOutsideTheCanonicalShape(t *testing.T) {
+	t.Parallel()
 	good := string(canonical(t, sampleEvent()))
 	tests := []struct {
 		name string
@@ -131,6 +133,7 @@ func FuzzDecodeFast(f *testing.F) {
 }
 
 func TestSubjectMatches(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		nats, event string
 		want        bool
@@ -172,6 +175,7 @@ func BenchmarkDecode(b *testing.B) {
 }
 
 func TestValidJSON(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want bool
@@ -213,6 +217,7 @@ func FuzzValidJSON(f *testing.F) {
 }
 
 func TestParseTimeAgreesWithTimeParse(t *testing.T) {
+	t.Parallel()
 	tests := []string{
 		"2026-03-01T09:30:00Z", "2026-03-01T09:30:00.1Z", "2026-03-01T09:30:00.123456789Z",
 		"2024-02-29T23:59:59.5Z", "0001-01-01T00:00:00.000000001Z", "9999-12-31T23:59:59Z", "0000-01-01T00:00:00Z",
@@ -236,6 +241,7 @@ func TestParseTimeAgreesWithTimeParse(t *testing.T) {
 }
 
 func TestParseAckSubject(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		subj         string
 		seq, pending uint64

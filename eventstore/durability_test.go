@@ -26,6 +26,7 @@ const childDirEnv = "LICLEDGER_EVENTSTORE_DURABILITY_DIR"
 // durability test kills. It appends in a loop (single events and batches)
 // and prints "ACK <id>" for every event once Append has returned.
 func TestDurabilityChild(t *testing.T) {
+	t.Parallel()
 	dir := os.Getenv(childDirEnv)
 	if dir == "" {
 		t.Skip("helper process for TestAcknowledgedAppendsSurviveSIGKILL")
@@ -70,6 +71,7 @@ func TestDurabilityChild(t *testing.T) {
 // This is the guarantee of the default sync setting (write(2) before the
 // acknowledgement); a power loss is beyond what a test can stage.
 func TestAcknowledgedAppendsSurviveSIGKILL(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(childDirEnv) != "" {
 		t.Skip("in the child")
 	}

@@ -10,6 +10,7 @@ import (
 )
 
 func TestCanonicalLayoutKnown(t *testing.T) {
+	t.Parallel()
 	if !canonicalLayoutKnown {
 		t.Fatal("domain.Event's fields changed: update canonicalFields and encodeCanonical (the fast path is off until then)")
 	}
@@ -17,6 +18,7 @@ func TestCanonicalLayoutKnown(t *testing.T) {
 
 // encodeCanonical writes exactly Canonical's bytes, or declines.
 func TestEncodeCanonicalMatchesCanonical(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		edit    func(*domain.Event)

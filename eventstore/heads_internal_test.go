@@ -6,6 +6,7 @@ import (
 )
 
 func TestHeadsCache(t *testing.T) {
+	t.Parallel()
 	var h heads
 	h.advance("a", head{seq: 5, version: 2})
 	h.advance("a", head{seq: 3, version: 1}) // an older append recorded late: ignored

@@ -40,6 +40,7 @@ func seqs(recs []eventstore.Record) []uint64 {
 }
 
 func TestRead(t *testing.T) {
+	t.Parallel()
 	clk := eventstoretest.NewClock(t0)
 	s := eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clk.Now))
 	seedLog(t, s, clk)
@@ -83,6 +84,7 @@ func TestRead(t *testing.T) {
 }
 
 func TestReadEmptyStream(t *testing.T) {
+	t.Parallel()
 	s := eventstoretest.MustOpenStore(t)
 	recs, errs := readAll(t, s, 1)
 	if len(recs) != 0 || len(errs) != 0 {
@@ -92,6 +94,7 @@ func TestReadEmptyStream(t *testing.T) {
 
 // Read ends at the last sequence as of the call, even while appends go on.
 func TestReadStopsAtLastSeqOfTheCall(t *testing.T) {
+	t.Parallel()
 	s := eventstoretest.MustOpenStore(t)
 	agg := platform("acme")
 	mustAppend(t, s, agg, 0, hostAdded(t, agg, "h-1"), hostAdded(t, agg, "h-2"))
@@ -114,6 +117,7 @@ func TestReadStopsAtLastSeqOfTheCall(t *testing.T) {
 // a *DecodeError with its sequence, reading continues, Verify reports it,
 // and Load of that aggregate fails closed with a clear error.
 func TestMalformedMessageNeverCrashesAReader(t *testing.T) {
+	t.Parallel()
 	s := eventstoretest.MustOpenStore(t, eventstoretest.Mutable())
 	agg := platform("x")
 	mustAppend(t, s, agg, 0, hostAdded(t, agg, "h-1"))
@@ -195,6 +199,7 @@ func TestMalformedMessageNeverCrashesAReader(t *testing.T) {
 }
 
 func TestSubscribe(t *testing.T) {
+	t.Parallel()
 	s := eventstoretest.MustOpenStore(t)
 	agg := platform("acme")
 	mustAppend(t, s, agg, 0, hostAdded(t, agg, "h-1"), hostAdded(t, agg, "h-2"), hostAdded(t, agg, "h-3"))
@@ -223,6 +228,7 @@ func TestSubscribe(t *testing.T) {
 // Subscribe ends quietly when its context ends, even with nothing to
 // deliver.
 func TestSubscribeEndsWithContext(t *testing.T) {
+	t.Parallel()
 	s := eventstoretest.MustOpenStore(t)
 	ctx, cancel := context.WithTimeout(testCtx(t), 300*time.Millisecond)
 	defer cancel()

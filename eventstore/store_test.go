@@ -19,6 +19,7 @@ var t0 = time.Date(2026, 3, 1, 9, 30, 0, 123456789, time.UTC)
 // digest of the aggregate's previous event; Load returns exactly what
 // Append returned.
 func TestAppendLoadRoundTrip(t *testing.T) {
+	t.Parallel()
 	clk := eventstoretest.NewClock(t0)
 	s := eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clk.Now))
 	agg := platform("acme")
@@ -81,6 +82,7 @@ func TestAppendLoadRoundTrip(t *testing.T) {
 }
 
 func TestLoadUnknownAggregateIsEmpty(t *testing.T) {
+	t.Parallel()
 	s := eventstoretest.MustOpenStore(t)
 	mustAppend(t, s, platform("other"), 0, hostAdded(t, platform("other"), "h-1"))
 	if got := mustLoad(t, s, platform("nobody")); len(got) != 0 {
@@ -90,6 +92,7 @@ func TestLoadUnknownAggregateIsEmpty(t *testing.T) {
 
 // A stale expected version is a conflict and stores nothing.
 func TestAppendConflictOnStaleVersion(t *testing.T) {
+	t.Parallel()
 	s := eventstoretest.MustOpenStore(t)
 	agg := platform("acme")
 	mustAppend(t, s, agg, 0, hostAdded(t, agg, "h-1"))
@@ -128,6 +131,7 @@ func TestAppendConflictOnStaleVersion(t *testing.T) {
 // store's cache is stale) is still ECONFLICT, and the next append with the
 // right version succeeds and chains onto the other process's event.
 func TestAppendStaleCacheConflictsThenChains(t *testing.T) {
+	t.Parallel()
 	url := eventstoretest.MustRunJetStream(t)
 	a := eventstoretest.MustOpenStore(t, eventstoretest.WithURL(url))
 	b := eventstoretest.MustOpenStore(t, eventstoretest.WithURL(url))
@@ -162,6 +166,7 @@ func TestAppendStaleCacheConflictsThenChains(t *testing.T) {
 // A retried append (same event ids) returns the stored records and stores
 // nothing, for one event and for a batch, even after the aggregate moved on.
 func TestAppendIdempotentRetry(t *testing.T) {
+	t.Parallel()
 	s := eventstoretest.MustOpenStore(t)
 	agg := platform("acme")
 	withID := func(id, host string) domain.Event {
@@ -207,6 +212,7 @@ func TestAppendIdempotentRetry(t *testing.T) {
 
 // R10: a batch is stored all or none.
 func TestAppendBatchIsAtomic(t *testing.T) {
+	t.Parallel()
 	s := eventstoretest.MustOpenStore(t)
 	agg := platform("acme")
 	mustAppend(t, s, agg, 0, hostAdded(t, agg, "h-1"))
@@ -242,6 +248,7 @@ func TestAppendBatchIsAtomic(t *testing.T) {
 }
 
 func TestAppendBadInput(t *testing.T) {
+	t.Parallel()
 	s := eventstoretest.MustOpenStore(t)
 	agg := platform("acme")
 	ev := func(f func(*domain.Event)) []domain.Event {
@@ -287,6 +294,7 @@ func TestAppendBadInput(t *testing.T) {
 // when the clock goes back, the store stamps the last event's time and
 // logs the skew.
 func TestTimeNeverGoesBackwards(t *testing.T) {
+	t.Parallel()
 	clk := eventstoretest.NewClock(t0)
 	var logs eventstoretest.SyncBuffer
 	s := eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clk.Now), eventstoretest.WithLogger(bufferLogger(&logs)))
@@ -320,6 +328,7 @@ func TestTimeNeverGoesBackwards(t *testing.T) {
 // The store keeps working across a restart: the log, the chain and the
 // append cache all come back from disk.
 func TestReopen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	agg := platform("acme")
 	s1 := eventstoretest.MustOpenStore(t, eventstoretest.WithDataDir(dir))
@@ -345,6 +354,7 @@ func TestReopen(t *testing.T) {
 // SyncAlways (fsync before every acknowledgement) is a server option of
 // the embedded store; appends and reopening work the same under it.
 func TestSyncAlways(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	agg := platform("acme")
 	syncAlways := eventstoretest.WithConfig(func(c *eventstore.Config) { c.SyncAlways = true })
@@ -361,6 +371,7 @@ func TestSyncAlways(t *testing.T) {
 // R31: the ledger never deletes, and by default the stream refuses
 // deletes and purges from anyone.
 func TestStreamRefusesDeletes(t *testing.T) {
+	t.Parallel()
 	s := eventstoretest.MustOpenStore(t)
 	agg := platform("acme")
 	mustAppend(t, s, agg, 0, hostAdded(t, agg, "h-1"))
@@ -380,6 +391,7 @@ func TestStreamRefusesDeletes(t *testing.T) {
 }
 
 func TestOpenBadConfig(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  eventstore.Config
@@ -403,6 +415,7 @@ func TestOpenBadConfig(t *testing.T) {
 // Listen exposes the embedded server to other NATS clients (e.g. `audit
 // verify --nats`), which see the same log.
 func TestListenServesOtherClients(t *testing.T) {
+	t.Parallel()
 	s := eventstoretest.MustOpenStore(t, eventstoretest.WithConfig(func(c *eventstore.Config) { c.Listen = "127.0.0.1:0" }))
 	agg := platform("acme")
 	mustAppend(t, s, agg, 0, hostAdded(t, agg, "h-1"))
@@ -417,6 +430,7 @@ func TestListenServesOtherClients(t *testing.T) {
 }
 
 func TestDecodeErrorUnwraps(t *testing.T) {
+	t.Parallel()
 	inner := domain.Errorf(domain.EINVALID, "bad")
 	err := error(&eventstore.DecodeError{Seq: 7, Subject: "ledger.platform.x", Err: inner})
 	if !errors.Is(err, inner) || domain.ErrorCode(err) != domain.EINVALID {
@@ -430,6 +444,7 @@ func TestDecodeErrorUnwraps(t *testing.T) {
 // A ReadOnly store reads an existing ledger and changes nothing: no
 // appends, no stream created or reconfigured.
 func TestReadOnly(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	agg := platform("acme")
 	_, err := eventstore.Open(testCtx(t), eventstore.Config{DataDir: dir, ReadOnly: true})
@@ -453,6 +468,7 @@ func TestReadOnly(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	s := eventstoretest.MustOpenStore(t)
 	agg := platform("acme")
 	tests := []struct {
@@ -489,6 +505,7 @@ func TestVersion(t *testing.T) {
 // A caller-set event id that another event already carries is refused,
 // alone or in a batch, and nothing is stored.
 func TestAppendDuplicateIDElsewhere(t *testing.T) {
+	t.Parallel()
 	s := eventstoretest.MustOpenStore(t)
 	a, b := platform("a"), platform("b")
 	e := hostAdded(t, a, "h-1")

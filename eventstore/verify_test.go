@@ -30,6 +30,7 @@ func findings(rep eventstore.VerifyReport) []finding {
 //
 //	seq 1 acme v1, 2 acme v2, 3 beta v1, 4 acme v3, 5 acme v4
 func TestVerifyDetectsTampering(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		tamper func(t *testing.T, s *eventstore.Store, stream jetstream.Stream, log []eventstore.Record)
@@ -159,6 +160,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 }
 
 func TestVerifyReportAndProgress(t *testing.T) {
+	t.Parallel()
 	s := eventstoretest.MustOpenStore(t)
 	for i := range 3 {
 		agg := platform(fmt.Sprintf("p-%d", i))

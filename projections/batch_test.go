@@ -90,6 +90,7 @@ func randomHistory(l *ledger, r *rand.Rand, n int) {
 // runner starts with no knowledge of which platforms have rows), and
 // rebuilt in bulk, yields byte-identical table digests.
 func TestBatchSizesAgree(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, seed := range []uint64{1, 2, 3} {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
@@ -193,6 +194,7 @@ func (c bulkCounting) Apply(ctx context.Context, tx *Tx, rec eventstore.Record) 
 // bulkRows rows before the failure) leaves none of them, and its
 // checkpoint, behind.
 func TestBulkRowsRollBackWithTheBatch(t *testing.T) {
+	t.Parallel()
 	l := newLedger(t)
 	appendN(l, 3*bulkRows)
 	db := openDB(t, "p.db")

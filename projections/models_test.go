@@ -27,6 +27,7 @@ func mustJSON(t *testing.T, v any) []byte {
 // licenses take no part), USB key insertions per node, the timeline, and
 // the platform row.
 func TestReadModelsGolden(t *testing.T) {
+	t.Parallel()
 	l := newLedger(t)
 	history(l)
 	db := openDB(t, "p.db")
@@ -92,6 +93,7 @@ func TestReadModelsGolden(t *testing.T) {
 
 // The events index returns every event by id, exactly as stored.
 func TestEventByID(t *testing.T) {
+	t.Parallel()
 	l := newLedger(t)
 	history(l)
 	db := openDB(t, "p.db")
@@ -120,6 +122,7 @@ func TestEventByID(t *testing.T) {
 // every event's instant, just before and after it, and long after (where
 // the cached latest state answers).
 func TestEntitlementEqualsReplay(t *testing.T) {
+	t.Parallel()
 	l := newLedger(t)
 	history(l)
 	db := openDB(t, "p.db")
@@ -190,6 +193,7 @@ func TestEntitlementEqualsReplay(t *testing.T) {
 // equals the database built incrementally, in small batches across
 // several catch-ups with events appended in between.
 func TestDeterminism(t *testing.T) {
+	t.Parallel()
 	l := newLedger(t)
 	ctx := context.Background()
 	inc := openDB(t, "incremental.db")
@@ -240,6 +244,7 @@ func TestDeterminism(t *testing.T) {
 // R32: Verify reports a clean database as clean, and a tampered one with
 // the table and rows that differ.
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	l := newLedger(t)
 	history(l)
 	live := openDB(t, "live.db")
@@ -279,6 +284,7 @@ func TestVerify(t *testing.T) {
 // otherwise swaps in a complete rebuild, even over a database with a
 // leftover WAL.
 func TestRebuildSwap(t *testing.T) {
+	t.Parallel()
 	l := newLedger(t)
 	history(l)
 	ctx := context.Background()
@@ -322,6 +328,7 @@ func TestRebuildSwap(t *testing.T) {
 
 // A database written by a newer build is refused rather than misread.
 func TestMigrationsRefuseNewerSchema(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "p.db")
 	db, err := Open(ctx, path)
@@ -342,6 +349,7 @@ func TestMigrationsRefuseNewerSchema(t *testing.T) {
 // timeline is then read from the events index, and the database equals a
 // fresh rebuild (R32).
 func TestMigrationTimelineFromEvents(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := newLedger(t)
 	history(l)

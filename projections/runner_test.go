@@ -68,6 +68,7 @@ func appendN(l *ledger, n int) {
 // batch boundary: the checkpoint and the rows move together, so the
 // restarted runner neither applies an event twice nor skips one.
 func TestRunnerCheckpointAtomicity(t *testing.T) {
+	t.Parallel()
 	l := newLedger(t)
 	appendN(l, 50)
 	db := openDB(t, "p.db")
@@ -115,6 +116,7 @@ func TestRunnerCheckpointAtomicity(t *testing.T) {
 // Cancelling between batches (a shutdown, or a kill after a commit) and
 // starting again also applies everything exactly once.
 func TestRunnerResume(t *testing.T) {
+	t.Parallel()
 	l := newLedger(t)
 	appendN(l, 30)
 	db := openDB(t, "p.db")
@@ -145,6 +147,7 @@ func TestRunnerResume(t *testing.T) {
 // Run follows the log live: events appended after it started are applied,
 // WaitFor returns once they are, and Status reports caught up.
 func TestRunnerLive(t *testing.T) {
+	t.Parallel()
 	l := newLedger(t)
 	appendN(l, 3)
 	db := openDB(t, "p.db")
@@ -182,6 +185,7 @@ func TestRunnerLive(t *testing.T) {
 // from the beginning of the log while the others carry on from theirs, and
 // a renamed projection's tables are emptied first.
 func TestRunnerNewProjectionCatchesUp(t *testing.T) {
+	t.Parallel()
 	l := newLedger(t)
 	appendN(l, 10)
 	db := openDB(t, "p.db")
@@ -211,6 +215,7 @@ func TestRunnerNewProjectionCatchesUp(t *testing.T) {
 // and an event whose data is malformed are recorded in the poison table
 // with their sequence and error, and the events after them are applied.
 func TestRunnerPoison(t *testing.T) {
+	t.Parallel()
 	l := newLedger(t, func(c *eventstore.Config) { c.Mutable = true })
 	l.append("platform/p", ev(domain.EventPlatformRegistered, domain.PlatformRegistered{Nodes: []string{"n1"}}))
 	js := l.store.JetStream()

@@ -9,6 +9,7 @@ import (
 // R32: ts is part of every projection's bytes; the hand-written formatter
 // must agree with time.Format on the layout, whatever the instant and zone.
 func TestTSMatchesFormat(t *testing.T) {
+	t.Parallel()
 	zone := time.FixedZone("X", -7*3600-30*60)
 	tests := []time.Time{
 		{},

@@ -13,6 +13,7 @@ import (
 // used at all, report ErrUnavailable, which the watcher surfaces in its
 // status instead of failing (serve starts anyway).
 func TestHIDEnumeratorOnThisMachine(t *testing.T) {
+	t.Parallel()
 	for _, e := range []HIDEnumerator{{}, {VendorID: 0x096e, ProductID: 0x0006}} {
 		devices, err := e.Enumerate(context.Background())
 		switch {
@@ -35,6 +36,7 @@ func TestHIDEnumeratorOnThisMachine(t *testing.T) {
 
 // The real enumerator honours a cancelled context.
 func TestHIDEnumeratorCancelled(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := (HIDEnumerator{}).Enumerate(ctx); !errors.Is(err, context.Canceled) {

@@ -52,6 +52,7 @@ func (l *ledger) state(t *testing.T) *domain.PlatformState {
 // the platform's key state is the table's. Keys that move between nodes
 // exercise the cross-node conflict and retry.
 func TestTwoNodesKeyStateTable(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := newLedger(t)
 	l.command(t, domain.RegisterPlatform{Platform: "acme", Nodes: []string{"mn-1"}})
@@ -176,6 +177,7 @@ func sorted(s []string) []string {
 // LedgerEvents is idempotent: a delivery retried after it was recorded
 // (the answer was lost) appends nothing and succeeds.
 func TestLedgerEventsIdempotent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := newLedger(t)
 	l.command(t, domain.RegisterPlatform{Platform: "acme", Nodes: []string{"mn-1", "mn-2"}})

@@ -110,6 +110,7 @@ func poll(t *testing.T, w *Watcher, rec *recorder) string {
 // this node, and reported removed once it is gone for as many polls; a key
 // present for fewer polls than that (a loose contact) is never reported.
 func TestWatcherDebounce(t *testing.T) {
+	t.Parallel()
 	type step struct {
 		attached []string
 		want     string
@@ -161,6 +162,7 @@ func TestWatcherDebounce(t *testing.T) {
 // still attached is not reported again, a key pulled while the ledger was
 // down is reported removed.
 func TestWatcherStartsFromRecordedKeys(t *testing.T) {
+	t.Parallel()
 	w, enum, rec := newTestWatcher(t, Config{Inserted: []string{"K-1", "K-2"}})
 	if got, want := w.Status().Keys, []string{"K-1", "K-2"}; !slices.Equal(got, want) {
 		t.Fatalf("keys = %v, want %v", got, want)
@@ -181,6 +183,7 @@ func TestWatcherStartsFromRecordedKeys(t *testing.T) {
 // unavailable or an enumeration fails, no key is reported removed; the
 // watcher says why in Status/Err and recovers when enumeration works again.
 func TestWatcherUnavailableAndErrors(t *testing.T) {
+	t.Parallel()
 	w, enum, rec := newTestWatcher(t, Config{Debounce: 2, Inserted: []string{"K-1"}})
 	if err := w.Err(); err != nil || w.Status().State != StateStarting {
 		t.Fatalf("before the first poll: %v %s", err, w.Status().State)
@@ -221,6 +224,7 @@ func TestWatcherUnavailableAndErrors(t *testing.T) {
 // poll; a later change never overtakes it (pulled-then-other-key order of
 // R21 is preserved).
 func TestWatcherRetriesFailedDelivery(t *testing.T) {
+	t.Parallel()
 	w, enum, rec := newTestWatcher(t, Config{Debounce: 1, Inserted: []string{"K-1"}})
 	rec.fail["-K-1"] = domain.Errorf(domain.ECONFLICT, "lost a race")
 	enum.set("K-2")
@@ -254,6 +258,7 @@ func TestWatcherRetriesFailedDelivery(t *testing.T) {
 
 // Run polls on its own until the context ends.
 func TestWatcherRun(t *testing.T) {
+	t.Parallel()
 	w, enum, rec := newTestWatcher(t, Config{Interval: time.Millisecond, Debounce: 2})
 	enum.set("K-1")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -277,6 +282,7 @@ func TestWatcherRun(t *testing.T) {
 }
 
 func TestNewWatcherRejects(t *testing.T) {
+	t.Parallel()
 	enum, rec := &fakeEnum{}, &recorder{}
 	tests := []struct {
 		name   string
@@ -303,6 +309,7 @@ func TestNewWatcherRejects(t *testing.T) {
 }
 
 func TestParseUSBID(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want uint16

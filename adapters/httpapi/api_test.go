@@ -18,6 +18,7 @@ import (
 // Every domain code maps to one status, and the reasons HTTP has a better
 // status for override it.
 func TestStatusTable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  error
 		want int
@@ -45,6 +46,7 @@ func TestStatusTable(t *testing.T) {
 // answer carries the events and the new version as ETag, and queries see
 // the command's effect at once (the command waits for the projections).
 func TestCommandsAndQueries(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.registerAcme()
 	r := e.must(http.StatusCreated, "POST", "/v1/platforms/acme/licenses", bundleJSON)
@@ -119,6 +121,7 @@ func TestCommandsAndQueries(t *testing.T) {
 // same history (what `licledger replay` prints), now and as of an earlier
 // instant.
 func TestEntitlementIsReplay(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.registerAcme()
 	e.must(http.StatusCreated, "POST", "/v1/platforms/acme/licenses", bundleJSON)
@@ -156,6 +159,7 @@ func TestEntitlementIsReplay(t *testing.T) {
 // the same answer; If-Match with a stale version is 412 with nothing
 // appended; the current version goes through.
 func TestIdempotencyAndIfMatch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.registerAcme()
 	e.must(http.StatusCreated, "POST", "/v1/platforms/acme/licenses", bundleJSON)
@@ -193,6 +197,7 @@ func TestIdempotencyAndIfMatch(t *testing.T) {
 // audit event (who, why, digest); a retry with the same key gets the same
 // answer without a second record.
 func TestUploadRejectedIsRecorded(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.registerAcme()
 	seq := e.lastSeq()
@@ -229,6 +234,7 @@ func TestUploadRejectedIsRecorded(t *testing.T) {
 
 // Uploads also come as the file part of a multipart form.
 func TestUploadMultipart(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.registerAcme()
 	var buf bytes.Buffer
@@ -270,6 +276,7 @@ func mustTokens(token string) *Tokens {
 // Bad input gets its documented status and error code, and appends
 // nothing.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.MaxBodyBytes, c.MaxUploadBytes = 1024, 1536 })
 	e.registerAcme()
 	big := `{"id":"x","nodes":["` + strings.Repeat("n", 2000) + `"]}`
@@ -334,6 +341,7 @@ func TestBadInput(t *testing.T) {
 // Internal errors answer 500 with a generic message: nothing of the
 // failure (paths, SQL, NATS) reaches the client.
 func TestInternalErrorsDoNotLeak(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.registerAcme()
 	e.db.Close() // every query now fails inside SQLite
@@ -350,6 +358,7 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 // Public endpoints need no token; metrics count requests by route pattern
 // and status, commands' append latency and events, and the projection lag.
 func TestHealthReadyMetrics(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.registerAcme()
 	e.do("GET", "/v1/platforms/nope/entitlement", clientToken, nil)
@@ -385,6 +394,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 // The OpenAPI description documents every registered route and nothing
 // else, so /openapi.json stays true.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`
@@ -413,6 +423,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 // Without tokens every request is the local admin (serve only allows
 // that on loopback).
 func TestNoTokensIsLocalAdmin(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.Tokens = nil })
 	if r := e.do("POST", "/v1/platforms", "", []byte(`{"id":"acme","nodes":["mn-1"]}`)); r.status != 201 {
 		t.Fatalf("tokenless register: %d %s", r.status, r.body)

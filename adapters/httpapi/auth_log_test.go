@@ -12,6 +12,7 @@ import (
 // unknown token, malformed header, a failing command), the logs, at debug
 // level, never hold a token or a part of one long enough to matter.
 func TestTokensNeverLogged(t *testing.T) {
+	t.Parallel()
 	var logs eventstoretest.SyncBuffer
 	e := newEnv(t, func(c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

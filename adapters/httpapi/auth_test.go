@@ -9,6 +9,7 @@ import (
 )
 
 func TestParseTokens(t *testing.T) {
+	t.Parallel()
 	const a, b = "aaaaaaaaaaaaaaaa-1", "bbbbbbbbbbbbbbbb-2"
 	tests := []struct {
 		name  string
@@ -46,6 +47,7 @@ func TestParseTokens(t *testing.T) {
 // Bad token configurations are refused, and the error never quotes a
 // token.
 func TestParseTokensRefuses(t *testing.T) {
+	t.Parallel()
 	const secret = "secret-secret-secret"
 	tests := []struct{ name, in string }{
 		{"empty", "  \n"},

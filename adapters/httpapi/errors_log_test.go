@@ -15,6 +15,7 @@ import (
 // An internal error is an ERROR for the operator, unless the request had
 // already ended (the client hung up): then it is only a debug line.
 func TestInternalErrorLogLevel(t *testing.T) {
+	t.Parallel()
 	internal := domain.Errorf(domain.EINTERNAL, "read: %v", errors.New("nats: timeout"))
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -15,6 +15,7 @@ import (
 // the stored event, and a perpetual license's updates_until came out short
 // of one year. R26, R27, R28.
 func TestCommandsReadTheClockOnce(t *testing.T) {
+	t.Parallel()
 	e := newLicEnv(t)
 	e.clock.Step = time.Microsecond
 	sub := e.subscription("S-1", 2, 24*time.Hour)

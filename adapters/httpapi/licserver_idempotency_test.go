@@ -17,6 +17,7 @@ import (
 // and on a process whose cache went stale behind another's append (the
 // version check reloads it). R25: instances are added once.
 func TestIdempotencyKeysAcrossAppendsAndProcesses(t *testing.T) {
+	t.Parallel()
 	a, b := twoProcesses(t)
 	license := a.subscription("S-1", 2, time.Hour)
 	first := a.admin(http.StatusCreated, "POST", "/v1/subscriptions/S-1/instances", AddInstancesRequest{Count: 2}, "Idempotency-Key: order-1")
@@ -63,6 +64,7 @@ func TestIdempotencyKeysAcrossAppendsAndProcesses(t *testing.T) {
 // attempt gets the one answer: the loser of the race conflicts, re-reads
 // and finds the key.
 func TestIdempotencyKeyRacingRetries(t *testing.T) {
+	t.Parallel()
 	a, b := twoProcesses(t)
 	license := a.subscription("S-1", 1, time.Hour)
 	const attempts = 12

@@ -45,6 +45,7 @@ func countType(events []domain.Event, typ string) int {
 // at least 128 random bits and the plan; the log records the secret's hash
 // only. R27: a check answers with the current plan.
 func TestActivateAndCheck(t *testing.T) {
+	t.Parallel()
 	e := newLicEnv(t)
 	license := e.subscription("S-1", 2, time.Hour)
 	a := e.activate(license, "2.4.0")
@@ -108,6 +109,7 @@ func TestActivateAndCheck(t *testing.T) {
 // The refusals of the instance endpoints, each with its status and
 // stable reason.
 func TestInstanceRefusals(t *testing.T) {
+	t.Parallel()
 	e := newLicEnv(t)
 	license := e.subscription("S-1", 1, time.Hour)
 	a := e.activate(license, "2.4.0")
@@ -158,6 +160,7 @@ func TestInstanceRefusals(t *testing.T) {
 // is released; the instance must activate again, and the freed seat can
 // be taken by another instance. R26: at the limit, activation is refused.
 func TestLeaseLapseFreesSeat(t *testing.T) {
+	t.Parallel()
 	e := newLicEnv(t)
 	license := e.subscription("S-1", 1, time.Hour)
 	a := e.activate(license, "2.4.0")
@@ -202,6 +205,7 @@ func TestLeaseLapseFreesSeat(t *testing.T) {
 // a day with a 1 h lease records at most one check-in per lease/4
 // (design.md, R27).
 func TestCheckInsBoundedLogGrowth(t *testing.T) {
+	t.Parallel()
 	e := newLicEnv(t)
 	license := e.subscription("S-1", 1, time.Hour)
 	a := e.activate(license, "2.4.0")
@@ -221,6 +225,7 @@ func TestCheckInsBoundedLogGrowth(t *testing.T) {
 // restart; a downgrade below the instances in use is refused. R25: more
 // instances can be added.
 func TestPlanChangeReachesNextCheck(t *testing.T) {
+	t.Parallel()
 	e := newLicEnv(t)
 	license := e.subscription("S-1", 2, time.Hour)
 	a := e.activate(license, "2.4.0")
@@ -251,6 +256,7 @@ func TestPlanChangeReachesNextCheck(t *testing.T) {
 // while its updates were paid; newer versions are refused, and renewing
 // updates covers them.
 func TestPerpetualInstances(t *testing.T) {
+	t.Parallel()
 	e := newLicEnv(t)
 	e.admin(http.StatusCreated, "POST", "/v1/perpetual", PerpetualRequest{ID: "P-1", Customer: "acme", Plan: plan("perpetual", 1), LeaseSeconds: 3600})
 	activate := func(version string, released time.Time) response {
@@ -293,6 +299,7 @@ func TestPerpetualInstances(t *testing.T) {
 // An instance that shuts down frees its seat at once with its secret; an
 // admin can free any seat without one.
 func TestDeactivate(t *testing.T) {
+	t.Parallel()
 	e := newLicEnv(t)
 	license := e.subscription("S-1", 1, time.Hour)
 	a := e.activate(license, "2.4.0")
@@ -326,6 +333,7 @@ func TestDeactivate(t *testing.T) {
 // from the list, not the client; a version the list does not know cannot
 // activate a perpetual license, and a contradicting claim is refused.
 func TestPerpetualReleaseList(t *testing.T) {
+	t.Parallel()
 	releases, err := ParseReleases([]byte(`{"2.4.0":"2025-11-01T00:00:00Z","3.0.0":"2027-03-01T00:00:00Z"}`))
 	if err != nil {
 		t.Fatal(err)

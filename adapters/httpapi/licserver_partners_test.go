@@ -10,6 +10,7 @@ import (
 // view gathers them over all its coupons, now and as of an earlier
 // instant (R32), and leaves other partners' coupons out.
 func TestPartnerRedemptions(t *testing.T) {
+	t.Parallel()
 	e := newLicEnv(t)
 	expires := t0.Add(30 * 24 * time.Hour)
 	for _, s := range []string{"S-1", "S-2", "S-3"} {

@@ -30,6 +30,7 @@ func twoProcesses(t *testing.T) (*licEnv, *licEnv) {
 // two (kept apart by the expected version alone: the loser of each race
 // gets a conflict, re-reads and decides again).
 func TestConcurrentActivationsNeverOverAllocate(t *testing.T) {
+	t.Parallel()
 	const limit, racers = 5, 40
 	for _, processes := range []int{1, 2} {
 		t.Run(fmt.Sprintf("%d processes", processes), func(t *testing.T) {
@@ -88,6 +89,7 @@ func TestConcurrentActivationsNeverOverAllocate(t *testing.T) {
 // the store. R24 (a plan change reaches the next check) and R23 (a
 // canceled subscription stops its instances) through another process.
 func TestCacheFollowsOtherProcesses(t *testing.T) {
+	t.Parallel()
 	a, b := twoProcesses(t)
 	license := a.subscription("S-1", 2, time.Hour)
 	in := a.activate(license, "2.4.0")

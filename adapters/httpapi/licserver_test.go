@@ -16,6 +16,7 @@ import (
 // Every subscription command, in order, with its status and reason (R23
 // statuses, R24 plan changes, R25 added instances).
 func TestSubscriptionCommands(t *testing.T) {
+	t.Parallel()
 	e := newLicEnv(t)
 	create := SubscriptionRequest{ID: "S-1", Customer: "acme", Plan: plan("team", 2), Period: "monthly"}
 	for _, tc := range []struct {
@@ -86,6 +87,7 @@ func sameJSON(t *testing.T, a, b any) bool {
 // server with a cold cache (a fresh process) answers byte for byte what
 // the warm one does.
 func TestSubscriptionViewAsOf(t *testing.T) {
+	t.Parallel()
 	e := newLicEnv(t)
 	license := e.subscription("S-1", 2, time.Hour)
 	e.clock.Set(t0.Add(time.Hour))
@@ -146,6 +148,7 @@ func newServerOn(t testing.TB, e *licEnv, store ...*eventstore.Store) *licEnv {
 
 // R28: purchase and renewal of a perpetual license's updates.
 func TestPerpetualCommands(t *testing.T) {
+	t.Parallel()
 	e := newLicEnv(t)
 	for _, tc := range []struct {
 		name         string
@@ -176,6 +179,7 @@ func TestPerpetualCommands(t *testing.T) {
 // R29: coupons are redeemed up to their limit and before their expiry,
 // each redemption recorded against the partner.
 func TestCoupons(t *testing.T) {
+	t.Parallel()
 	e := newLicEnv(t)
 	expires := t0.Add(48 * time.Hour)
 	e.subscription("S-1", 2, 24*time.Hour)
@@ -222,6 +226,7 @@ func TestCoupons(t *testing.T) {
 // The license-server routes use the platform API's roles: instances are
 // clients (or an admin), commands admin only, views every reader.
 func TestLicenseServerRoles(t *testing.T) {
+	t.Parallel()
 	e := newLicEnv(t)
 	license := e.subscription("S-1", 1, time.Hour)
 	activate := ActivateRequest{LicenseKey: license, ProductVersion: "2.4.0"}
@@ -252,6 +257,7 @@ func TestLicenseServerRoles(t *testing.T) {
 // appends nothing again; If-Match guards against a stale read (the
 // platform API's semantics).
 func TestLicenseCommandIdempotencyAndIfMatch(t *testing.T) {
+	t.Parallel()
 	e := newLicEnv(t)
 	e.subscription("S-1", 1, time.Hour)
 	first := e.admin(http.StatusCreated, "POST", "/v1/subscriptions/S-1/instances", AddInstancesRequest{Count: 2}, "Idempotency-Key: order-77")
@@ -277,6 +283,7 @@ func TestLicenseCommandIdempotencyAndIfMatch(t *testing.T) {
 // cannot derive it (another process, another key) refuses clearly rather
 // than hand out a secret that does not match.
 func TestActivationIdempotency(t *testing.T) {
+	t.Parallel()
 	e := newLicEnv(t)
 	license := e.subscription("S-1", 1, time.Hour)
 	req := ActivateRequest{LicenseKey: license, ProductVersion: "2.4.0"}

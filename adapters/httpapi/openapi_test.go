@@ -83,6 +83,7 @@ func withCatalogue(doc map[string]any) map[string]any {
 // Every error answer in the OpenAPI document lists the catalogue's
 // reasons for its status. Run with -update after changing the catalogue.
 func TestOpenAPIReasonsFromCatalogue(t *testing.T) {
+	t.Parallel()
 	var doc map[string]any
 	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
 		t.Fatal(err)

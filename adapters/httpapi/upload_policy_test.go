@@ -13,6 +13,7 @@ import (
 // license-uploads-disabled and records nothing: R11 audits what an
 // uploader sent, and here nothing was examined.
 func TestNoLicenseUploads(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.Verifier = NoLicenseUploads{Hint: "start serve with --trusted-keys"} })
 	e.registerAcme()
 	seq := e.lastSeq()
@@ -31,6 +32,7 @@ func TestNoLicenseUploads(t *testing.T) {
 // Config.Ready sections appear in /readyz next to the projections, and
 // never replace the ledger's own fields or make it unready.
 func TestReadyzSections(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) {
 		c.Ready = map[string]func() any{
 			"usb_key_watcher": func() any { return map[string]string{"state": "unavailable", "error": "no hidraw"} },

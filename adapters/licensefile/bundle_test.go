@@ -16,6 +16,7 @@ import (
 // comes back Base first, whatever the archive order; writing is
 // deterministic.
 func TestBundleRoundTrip(t *testing.T) {
+	t.Parallel()
 	key := testKey(t, "vendor-2026")
 	v := testVerifier(t, Limits{}, key)
 	rc := Binding{RequestCode: testCode}
@@ -44,6 +45,7 @@ func TestBundleRoundTrip(t *testing.T) {
 // R10: the bundle reader refuses hostile archives whole: links, devices,
 // directories, path traversal, too many entries, oversize and gzip bombs.
 func TestReadBundleRefusals(t *testing.T) {
+	t.Parallel()
 	key := testKey(t, "vendor-2026")
 	lic := mustIssue(t, baseLicense("L-1"), Binding{RequestCode: testCode}, key)
 	hdr := func(typ byte, name, link string) rawEntry {
@@ -105,6 +107,7 @@ func TestReadBundleRefusals(t *testing.T) {
 // endless stream through it stops right after the limit, whatever any
 // header claimed.
 func TestCapReaderStopsAtLimit(t *testing.T) {
+	t.Parallel()
 	endless := &countingZeros{}
 	c := &capReader{r: endless, n: 1000}
 	n, err := io.Copy(io.Discard, c)
@@ -135,6 +138,7 @@ func (z *countingZeros) Read(p []byte) (int, error) {
 // R10: a bundle is verified whole: one bad file, a missing or second Base,
 // a key-bound file or mixed request codes refuse all of it.
 func TestVerifyBundleRefusals(t *testing.T) {
+	t.Parallel()
 	key := testKey(t, "vendor-2026")
 	v := testVerifier(t, Limits{}, key)
 	rc := Binding{RequestCode: testCode}
@@ -168,6 +172,7 @@ func TestVerifyBundleRefusals(t *testing.T) {
 }
 
 func TestWriteBundleRefusesBadNames(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"", "/abs", "../up", "a/../../b", `a\b`, "."} {
 		var buf bytes.Buffer
 		err := WriteBundle(&buf, []Entry{{Name: name, Data: []byte("x")}})

@@ -14,6 +14,7 @@ import (
 // R11: a file signed by a trusted vendor key verifies and comes back as it
 // was issued, for both bindings of R9.
 func TestSignVerifyRoundTrip(t *testing.T) {
+	t.Parallel()
 	key := testKey(t, "vendor-2026")
 	v := testVerifier(t, Limits{}, key)
 	community := domain.License{ID: "L-c", Kind: domain.KindBase, Edition: domain.EditionCommunity, IssuedAt: ts("2026-01-01T00:00:00Z")}
@@ -52,6 +53,7 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 // fixed key, so a third-party implementation can check itself. The test
 // also checks FORMAT.md quotes the golden bytes, keeping doc and code equal.
 func TestFormatVector(t *testing.T) {
+	t.Parallel()
 	key := testKey(t, "vendor-2026")
 	f, err := Sign(baseLicense("L-1"), Binding{RequestCode: testCode}, key)
 	if err != nil {
@@ -84,6 +86,7 @@ func TestFormatVector(t *testing.T) {
 // R11: anything but a well-formed file of this format is refused as
 // malformed, before any signature is checked.
 func TestParseFileRejectsMalformed(t *testing.T) {
+	t.Parallel()
 	key := testKey(t, "vendor-2026")
 	valid := string(mustIssue(t, baseLicense("L-1"), Binding{RequestCode: testCode}, key))
 	sig := valid[strings.Index(valid, `"signature": "`)+len(`"signature": "`):]
@@ -159,6 +162,7 @@ func TestParseFileRejectsMalformed(t *testing.T) {
 // R11: a file whose signature does not verify is refused; a file naming a
 // key the ledger does not trust is refused as forbidden.
 func TestVerifyRefusesBadSignatures(t *testing.T) {
+	t.Parallel()
 	key := testKey(t, "vendor-2026")
 	v := testVerifier(t, Limits{}, key)
 	raw := string(mustIssue(t, baseLicense("L-1"), Binding{RequestCode: testCode}, key))
@@ -197,6 +201,7 @@ func TestVerifyRefusesBadSignatures(t *testing.T) {
 // accepts files signed by either; once the old key is dropped from the
 // trusted set, its files are refused as unknown-signing-key.
 func TestKeyRotation(t *testing.T) {
+	t.Parallel()
 	old, cur := testKey(t, "vendor-2025"), testKey(t, "vendor-2026")
 	oldFile := mustIssue(t, baseLicense("L-old"), Binding{RequestCode: testCode}, old)
 	newFile := mustIssue(t, baseLicense("L-new"), Binding{RequestCode: testCode}, cur)
@@ -219,6 +224,7 @@ func TestKeyRotation(t *testing.T) {
 }
 
 func TestNewVerifierRejects(t *testing.T) {
+	t.Parallel()
 	k := testKey(t, "vendor-2026").Public()
 	tests := []struct {
 		name string
@@ -241,6 +247,7 @@ func TestNewVerifierRejects(t *testing.T) {
 
 // Signing refuses to produce a file the verifier would call malformed.
 func TestSignRefusesInvalidLicense(t *testing.T) {
+	t.Parallel()
 	key := testKey(t, "vendor-2026")
 	bad := baseLicense("L-1")
 	bad.Sockets = 0

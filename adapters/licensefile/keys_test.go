@@ -11,6 +11,7 @@ import (
 )
 
 func TestKeyFilesRoundTrip(t *testing.T) {
+	t.Parallel()
 	key := testKey(t, "vendor-2026")
 	priv, err := ParsePrivateKey(key.MarshalFile())
 	if err != nil {
@@ -32,6 +33,7 @@ func TestKeyFilesRoundTrip(t *testing.T) {
 }
 
 func TestParseKeyRejects(t *testing.T) {
+	t.Parallel()
 	good := string(testKey(t, "vendor-2026").MarshalFile())
 	other := testKey(t, "other")
 	otherPub := string(other.Public().MarshalFile())
@@ -60,6 +62,7 @@ func TestParseKeyRejects(t *testing.T) {
 
 // R11 rotation, as deployed: the ledger loads every *.pub of a directory.
 func TestLoadPublicKeys(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, id := range []string{"vendor-2026", "vendor-2025"} {
 		k := testKey(t, id)

@@ -96,6 +96,7 @@ func (l *testLedger) entitlement(t *testing.T, platform string, at time.Time) st
 // license.upload_rejected audit event with the file's digest and reason,
 // and changes nothing else.
 func TestSubmitRecordsUploadsAndRefusals(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := newTestLedger(t)
 	l.command(t, "acme", domain.RegisterPlatform{Platform: "acme", Nodes: []string{"mn-1", "mn-2"}, RequestCode: testCode})

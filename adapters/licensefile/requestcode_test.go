@@ -21,6 +21,7 @@ const (
 // The expected values are the worked examples of FORMAT.md, computed
 // independently with Python (hashlib + base64.b32encode).
 func TestRequestCode(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		platform string
@@ -56,6 +57,7 @@ func TestRequestCode(t *testing.T) {
 }
 
 func TestRequestCodeRejects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		platform string
@@ -78,6 +80,7 @@ func TestRequestCodeRejects(t *testing.T) {
 }
 
 func TestReadMachineID(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "machine-id")
 	if err := os.WriteFile(path, []byte(machineA+"\n"), 0o444); err != nil {

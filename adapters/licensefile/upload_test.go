@@ -11,6 +11,7 @@ import (
 // content type, digested over the uploaded bytes, and a bundle gets an id
 // derived from that digest so a retried upload carries the same id.
 func TestParseUpload(t *testing.T) {
+	t.Parallel()
 	key := testKey(t, "vendor-2026")
 	v := testVerifier(t, Limits{}, key)
 	rc := Binding{RequestCode: testCode}
@@ -71,6 +72,7 @@ func TestParseUpload(t *testing.T) {
 }
 
 func TestIsBundle(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		raw         []byte
 		contentType string
