@@ -18,6 +18,7 @@ const (
 	ReasonInvalidCommand   = "invalid-command"        // a field is missing or malformed
 	ReasonMalformedJSON    = "malformed-json"         // the body is not the one JSON object the endpoint takes
 	ReasonUnknownField     = "unknown-field"          // the body has a field the endpoint does not know
+	ReasonDuplicateKey     = "duplicate-key"          // a JSON object gives one member twice (or twice up to case)
 	ReasonBodyTooLarge     = "body-too-large"         // the body is larger than the server accepts
 	ReasonUnsupportedMedia = "unsupported-media-type" // the Content-Type is not one the endpoint takes
 	ReasonMethodNotAllowed = "method-not-allowed"     // the path exists, the method does not
@@ -142,7 +143,8 @@ var refusals = []Refusal{
 	{ReasonInvalidID, EINVALID, 400, "an id is empty, too long or has characters outside [A-Za-z0-9._-]"},
 	{ReasonInvalidCommand, EINVALID, 400, "a field of the command is missing or malformed"},
 	{ReasonMalformedJSON, EINVALID, 400, "the body is not the one JSON object the endpoint takes"},
-	{ReasonUnknownField, EINVALID, 400, "the body has a field the endpoint does not know"},
+	{ReasonUnknownField, EINVALID, 400, "the body has a field the endpoint does not know (member names are case-sensitive)"},
+	{ReasonDuplicateKey, EINVALID, 400, "a JSON object gives one member twice, or twice up to case"},
 	{ReasonBodyTooLarge, EINVALID, 413, "the body is larger than the server accepts"},
 	{ReasonUnsupportedMedia, EINVALID, 415, "the Content-Type is not one the endpoint takes"},
 	{ReasonMethodNotAllowed, EMETHOD, 405, "the path exists but not with this method (see Allow)"},

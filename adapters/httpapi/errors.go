@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 
 	"github.com/licledger/licledger/domain"
 )
@@ -108,8 +109,12 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 }
 
 // strictUnmarshal decodes exactly one JSON value into v, refusing unknown
-// fields and trailing data.
+// fields, duplicate keys, keys that match a field only when case is
+// ignored (checkKeys), and trailing data.
 func strictUnmarshal(b []byte, v any) error {
+	if err := checkKeys(b, reflect.TypeOf(v)); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
