@@ -46,23 +46,27 @@ const (
 	// Commands in general.
 	ReasonIdempotencyKeyReused = "idempotency-key-reused" // 409: the key belongs to another request
 	ReasonVersionMismatch      = "version-mismatch"       // 412: If-Match is stale; read again
-	ReasonPlatformUnknown      = "platform-not-registered"
+
+	// Platforms.
+	ReasonUnknownPlatform       = "unknown-platform"        // 404: a query (Entitlement, Timeline) names no registered platform
+	ReasonPlatformNotRegistered = "platform-not-registered" // 404: a command names no registered platform
 
 	// Requests and credentials.
-	ReasonMissingToken = "missing-token"    // 401
-	ReasonBadToken     = "bad-token"        // 401
-	ReasonRole         = "role-not-allowed" // 403: the token's role may not call this
-	ReasonNoRoute      = "no-route"         // 404: no such endpoint (a client newer than the ledger?)
-	ReasonBadParameter = "bad-parameter"    // 400: a query parameter or header (Idempotency-Key, If-Match)
-	ReasonMalformed    = "malformed-json"   // 400
-	ReasonUnknownField = "unknown-field"    // 400: the ledger is older than the client's request type
+	ReasonMissingToken  = "missing-token"    // 401
+	ReasonBadToken      = "bad-token"        // 401
+	ReasonRole          = "role-not-allowed" // 403: the token's role may not call this
+	ReasonNoRoute       = "no-route"         // 404: no such endpoint (a client newer than the ledger?)
+	ReasonBadParameter  = "bad-parameter"    // 400: a query parameter or header (Idempotency-Key, If-Match)
+	ReasonMalformedJSON = "malformed-json"   // 400
+	ReasonUnknownField  = "unknown-field"    // 400: the ledger is older than the client's request type
 )
 
-// Error is an answer the method does not take as success: a status outside
-// 2xx (and, for Ready, 503). Code, Reason and Message come from the API's
-// error body; for an answer that is not in that shape (a proxy's page, say)
-// Code and Reason are empty and Message holds the start of the body or the
-// status text.
+// Error is an answer with a status the method does not take as success
+// (anything outside 2xx for most methods; each method's documentation
+// lists its statuses), or Ready's 503. Code, Reason and Message come from
+// the API's error body; for an answer that is not in that shape (a proxy's
+// page, say) Code and Reason are empty and Message holds the start of the
+// body or the status text.
 type Error struct {
 	Method string // of the request, e.g. "POST"
 	Path   string // of the request, without the base URL's path or the query

@@ -111,13 +111,21 @@ func (l *ledger) client(t *testing.T, token string, opts ...httpclient.Option) *
 	return c
 }
 
-// must fails the test when err is not nil, and returns v.
-func must[T any](t *testing.T, v T, err error) T {
+// must(f()).get(t) is f's value, or a failed test when f returned an
+// error.
+func must[T any](v T, err error) result[T] { return result[T]{v, err} }
+
+type result[T any] struct {
+	v   T
+	err error
+}
+
+func (r result[T]) get(t *testing.T) T {
 	t.Helper()
-	if err != nil {
-		t.Fatal(err)
+	if r.err != nil {
+		t.Fatal(r.err)
 	}
-	return v
+	return r.v
 }
 
 // refusal renders an error as "status code/reason" (or "ok" for nil), for
