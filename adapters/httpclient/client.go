@@ -143,9 +143,9 @@ func jsonBody(v any) ([]byte, error) {
 }
 
 // do sends r and decodes a successful answer into out (nil: the body is
-// discarded). It returns the status of a successful answer, or the error
-// described in the package documentation.
-func (c *Client) do(ctx context.Context, r request, out any) (int, error) {
+// discarded). It returns the successful answer (its body read and closed),
+// or the error described in the package documentation.
+func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, error) {
 	cl := call{header: http.Header{}, query: url.Values{}}
 	for k, vs := range r.query {
 		cl.query[k] = vs
@@ -163,7 +163,7 @@ func (c *Client) do(ctx context.Context, r request, out any) (int, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, target, body)
 	if err != nil {
-		return 0, fmt.Errorf("licledger %s %s: %w", r.method, r.path, err)
+		return nil, fmt.Errorf("licledger %s %s: %w", r.method, r.path, err)
 	}
 	req.Header = cl.header
 	req.Header.Set("Accept", "application/json")
@@ -176,25 +176,25 @@ func (c *Client) do(ctx context.Context, r request, out any) (int, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("licledger %s %s: %w", r.method, r.path, err)
+		return nil, fmt.Errorf("licledger %s %s: %w", r.method, r.path, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
-		return 0, fmt.Errorf("licledger %s %s: %d answer cut off: %w", r.method, r.path, resp.StatusCode, err)
+		return nil, fmt.Errorf("licledger %s %s: %d answer cut off: %w", r.method, r.path, resp.StatusCode, err)
 	}
 	if !c.success(r, resp.StatusCode) {
-		return 0, apiError(r, resp, raw)
+		return nil, apiError(r, resp, raw)
 	}
 	if len(raw) > MaxResponseBytes {
-		return 0, fmt.Errorf("licledger %s %s: %w: answer larger than %d bytes", r.method, r.path, ErrMalformedResponse, MaxResponseBytes)
+		return nil, fmt.Errorf("licledger %s %s: %w: answer larger than %d bytes", r.method, r.path, ErrMalformedResponse, MaxResponseBytes)
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
-			return 0, fmt.Errorf("licledger %s %s: %w: %v", r.method, r.path, ErrMalformedResponse, err)
+			return nil, fmt.Errorf("licledger %s %s: %w: %v", r.method, r.path, ErrMalformedResponse, err)
 		}
 	}
-	return resp.StatusCode, nil
+	return resp, nil
 }
 
 func (c *Client) success(r request, status int) bool {
@@ -270,16 +270,17 @@ func (c *Client) Health(ctx context.Context) error {
 func (c *Client) Ready(ctx context.Context) (*Readiness, error) {
 	var r Readiness
 	req := request{method: http.MethodGet, path: "/readyz", ok: []int{http.StatusOK, http.StatusServiceUnavailable}}
-	status, err := c.do(ctx, req, &r)
+	resp, err := c.do(ctx, req, &r)
 	if err != nil {
 		return nil, err
 	}
-	if status == http.StatusServiceUnavailable {
+	if resp.StatusCode == http.StatusServiceUnavailable {
 		msg := r.Error
 		if msg == "" {
 			msg = "the ledger is " + r.Status
 		}
-		return &r, &Error{Method: req.method, Path: req.path, Status: status, Reason: r.Status, Message: msg}
+		return &r, &Error{Method: req.method, Path: req.path, Status: resp.StatusCode, Reason: r.Status, Message: msg,
+			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	return &r, nil
 }
