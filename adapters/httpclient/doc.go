@@ -24,12 +24,14 @@
 //     RetryAfter is set from a Retry-After header. Status, Code and Reason
 //     read them from any error chain.
 //   - an error wrapping ErrMalformedResponse: the status was a success but
-//     the body is not the JSON the method expects (a proxy's HTML page, a
-//     truncated answer, or an activation without an instance id or secret).
-//   - any other error: the request got no answer (connection refused,
-//     timeout, the context ended). It wraps the net/http error, so
-//     errors.Is(err, context.DeadlineExceeded), errors.Is(err,
-//     syscall.ECONNREFUSED) and errors.As(err, *net.Error) work on it.
+//     the body is not the JSON the method expects (a proxy's HTML page, an
+//     answer larger than MaxResponseBytes, or an activation without an
+//     instance id or secret).
+//   - any other error: the request got no (complete) answer: connection
+//     refused, timeout, the context ended, the connection dropped while the
+//     answer was read. It wraps the net/http error, so errors.Is(err,
+//     context.Canceled), errors.Is(err, syscall.ECONNREFUSED) and errors.As
+//     with a net.Error target (Timeout) work on it.
 //
 // Answers are decoded leniently: a field the client does not know is
 // ignored, so a newer ledger (which may add fields, never remove them)

@@ -133,8 +133,8 @@ func (c *Client) RemoveHost(ctx context.Context, platform, host string, opts ...
 // Entitlement returns what the platform is entitled to at instant at
 // (GET /v1/platforms/{id}/entitlement, any role: admin, auditor, billing,
 // client); the zero time asks for now (the ledger's clock, rounded up to
-// the second). An earlier instant answers "as of" then (R32). 404 for an
-// unknown platform, 400 for a bad instant.
+// the second). An earlier instant answers "as of" then (R32). 404
+// unknown-platform, 400 bad-parameter for a bad instant.
 func (c *Client) Entitlement(ctx context.Context, platform string, at time.Time) (*Entitlement, error) {
 	var e Entitlement
 	r := request{method: http.MethodGet, path: "/v1/platforms/" + seg(platform) + "/entitlement", query: atQuery(at), ok: []int{http.StatusOK}}
