@@ -10,21 +10,20 @@ package main
 // and latency are the server's as a client sees them.
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/licledger/licledger/adapters/httpapi"
+	"github.com/licledger/licledger/adapters/httpclient"
 	"github.com/licledger/licledger/domain"
 )
 
@@ -37,7 +36,10 @@ func runFleetSimulate(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	f := newFleet(o, stderr)
+	f, err := newFleet(o, stderr)
+	if err != nil {
+		return err
+	}
 	if err := f.probe(ctx); err != nil {
 		return err
 	}
@@ -57,7 +59,7 @@ func runFleetSimulate(ctx context.Context, args []string, stdout, stderr io.Writ
 // fleet is one simulation run.
 type fleet struct {
 	o      *fleetOptions
-	client *http.Client
+	client *httpclient.Client
 	runID  string // makes activation Idempotency-Keys unique to this run
 	stats  fleetStats
 	sims   []*simulated
@@ -76,21 +78,27 @@ type simulated struct {
 	reason     string // why it has no seat (last refusal)
 }
 
-func newFleet(o *fleetOptions, stderr io.Writer) *fleet {
+func newFleet(o *fleetOptions, stderr io.Writer) (*fleet, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	// One kept-alive connection per instance (up to a bound): the default
 	// of two idle connections per host would open and close a connection
 	// per request under load, measuring TCP set-up instead of the ledger.
 	tr.MaxIdleConns = min(o.instances, 1024)
 	tr.MaxIdleConnsPerHost = tr.MaxIdleConns
+	client, err := httpclient.New(o.url, httpclient.WithToken(o.token),
+		httpclient.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}),
+		httpclient.WithUserAgent("licledger-fleet-simulate/"+version))
+	if err != nil {
+		return nil, domain.Errorf(domain.EINVALID, "--url %s: %v", o.url, err)
+	}
 	b := make([]byte, 6)
 	rand.Read(b)
-	f := &fleet{o: o, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}, runID: hex.EncodeToString(b), log: stderr}
+	f := &fleet{o: o, client: client, runID: hex.EncodeToString(b), log: stderr}
 	width := len(fmt.Sprint(o.instances))
 	for i := range o.instances {
 		f.sims = append(f.sims, &simulated{name: fmt.Sprintf("sim-%0*d", width, i+1)})
 	}
-	return f
+	return f, nil
 }
 
 // printf writes a line to stderr; lines of concurrent instances never
@@ -118,30 +126,17 @@ func (f *fleet) say(format string, args ...any) {
 func (f *fleet) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.o.url+"/healthz", nil)
-	if err != nil {
-		return domain.Errorf(domain.EINVALID, "--url %s: %v", f.o.url, err)
+	err := f.client.Health(ctx)
+	if status := httpclient.Status(err); status != 0 {
+		return fmt.Errorf("%s/healthz answered %d %s: is this a licledger serve?", f.o.url, status, http.StatusText(status))
 	}
-	resp, err := f.client.Do(req)
 	if err != nil {
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue // names the URL already
+		}
 		return fmt.Errorf("no ledger answers at %s (is `licledger serve` running there?): %v", f.o.url, err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s/healthz answered %s: is this a licledger serve?", f.o.url, resp.Status)
-	}
 	return nil
-}
-
-// answer is one finished request: a status and the API's reason code for
-// a refusal ("" when accepted), or err for a request that got no answer.
-type answer struct {
-	status int
-	reason string
-	body   []byte
-	took   time.Duration
-	err    error
 }
 
 // errFatal is an answer no retry can change (a missing or bad token, a
@@ -151,52 +146,34 @@ type errFatal struct{ msg string }
 
 func (e errFatal) Error() string { return e.msg }
 
-func (f *fleet) post(ctx context.Context, path string, body any, idemKey string) answer {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return answer{err: err}
+// refused reads a request's error: the reason code the counts use for an
+// answered refusal (the API's reason, else its code, else http-<status>
+// for an answer not in the API's error shape), "" when the request got no
+// answer or succeeded; and an errFatal when the refusal is one every
+// instance would get again.
+func refused(err error) (reason string, fatal error) {
+	e, ok := errors.AsType[*httpclient.Error](err)
+	switch {
+	case !ok:
+		return "", nil
+	case e.Code == "":
+		return fmt.Sprintf("http-%d", e.Status), nil
+	case e.Reason != "":
+		reason = e.Reason
+	default:
+		reason = e.Code
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.o.url+path, bytes.NewReader(b))
-	if err != nil {
-		return answer{err: err}
+	if fatalRefusal(e.Status, reason) {
+		return reason, errFatal{fmt.Sprintf("the ledger refused the simulator's %s: %d %s: %s", e.Path, e.Status, reason, e.Message)}
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if f.o.token != "" {
-		req.Header.Set("Authorization", "Bearer "+f.o.token)
-	}
-	if idemKey != "" {
-		req.Header.Set("Idempotency-Key", idemKey)
-	}
-	start := time.Now()
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return answer{err: err, took: time.Since(start)}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	a := answer{status: resp.StatusCode, body: raw, took: time.Since(start), err: err}
-	if err == nil && resp.StatusCode >= 300 {
-		var e httpapi.ErrorBody
-		if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
-			a.reason = e.Error.Reason
-			if a.reason == "" {
-				a.reason = e.Error.Code
-			}
-			if fatal(resp.StatusCode, a.reason) {
-				a.err = errFatal{fmt.Sprintf("the ledger refused the simulator's %s: %d %s: %s", path, resp.StatusCode, a.reason, e.Error.Message)}
-			}
-		} else {
-			a.reason = fmt.Sprintf("http-%d", resp.StatusCode)
-		}
-	}
-	return a
+	return reason, nil
 }
 
-// fatal reports whether a refusal is the simulator's own fault, which
-// every instance would get again: the token (not an instance's secret:
-// bad-secret is one instance's refusal), or a request the ledger finds
-// malformed.
-func fatal(status int, reason string) bool {
+// fatalRefusal reports whether a refusal is the simulator's own fault,
+// which every instance would get again: the token (not an instance's
+// secret: bad-secret is one instance's refusal), or a request the ledger
+// finds malformed.
+func fatalRefusal(status int, reason string) bool {
 	switch reason {
 	case domain.ReasonMissingToken, domain.ReasonBadToken, domain.ReasonRole, domain.ReasonNoRoute:
 		return true
@@ -307,73 +284,74 @@ func (f *fleet) live(run, reqs context.Context, s *simulated, offset time.Durati
 }
 
 func (f *fleet) activate(ctx context.Context, s *simulated) error {
-	req := httpapi.ActivateRequest{LicenseKey: f.o.license, ProductVersion: f.o.version}
+	req := httpclient.ActivateRequest{LicenseKey: f.o.license, ProductVersion: f.o.version}
 	if f.o.releasedAt != "" {
-		t, _ := time.Parse(time.RFC3339, f.o.releasedAt) // checked with the flags
-		req.ReleasedAt = &t
+		req.ReleasedAt, _ = time.Parse(time.RFC3339, f.o.releasedAt) // checked with the flags
 	}
 	// The key changes only once an attempt is answered: a request that got
 	// no answer is retried with its key, so an activation that was stored
 	// but whose answer was lost hands back the same instance and secret
 	// instead of taking a second seat.
-	a := f.post(ctx, "/v1/instances/activate", req, fmt.Sprintf("fleet-%s-%s-%d", f.runID, s.name, s.attempt))
+	r, err := f.client.Activate(ctx, req, httpclient.WithIdempotencyKey(fmt.Sprintf("fleet-%s-%s-%d", f.runID, s.name, s.attempt)))
 	if ctx.Err() != nil {
 		return nil // cut off after the drain; it does not count
 	}
-	var fe errFatal
-	if errors.As(a.err, &fe) {
-		return fe
-	}
-	if a.err != nil {
-		f.stats.activation(failure(a.err))
-		f.noSeat(s, "activation failed", failure(a.err))
+	reason, fatal := refused(err)
+	unreadable := errors.Is(err, httpclient.ErrMalformedResponse)
+	switch {
+	case fatal != nil:
+		return fatal
+	case err != nil && reason == "" && !unreadable:
+		f.stats.activation(failure(err))
+		f.noSeat(s, "activation failed", failure(err))
 		return nil
 	}
 	s.attempt++
-	if a.status != http.StatusCreated && a.status != http.StatusOK {
-		f.stats.activation(a.reason)
-		f.noSeat(s, "activation refused", a.reason)
+	switch {
+	case reason != "":
+		f.stats.activation(reason)
+		f.noSeat(s, "activation refused", reason)
 		return nil
-	}
-	var r httpapi.ActivateResponse
-	if err := json.Unmarshal(a.body, &r); err != nil || r.InstanceID == "" || r.Secret == "" {
+	case unreadable:
 		f.stats.activation("bad-answer")
 		f.noSeat(s, "activation answer unreadable", "bad-answer")
 		return nil
 	}
 	f.stats.activation("")
 	s.id, s.secret, s.reason = r.InstanceID, r.Secret, ""
-	f.say("%s: activated as instance %s, plan %s (%d instances), seat until %s", s.name, r.InstanceID, r.Plan.Name, r.InstanceLimit, r.SeatExpiresAt)
+	f.say("%s: activated as instance %s, plan %s (%d instances), seat until %s", s.name, r.InstanceID, r.Plan.Name, r.InstanceLimit, r.SeatExpiresAt.Format(time.RFC3339Nano))
 	return nil
 }
 
 func (f *fleet) check(ctx context.Context, s *simulated) error {
-	a := f.post(ctx, "/v1/instances/"+s.id+"/check",
-		httpapi.CheckRequest{LicenseKey: f.o.license, Secret: s.secret, ProductVersion: f.o.version}, "")
+	start := time.Now()
+	_, err := f.client.Check(ctx, s.id, httpclient.CheckRequest{LicenseKey: f.o.license, Secret: s.secret, ProductVersion: f.o.version})
+	took := time.Since(start)
 	if ctx.Err() != nil {
 		return nil
 	}
-	var fe errFatal
-	if errors.As(a.err, &fe) {
-		return fe
-	}
-	if a.err != nil {
+	reason, fatal := refused(err)
+	switch {
+	case fatal != nil:
+		return fatal
+	case err == nil:
+		f.stats.checkIn("", took, false)
+	case reason != "":
+		// Refused (seat-released, subscription-not-active, ...): the seat
+		// is gone; the instance activates again next interval.
+		f.stats.checkIn(reason, took, true)
+		s.id, s.secret = "", ""
+		f.noSeat(s, "check-in refused, seat lost", reason)
+	case errors.Is(err, httpclient.ErrMalformedResponse):
+		// Accepted, but the answer is unreadable: counted, the seat kept.
+		f.stats.checkIn("bad-answer", took, false)
+	default:
 		// No answer: the product keeps running on its last good check (the
 		// client-side grace of R27) and tries again next interval.
 		f.stats.mu.Lock()
-		f.stats.checkIns.refuse(failure(a.err))
+		f.stats.checkIns.refuse(failure(err))
 		f.stats.mu.Unlock()
-		return nil
 	}
-	if a.status == http.StatusOK {
-		f.stats.checkIn("", a.took, false)
-		return nil
-	}
-	// Refused (seat-released, subscription-not-active, ...): the seat is
-	// gone; the instance activates again next interval.
-	f.stats.checkIn(a.reason, a.took, true)
-	s.id, s.secret = "", ""
-	f.noSeat(s, "check-in refused, seat lost", a.reason)
 	return nil
 }
 
@@ -453,18 +431,22 @@ func (f *fleet) deactivateAll(ctx context.Context) (freed, failed int) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			a := f.post(ctx, "/v1/instances/"+s.id+"/deactivate", httpapi.DeactivateRequest{LicenseKey: f.o.license, Secret: s.secret}, "")
+			_, err := f.client.Deactivate(ctx, s.id, httpclient.DeactivateRequest{LicenseKey: f.o.license, Secret: s.secret})
 			mu.Lock()
 			defer mu.Unlock()
-			if a.err == nil && a.status < 300 {
+			// An unreadable success is a success: the seat is free.
+			if err == nil || errors.Is(err, httpclient.ErrMalformedResponse) {
 				freed++
 				return
 			}
 			failed++
 			if failed == 1 {
-				why := a.reason
-				if a.err != nil {
-					why = a.err.Error()
+				why, fatal := refused(err)
+				switch {
+				case fatal != nil:
+					why = fatal.Error()
+				case why == "":
+					why = err.Error()
 				}
 				f.printf("%s: could not deactivate instance %s: %s\n", s.name, s.id, why)
 			}

@@ -1,0 +1,210 @@
+package httpclient_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/licledger/licledger/adapters/httpapi"
+	"github.com/licledger/licledger/adapters/httpclient"
+	"github.com/licledger/licledger/eventstore"
+	"github.com/licledger/licledger/eventstore/eventstoretest"
+	"github.com/licledger/licledger/projections"
+)
+
+// Tokens of the test ledgers, one per role.
+const (
+	adminToken   = "admin-token-0123456789"
+	auditorToken = "auditor-token-0123456789"
+	clientToken  = "client-token-0123456789"
+)
+
+// t0 is where every test ledger's clock starts.
+var t0 = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+
+// ledger is the real API (adapters/httpapi) over a real embedded
+// JetStream event store and a real SQLite projections database, with the
+// projector following the log live, served over TCP: what `licledger
+// serve` runs, minus the command line.
+type ledger struct {
+	URL   string
+	Clock *eventstoretest.Clock
+	close func()
+}
+
+// openLedger starts a ledger storing under dir on clock. It serves both
+// the tests (startLedger) and the package example (TestMain), which has no
+// *testing.T.
+func openLedger(dir string, clock *eventstoretest.Clock) (*ledger, error) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, err := eventstore.Open(ctx, eventstore.Config{DataDir: filepath.Join(dir, "events"), Logger: log, Now: clock.Now})
+	if err != nil {
+		return nil, err
+	}
+	db, err := projections.Open(ctx, filepath.Join(dir, "projections.db"))
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	runner := projections.NewRunner(db, store, log)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runner.Run(rctx)
+	}()
+	stop := func() {
+		cancel()
+		<-done
+		db.Close()
+		store.Close()
+	}
+	tokens, err := httpapi.ParseTokens([]byte("admin " + adminToken + "\nauditor " + auditorToken + "\nclient " + clientToken))
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	api, err := httpapi.New(httpapi.Config{Store: store, Queries: projections.NewQueries(db), Runner: runner,
+		Tokens: tokens, Logger: log, Now: clock.Now})
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	srv := httptest.NewServer(api.Handler())
+	return &ledger{URL: srv.URL, Clock: clock, close: func() {
+		srv.Close()
+		stop()
+	}}, nil
+}
+
+// startLedger starts a ledger of its own for one test, its clock at t0.
+func startLedger(t *testing.T) *ledger {
+	t.Helper()
+	l, err := openLedger(t.TempDir(), eventstoretest.NewClock(t0))
+	if err != nil {
+		t.Fatalf("start ledger: %v", err)
+	}
+	t.Cleanup(l.close)
+	return l
+}
+
+// client returns a client of the ledger with token ("" for none).
+func (l *ledger) client(t *testing.T, token string, opts ...httpclient.Option) *httpclient.Client {
+	t.Helper()
+	if token != "" {
+		opts = append([]httpclient.Option{httpclient.WithToken(token)}, opts...)
+	}
+	c, err := httpclient.New(l.URL, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// must(f()).get(t) is f's value, or a failed test when f returned an
+// error.
+func must[T any](v T, err error) result[T] { return result[T]{v, err} }
+
+type result[T any] struct {
+	v   T
+	err error
+}
+
+func (r result[T]) get(t *testing.T) T {
+	t.Helper()
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r.v
+}
+
+// refusal renders an error as "status code/reason" (or "ok" for nil), for
+// compact got/want comparisons.
+func refusal(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	if httpclient.Status(err) == 0 {
+		return "no answer: " + err.Error()
+	}
+	return fmt.Sprintf("%d %s/%s", httpclient.Status(err), httpclient.Code(err), httpclient.Reason(err))
+}
+
+// recorder is an http.RoundTripper that keeps the body of the last
+// answer, so a test can read what the ledger sent beside what the client
+// made of it.
+type recorder struct {
+	mu   sync.Mutex
+	last []byte
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.last = b
+	return resp, nil
+}
+
+func (r *recorder) body() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
+// exampleLedger is the ledger the package example talks to, started by
+// TestMain with a subscription S-ACME of two seats.
+var exampleLedger *ledger
+
+// ledgerURL and the token are what the example shows a product
+// configured with.
+var ledgerURL string
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "httpclient-example-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	exampleLedger, err = openLedger(dir, eventstoretest.NewClock(t0))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start the example's ledger:", err)
+		return 1
+	}
+	defer exampleLedger.close()
+	ledgerURL = exampleLedger.URL
+	admin, err := httpclient.New(ledgerURL, httpclient.WithToken(adminToken))
+	if err == nil {
+		_, err = admin.CreateSubscription(context.Background(), httpclient.SubscriptionRequest{ID: "S-ACME", Customer: "acme",
+			Plan: httpclient.InstancePlan{Name: "team", Instances: 2, Devices: 50}, Period: "annual"})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "set up the example's subscription:", err)
+		return 1
+	}
+	return m.Run()
+}
