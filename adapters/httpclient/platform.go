@@ -14,7 +14,7 @@ import (
 //
 // Errors common to the platform commands, besides the 401/403 of the
 // token: 400 invalid (malformed input, invalid-id, bad-parameter for a bad
-// Idempotency-Key or If-Match), 404 not_found platform-not-registered, 409
+// Idempotency-Key or If-Match), 404 not_found unknown-platform, 409
 // conflict (the rules refuse it now; Reason says which), 412
 // version-mismatch (WithIfMatch was stale), 413 body-too-large, 500
 // internal.
