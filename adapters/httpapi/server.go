@@ -147,6 +147,28 @@ func New(cfg Config) (*Server, error) {
 // Handler is the server's root handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
+// Timeouts of HTTPServer. A request body must arrive within
+// ReadTimeout (a 4 MiB upload needs under 4 KiB/s), an answer be written
+// within WriteTimeout (GET /v1/projections/verify rebuilds a scratch copy
+// and is the slowest), and a kept-alive connection that sends nothing is
+// closed after IdleTimeout: slow or idle clients cannot hold connections
+// open for ever.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = time.Minute
+	WriteTimeout      = 5 * time.Minute
+	IdleTimeout       = 2 * time.Minute
+	MaxHeaderBytes    = 64 << 10
+)
+
+// HTTPServer returns the http.Server to serve the API with: the handler,
+// the timeouts above, and the server's own errors logged at warn.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{Handler: s.mux, ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout,
+		WriteTimeout: WriteTimeout, IdleTimeout: IdleTimeout, MaxHeaderBytes: MaxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+}
+
 // Patterns lists the registered route patterns ("GET /v1/..."), for the
 // OpenAPI test and documentation.
 func (s *Server) Patterns() []string {

@@ -143,7 +143,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			}
 		}()
 	}
-	m.srv = &http.Server{Handler: m.API.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn)}
+	m.srv = m.API.HTTPServer()
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
