@@ -30,6 +30,8 @@ type PerpetualPurchase struct {
 	Customer string
 	Plan     InstancePlan
 	Lease    time.Duration
+	// LicenseKeySHA256: as in SubscriptionCreate.
+	LicenseKeySHA256 string
 }
 
 // PerpetualRenewUpdates pays one more year of updates. Decision: the year is
@@ -54,6 +56,7 @@ type PerpetualState struct {
 	UpdatesUntil time.Time
 	Lease        time.Duration
 	Instances    InstanceSeats
+	Keys         LicenseKeys
 }
 
 // Created reports whether perpetual.purchased has been folded.
@@ -73,6 +76,7 @@ func (s *PerpetualState) Covers(releasedAt time.Time) bool {
 func (s *PerpetualState) Clone() *PerpetualState {
 	c := *s
 	c.Instances = s.Instances.clone()
+	c.Keys = s.Keys.clone()
 	return &c
 }
 
@@ -135,6 +139,7 @@ func EvolvePerpetual(s *PerpetualState, e Event) error {
 		}
 		s.ID, s.Customer, s.Plan, s.Lease, s.PurchasedAt = agg.ID, d.Customer, d.Plan, lease, e.Time.UTC()
 		s.UpdatesFrom, s.UpdatesUntil, s.UpdateYears = d.UpdatesFrom.UTC(), d.UpdatesUntil.UTC(), 1
+		s.Keys.Current = d.LicenseKeySHA256
 	case EventPerpetualUpdatesRenewed:
 		var d PerpetualUpdatesRenewed
 		if err := srvDecode(e, &d); err != nil {
@@ -147,6 +152,10 @@ func EvolvePerpetual(s *PerpetualState, e Event) error {
 		s.UpdateYears++
 	case EventInstanceActivated, EventInstanceCheckedIn, EventInstanceDeactivated:
 		if err := s.Instances.evolve(e); err != nil {
+			return err
+		}
+	case EventLicenseKeyIssued, EventLicenseKeyRevoked:
+		if _, err := s.Keys.evolve(e); err != nil {
 			return err
 		}
 	default:
@@ -185,6 +194,8 @@ func DecidePerpetual(s *PerpetualState, cmd PerpetualCommand, now time.Time) ([]
 		return events, err
 	case InstanceDeactivate:
 		return s.Instances.decideDeactivate(s.seatRules(), c)
+	case LicenseKeyRotate, LicenseKeyRevoke:
+		return s.Keys.decide(s.Subject(), c)
 	case nil:
 		return nil, Errorf(EINVALID, "decide perpetual: no command")
 	default:
@@ -244,7 +255,7 @@ func (s *PerpetualState) decidePurchase(c PerpetualPurchase, now time.Time) ([]E
 	subject := Aggregate{Kind: KindPerpetual, ID: c.ID}.String()
 	return srvEvents(subject, EventPerpetualPurchased, PerpetualPurchased{
 		Customer: c.Customer, Plan: plan, UpdatesFrom: now, UpdatesUntil: srvAddMonths(now, 12),
-		LeaseSeconds: int64(lease / time.Second),
+		LeaseSeconds: int64(lease / time.Second), LicenseKeySHA256: c.LicenseKeySHA256,
 	})
 }
 

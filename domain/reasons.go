@@ -95,7 +95,11 @@ const (
 	ReasonInstanceVersionNotCovered = "version-not-covered"     // R28: released after the update window
 	ReasonInvalidVersion            = "invalid-version"         // a product version that is empty or too long
 	ReasonReleasedAtRequired        = "released-at-required"    // R28: a perpetual license needs the release instant
-	ReasonBadLicenseKey             = "bad-license-key"         // not a license key the ledger issued
+	ReasonBadLicenseKey             = "bad-license-key"         // not a license key the ledger issues
+	ReasonWrongLicenseKey           = "wrong-license-key"       // the license key does not open the license
+	ReasonLicenseKeyRotated         = "license-key-rotated"     // a key replaced by a newer one
+	ReasonLicenseKeyRevoked         = "license-key-revoked"     // the license's key is revoked
+	ReasonLicenseKeyRequired        = "license-key-required"    // the license's name is not its key
 	ReasonUnknownVersion            = "unknown-version"         // the version is not in the vendor's release list
 	ReasonReleasedAtMismatch        = "released-at-mismatch"    // released_at disagrees with the release list
 	ReasonPerpetualUnknown          = "perpetual-unknown"       // no perpetual.purchased yet
@@ -217,7 +221,11 @@ var refusals = []Refusal{
 	{ReasonInstanceVersionNotCovered, EFORBIDDEN, 403, "the version was released after the update window (R28)"},
 	{ReasonInvalidVersion, EINVALID, 400, "the product version is empty or too long"},
 	{ReasonReleasedAtRequired, EINVALID, 400, "a perpetual license needs the version's release instant (R28)"},
-	{ReasonBadLicenseKey, EINVALID, 400, "not a license key the ledger issued"},
+	{ReasonBadLicenseKey, EINVALID, 400, "not a license key the ledger issues (lks.<id>.<secret>, lkp.<id>.<secret>)"},
+	{ReasonWrongLicenseKey, EUNAUTHORIZED, 401, "the license key does not open the license"},
+	{ReasonLicenseKeyRotated, EFORBIDDEN, 403, "the license key was replaced by a newer one; use the current key"},
+	{ReasonLicenseKeyRevoked, EFORBIDDEN, 403, "the license key is revoked"},
+	{ReasonLicenseKeyRequired, EUNAUTHORIZED, 401, "send the license key, not the license's name (legacy names need a client token)"},
 	{ReasonUnknownVersion, EINVALID, 400, "the version is not in the vendor's release list"},
 	{ReasonReleasedAtMismatch, EINVALID, 400, "released_at disagrees with the vendor's release list"},
 	{ReasonPerpetualUnknown, ENOTFOUND, 404, "no perpetual license with this id"},

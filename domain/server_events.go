@@ -61,6 +61,10 @@ type SubscriptionCreated struct {
 	PeriodStart  time.Time    `json:"period_start"`
 	PeriodEnd    time.Time    `json:"period_end"`
 	LeaseSeconds int64        `json:"lease_seconds"`
+	// LicenseKeySHA256 is the hash of the license key issued with the
+	// subscription (license_key.go); absent on subscriptions created
+	// before license keys.
+	LicenseKeySHA256 string `json:"license_key_sha256,omitempty"`
 }
 
 // SubscriptionPlanChanged is the data of subscription.plan_changed (R24). It
@@ -134,6 +138,8 @@ type PerpetualPurchased struct {
 	UpdatesFrom  time.Time    `json:"updates_from"`
 	UpdatesUntil time.Time    `json:"updates_until"`
 	LeaseSeconds int64        `json:"lease_seconds"`
+	// LicenseKeySHA256: as in SubscriptionCreated.
+	LicenseKeySHA256 string `json:"license_key_sha256,omitempty"`
 }
 
 // PerpetualUpdatesRenewed is the data of perpetual.updates_renewed (R28).

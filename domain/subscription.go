@@ -29,6 +29,9 @@ type SubscriptionCreate struct {
 	Plan     InstancePlan
 	Period   string // SubscriptionMonthly or SubscriptionAnnual
 	Lease    time.Duration
+	// LicenseKeySHA256 is the hash of the license key issued with it
+	// (HashSecret of the key's secret; the key itself never enters the log).
+	LicenseKeySHA256 string
 }
 
 // SubscriptionChangePlan upgrades or downgrades at once (R24). Instances
@@ -78,6 +81,7 @@ type SubscriptionState struct {
 	PastDueSince   time.Time // zero unless past due; a renewal clears it
 	CanceledAt     time.Time // zero unless canceled
 	Instances      InstanceSeats
+	Keys           LicenseKeys
 }
 
 // Created reports whether subscription.created has been folded.
@@ -117,6 +121,7 @@ func (s *SubscriptionState) Status(at time.Time) string {
 func (s *SubscriptionState) Clone() *SubscriptionState {
 	c := *s
 	c.Instances = s.Instances.clone()
+	c.Keys = s.Keys.clone()
 	return &c
 }
 
@@ -187,6 +192,7 @@ func EvolveSubscription(s *SubscriptionState, e Event) error {
 		s.ID, s.Customer, s.Plan, s.Period, s.Lease, s.CreatedAt = agg.ID, d.Customer, d.Plan, d.Period, lease, at
 		s.PeriodAnchor, s.PeriodCount = d.PeriodStart.UTC(), 1
 		s.PeriodStart, s.PeriodEnd = d.PeriodStart.UTC(), d.PeriodEnd.UTC()
+		s.Keys.Current = d.LicenseKeySHA256
 	case EventSubscriptionPlanChanged:
 		var d SubscriptionPlanChanged
 		if err := srvDecode(e, &d); err != nil {
@@ -227,6 +233,10 @@ func EvolveSubscription(s *SubscriptionState, e Event) error {
 		}
 	case EventInstanceActivated, EventInstanceCheckedIn, EventInstanceDeactivated:
 		if err := s.Instances.evolve(e); err != nil {
+			return err
+		}
+	case EventLicenseKeyIssued, EventLicenseKeyRevoked:
+		if _, err := s.Keys.evolve(e); err != nil {
 			return err
 		}
 	default:
@@ -289,6 +299,8 @@ func DecideSubscription(s *SubscriptionState, cmd SubscriptionCommand, now time.
 		return events, err
 	case InstanceDeactivate:
 		return s.Instances.decideDeactivate(s.seatRules(), c)
+	case LicenseKeyRotate, LicenseKeyRevoke:
+		return s.Keys.decide(s.Subject(), c)
 	case nil:
 		return nil, Errorf(EINVALID, "decide subscription: no command")
 	default:
@@ -353,6 +365,7 @@ func (s *SubscriptionState) decideCreate(c SubscriptionCreate, now time.Time) ([
 	return srvEvents(subject, EventSubscriptionCreated, SubscriptionCreated{
 		Customer: c.Customer, Plan: plan, Period: c.Period,
 		PeriodStart: now, PeriodEnd: srvAddMonths(now, months), LeaseSeconds: int64(lease / time.Second),
+		LicenseKeySHA256: c.LicenseKeySHA256,
 	})
 }
 

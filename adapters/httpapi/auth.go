@@ -27,6 +27,9 @@ const (
 	RoleAuditor = "auditor"
 	RoleBilling = "billing"
 	RoleClient  = "client"
+	// RoleLicenseKey is the caller of an instance request sent without a
+	// token: the license key in its body is what authenticates it.
+	RoleLicenseKey = "license-key"
 )
 
 var knownRoles = []string{RoleAdmin, RoleAuditor, RoleBilling, RoleClient}
@@ -210,11 +213,14 @@ func CallerOf(ctx context.Context) (Caller, bool) {
 
 // authenticate resolves the request's caller: from its bearer token, or
 // the local admin when the server runs without tokens.
-func (s *Server) authenticate(r *http.Request) (Caller, error) {
+func (s *Server) authenticate(r *http.Request, rt route) (Caller, error) {
 	if s.cfg.Tokens.Len() == 0 {
 		return localAdmin, nil
 	}
 	h := r.Header.Get("Authorization")
+	if h == "" && slices.Contains(rt.roles, RoleLicenseKey) {
+		return Caller{Role: RoleLicenseKey, Actor: RoleLicenseKey}, nil // the body's license key authenticates it
+	}
 	if h == "" {
 		return Caller{}, domain.Reasonf(domain.EUNAUTHORIZED, domain.ReasonMissingToken, "send an Authorization: Bearer <token> header")
 	}

@@ -61,7 +61,11 @@ func newCommand[S any](r *http.Request, id string, decide func(S, time.Time) ([]
 		if err := domain.ValidateID(k); err != nil {
 			return cmd, domain.Reasonf(domain.EINVALID, domain.ReasonBadParameter, "Idempotency-Key: %s", domain.ErrorMessage(err))
 		}
-		cmd.IdempotencyKey = k
+		// Scoped to the caller: another caller sending the same key gets
+		// an answer of its own, never the first caller's (secrets
+		// included). The actor names a token or license key by a hash
+		// prefix, never the secret itself.
+		cmd.IdempotencyKey = caller.Actor + ":" + k
 	}
 	if v := r.Header.Get("If-Match"); v != "" {
 		t := strings.TrimPrefix(strings.TrimSpace(v), "W/")

@@ -87,7 +87,9 @@ func newLicServer(s *Server) *licServer {
 // licenseServerRoutes is the license server's part of the route table.
 func (s *Server) licenseServerRoutes() []route {
 	ls := newLicServer(s)
-	instances := []string{RoleClient, RoleAdmin}
+	// Instance requests are authenticated by the license key in their
+	// body (and the instance secret), or by a client or admin token.
+	instances := []string{RoleClient, RoleAdmin, RoleLicenseKey}
 	return []route{
 		{"POST /v1/instances/activate", instances, ls.activate},
 		{"POST /v1/instances/{id}/check", instances, ls.check},
@@ -100,10 +102,14 @@ func (s *Server) licenseServerRoutes() []route {
 		{"POST /v1/subscriptions/{id}/renewals", admins, ls.renewSubscription},
 		{"POST /v1/subscriptions/{id}/past-due", admins, ls.markPastDue},
 		{"POST /v1/subscriptions/{id}/cancel", admins, ls.cancelSubscription},
+		{"POST /v1/subscriptions/{id}/license-key", admins, rotateKey(ls, ls.cmds.Subscriptions, decideSubscriptionKey[domain.LicenseKeyRotate])},
+		{"DELETE /v1/subscriptions/{id}/license-key", admins, revokeKey(ls, ls.cmds.Subscriptions, decideSubscriptionKey[domain.LicenseKeyRevoke])},
 
 		{"POST /v1/perpetual", admins, ls.purchasePerpetual},
 		{"GET /v1/perpetual/{id}", readers, ls.getPerpetual},
 		{"POST /v1/perpetual/{id}/renewals", admins, ls.renewUpdates},
+		{"POST /v1/perpetual/{id}/license-key", admins, rotateKey(ls, ls.cmds.Perpetuals, decidePerpetualKey[domain.LicenseKeyRotate])},
+		{"DELETE /v1/perpetual/{id}/license-key", admins, revokeKey(ls, ls.cmds.Perpetuals, decidePerpetualKey[domain.LicenseKeyRevoke])},
 
 		{"POST /v1/coupons", admins, ls.createCoupon},
 		{"GET /v1/coupons/{code}", readers, ls.getCoupon},

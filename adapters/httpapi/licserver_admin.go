@@ -123,8 +123,13 @@ func (ls *licServer) createSubscription(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	cmd := domain.SubscriptionCreate{ID: req.ID, Customer: req.Customer, Plan: req.Plan, Period: req.Period, Lease: lease}
-	return subscriptionCommand(withLocation(w, "/v1/subscriptions/"+req.ID), r, ls, req.ID, "create_subscription", true, cmd)
+	return keyedLicenseCommand(withLocation(w, "/v1/subscriptions/"+req.ID), r, ls, ls.cmds.Subscriptions, req.ID, "create_subscription", true,
+		func(hash string) func(*domain.SubscriptionState, time.Time) ([]domain.Event, error) {
+			cmd := domain.SubscriptionCreate{ID: req.ID, Customer: req.Customer, Plan: req.Plan, Period: req.Period, Lease: lease, LicenseKeySHA256: hash}
+			return func(st *domain.SubscriptionState, now time.Time) ([]domain.Event, error) {
+				return domain.DecideSubscription(st, cmd, now)
+			}
+		})
 }
 
 // subscriptionCommand runs a command on the subscription named by id.
@@ -197,10 +202,13 @@ func (ls *licServer) purchasePerpetual(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	cmd := domain.PerpetualPurchase{ID: req.ID, Customer: req.Customer, Plan: req.Plan, Lease: lease}
-	return licenseCommand(withLocation(w, "/v1/perpetual/"+req.ID), r, ls, ls.cmds.Perpetuals, req.ID, "purchase_perpetual", true, func(st *domain.PerpetualState, now time.Time) ([]domain.Event, error) {
-		return domain.DecidePerpetual(st, cmd, now)
-	})
+	return keyedLicenseCommand(withLocation(w, "/v1/perpetual/"+req.ID), r, ls, ls.cmds.Perpetuals, req.ID, "purchase_perpetual", true,
+		func(hash string) func(*domain.PerpetualState, time.Time) ([]domain.Event, error) {
+			cmd := domain.PerpetualPurchase{ID: req.ID, Customer: req.Customer, Plan: req.Plan, Lease: lease, LicenseKeySHA256: hash}
+			return func(st *domain.PerpetualState, now time.Time) ([]domain.Event, error) {
+				return domain.DecidePerpetual(st, cmd, now)
+			}
+		})
 }
 
 func (ls *licServer) renewUpdates(w http.ResponseWriter, r *http.Request) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,12 +19,27 @@ import (
 type licEnv struct {
 	*env
 	base string // URL the license-server routes are served at
+
+	mu   sync.Mutex
+	keys map[string]string // license subject → the license key its create or rotation answered
 }
 
 func newLicEnv(t testing.TB, mutate ...func(*Config)) *licEnv {
 	t.Helper()
 	e := newEnv(t, mutate...)
-	return &licEnv{env: e, base: e.srv.URL}
+	return &licEnv{env: e, base: e.srv.URL, keys: map[string]string{}}
+}
+
+// key returns the license key the ledger issued for a license (its
+// subject, "subscription/S-1"), as the vendor hands it to the customer;
+// the subject itself when none was seen.
+func (e *licEnv) key(license string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if k, ok := e.keys[license]; ok {
+		return k
+	}
+	return license
 }
 
 // call sends a request; body is sent as is when it is a string, else
@@ -65,6 +81,12 @@ func (e *licEnv) call(method, path, token string, body any, headers ...string) r
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	var issued LicenseCommandResult
+	if resp.StatusCode < 300 && json.Unmarshal(b, &issued) == nil && issued.LicenseKey != "" {
+		e.mu.Lock()
+		e.keys[issued.License] = issued.LicenseKey
+		e.mu.Unlock()
+	}
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
@@ -79,12 +101,12 @@ func (e *licEnv) admin(want int, method, path string, body any, headers ...strin
 }
 
 // subscription creates a subscription allowing instances at once, with
-// the given lease.
+// the given lease, and returns its license key.
 func (e *licEnv) subscription(id string, instances int, lease time.Duration) string {
 	e.t.Helper()
 	e.admin(http.StatusCreated, "POST", "/v1/subscriptions", SubscriptionRequest{ID: id, Customer: "acme",
 		Plan: plan("team", instances), Period: "monthly", LeaseSeconds: int64(lease / time.Second)})
-	return "subscription/" + id
+	return e.key("subscription/" + id)
 }
 
 func plan(name string, instances int) domain.InstancePlan {
@@ -94,7 +116,7 @@ func plan(name string, instances int) domain.InstancePlan {
 // activate activates an instance with the client token and wants 201.
 func (e *licEnv) activate(license, version string) ActivateResponse {
 	e.t.Helper()
-	r := e.call("POST", "/v1/instances/activate", clientToken, ActivateRequest{LicenseKey: license, ProductVersion: version})
+	r := e.call("POST", "/v1/instances/activate", clientToken, ActivateRequest{LicenseKey: e.key(license), ProductVersion: version})
 	if r.status != http.StatusCreated {
 		e.t.Fatalf("activate on %s: status %d: %s", license, r.status, r.body)
 	}

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"sync"
@@ -53,7 +55,13 @@ func TestIdempotencyKeysAcrossAppendsAndProcesses(t *testing.T) {
 		t.Errorf("[instances_added renewed checked_in] = %v, want %v", got, want)
 	}
 	for _, e := range events {
-		if want := map[string]string{domain.EventSubscriptionInstancesAdded: "order-1", domain.EventSubscriptionRenewed: "pay-1"}[e.Type]; e.IdempotencyKey != want {
+		// Stored scoped to the caller: "<actor>:<key>", the actor a hash
+		// prefix of the admin token, never the token.
+		want := map[string]string{domain.EventSubscriptionInstancesAdded: "order-1", domain.EventSubscriptionRenewed: "pay-1"}[e.Type]
+		if want != "" {
+			want = "admin#" + adminActorHash + ":" + want
+		}
+		if e.IdempotencyKey != want {
 			t.Errorf("%s carries Idempotency-Key %q, want %q", e.Type, e.IdempotencyKey, want)
 		}
 	}
@@ -90,3 +98,10 @@ func TestIdempotencyKeyRacingRetries(t *testing.T) {
 		t.Errorf("%d instances_added stored, want %d", got, want)
 	}
 }
+
+// adminActorHash is the actor suffix of adminToken (Tokens: 8 hex digits
+// of its SHA-256).
+var adminActorHash = func() string {
+	sum := sha256.Sum256([]byte(adminToken))
+	return hex.EncodeToString(sum[:4])
+}()

@@ -58,14 +58,29 @@ type DeactivateRequest struct {
 	Secret     string `json:"secret,omitempty"`
 }
 
-// parseLicenseKey maps a license key to the aggregate holding the seats.
-func parseLicenseKey(key string) (domain.Aggregate, error) {
-	agg, err := domain.ParseAggregate(key)
-	if err != nil || (agg.Kind != domain.KindSubscription && agg.Kind != domain.KindPerpetual) {
-		return domain.Aggregate{}, domain.Reasonf(domain.EINVALID, domain.ReasonBadLicenseKey,
-			"license_key %q must be subscription/<id> or perpetual/<id> (the \"license\" of an activation reply)", key)
+// parseLicenseKey reads the license key of an instance request: the
+// license's key (domain.ParseLicenseKey), whose id names the aggregate
+// holding the seats. A caller without a token is named after the key's
+// hash from here on (its events' source, the scope of its
+// Idempotency-Keys); the key itself is never logged or recorded.
+func parseLicenseKey(r *http.Request, key string) (domain.LicenseKey, *http.Request, error) {
+	k, err := domain.ParseLicenseKey(key)
+	if err != nil {
+		return k, r, err
 	}
-	return agg, nil
+	if c, _ := CallerOf(r.Context()); c.Role == RoleLicenseKey {
+		c.Actor = "key#" + domain.HashSecret(k.Secret)[:8]
+		r = r.WithContext(withCaller(r.Context(), c))
+	}
+	return k, r, nil
+}
+
+// tokenCaller reports whether the request was authenticated with a client
+// or admin token: the only callers a legacy license name still opens a
+// license for (LicenseKeys.Check).
+func tokenCaller(r *http.Request) bool {
+	c, _ := CallerOf(r.Context())
+	return c.Role == RoleClient || c.Role == RoleAdmin
 }
 
 // releasedAt resolves a version's release instant for a perpetual license
@@ -140,11 +155,13 @@ func licenseCommand[S any](w http.ResponseWriter, r *http.Request, ls *licServer
 // layer: the instance it creates is named, and its secret made, once, at
 // the command's instant (the ledger clock is read once per command).
 type activation struct {
-	ls      *licServer
-	agg     domain.Aggregate
-	idemKey string
-	cmd     domain.InstanceActivate
-	reply   domain.InstanceCheckReply
+	ls          *licServer
+	agg         domain.Aggregate
+	key         domain.LicenseKey
+	tokenCaller bool
+	idemKey     string
+	cmd         domain.InstanceActivate
+	reply       domain.InstanceCheckReply
 }
 
 // at returns the command, naming the instance on first use.
@@ -164,20 +181,21 @@ func (ls *licServer) activate(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, ls.s.cfg.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	agg, err := parseLicenseKey(req.LicenseKey)
+	key, r, err := parseLicenseKey(r, req.LicenseKey)
 	if err != nil {
 		return err
 	}
+	agg := key.Aggregate
 	released, err := ls.releasedAt(agg.Kind, req.ProductVersion, req.ReleasedAt, true)
 	if err != nil {
 		return err
 	}
-	a := &activation{ls: ls, agg: agg, cmd: domain.InstanceActivate{Version: req.ProductVersion, ReleasedAt: released}}
+	a := &activation{ls: ls, agg: agg, key: key, tokenCaller: tokenCaller(r), cmd: domain.InstanceActivate{Version: req.ProductVersion, ReleasedAt: released}}
 	var recs []eventstore.Record
 	switch agg.Kind {
 	case domain.KindSubscription:
 		var res eventstore.Result[*domain.SubscriptionState]
-		res, err = activateOn(r, a, ls.cmds.Subscriptions, domain.SubscriptionActivate)
+		res, err = activateOn(r, a, ls.cmds.Subscriptions, func(st *domain.SubscriptionState) domain.LicenseKeys { return st.Keys }, domain.SubscriptionActivate)
 		recs = res.Records
 		if err == nil && res.Replayed {
 			err = a.replay(res.Records, func(cmd domain.InstanceActivate) (domain.InstanceCheckReply, []domain.Event, error) {
@@ -186,7 +204,7 @@ func (ls *licServer) activate(w http.ResponseWriter, r *http.Request) error {
 		}
 	case domain.KindPerpetual:
 		var res eventstore.Result[*domain.PerpetualState]
-		res, err = activateOn(r, a, ls.cmds.Perpetuals, domain.PerpetualActivate)
+		res, err = activateOn(r, a, ls.cmds.Perpetuals, func(st *domain.PerpetualState) domain.LicenseKeys { return st.Keys }, domain.PerpetualActivate)
 		recs = res.Records
 		if err == nil && res.Replayed {
 			err = a.replay(res.Records, func(cmd domain.InstanceActivate) (domain.InstanceCheckReply, []domain.Event, error) {
@@ -201,10 +219,15 @@ func (ls *licServer) activate(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// activateOn runs an activation on the license's executor.
-func activateOn[S any](r *http.Request, a *activation, x Executor[S],
+// activateOn runs an activation on the license's executor: the license
+// key must open the license (R27 Decision (trust)), then the seat rules
+// decide.
+func activateOn[S any](r *http.Request, a *activation, x Executor[S], keys func(S) domain.LicenseKeys,
 	decide func(S, domain.InstanceActivate, time.Time) (domain.InstanceCheckReply, []domain.Event, error)) (eventstore.Result[S], error) {
 	cmd, err := newCommand(r, a.agg.ID, func(st S, now time.Time) ([]domain.Event, error) {
+		if err := keys(st).Check(a.key, a.tokenCaller); err != nil {
+			return nil, err
+		}
 		reply, events, err := decide(st, a.at(now), now)
 		a.reply = reply
 		return events, err
@@ -260,10 +283,11 @@ func (ls *licServer) check(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, ls.s.cfg.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	agg, err := parseLicenseKey(req.LicenseKey)
+	key, r, err := parseLicenseKey(r, req.LicenseKey)
 	if err != nil {
 		return err
 	}
+	agg := key.Aggregate
 	released, err := ls.releasedAt(agg.Kind, req.ProductVersion, req.ReleasedAt, false)
 	if err != nil {
 		return err
@@ -308,6 +332,9 @@ type LicenseCommandResult struct {
 	License string          `json:"license"`
 	Version uint64          `json:"version"`
 	Events  []AppendedEvent `json:"events"`
+	// LicenseKey is the license key a create, purchase or rotation
+	// issued: shown in this answer only (the ledger keeps its hash).
+	LicenseKey string `json:"license_key,omitempty"`
 }
 
 // deactivate frees a seat at once: a client proves the secret, an admin
@@ -321,10 +348,11 @@ func (ls *licServer) deactivate(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, ls.s.cfg.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	agg, err := parseLicenseKey(req.LicenseKey)
+	key, r, err := parseLicenseKey(r, req.LicenseKey)
 	if err != nil {
 		return err
 	}
+	agg := key.Aggregate
 	caller, _ := CallerOf(r.Context())
 	cmd := domain.InstanceDeactivate{InstanceID: id, Secret: req.Secret, ByAdmin: caller.Role == RoleAdmin && req.Secret == ""}
 	switch agg.Kind {

@@ -16,10 +16,11 @@ import (
 // events returns the events of one aggregate, in order.
 func (e *licEnv) events(license string) []domain.Event {
 	e.t.Helper()
-	agg, err := domain.ParseAggregate(license)
+	key, err := domain.ParseLicenseKey(license) // a license key, or the license's name
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	agg := key.Aggregate
 	recs, err := e.store.Load(context.Background(), agg)
 	if err != nil {
 		e.t.Fatal(err)
@@ -60,7 +61,7 @@ func TestActivateAndCheck(t *testing.T) {
 	if got, want := a.Instance, a.InstanceID; got != want {
 		t.Errorf("instance = %q, want %q", got, want)
 	}
-	if got, want := a.License, license; got != want {
+	if got, want := a.License, "subscription/S-1"; got != want {
 		t.Errorf("license = %q, want %q", got, want)
 	}
 	if got, want := a.Plan, plan("team", 2); got != want {
@@ -119,6 +120,9 @@ func TestInstanceRefusals(t *testing.T) {
 	e.admin(http.StatusCreated, "POST", "/v1/perpetual", PerpetualRequest{ID: "P-1", Plan: plan("perpetual", 1)})
 
 	activate := func(body string) func() response {
+		for _, lic := range []string{"subscription/S-1", "subscription/S-2", "perpetual/P-1"} {
+			body = strings.ReplaceAll(body, `"`+lic+`"`, `"`+e.key(lic)+`"`) // the license's key, as its customer holds it
+		}
 		return func() response { return e.call("POST", "/v1/instances/activate", clientToken, body) }
 	}
 	check := func(id string, req CheckRequest) func() response {
@@ -260,7 +264,7 @@ func TestPerpetualInstances(t *testing.T) {
 	e := newLicEnv(t)
 	e.admin(http.StatusCreated, "POST", "/v1/perpetual", PerpetualRequest{ID: "P-1", Customer: "acme", Plan: plan("perpetual", 1), LeaseSeconds: 3600})
 	activate := func(version string, released time.Time) response {
-		return e.call("POST", "/v1/instances/activate", clientToken, ActivateRequest{LicenseKey: "perpetual/P-1", ProductVersion: version, ReleasedAt: &released})
+		return e.call("POST", "/v1/instances/activate", clientToken, ActivateRequest{LicenseKey: e.key("perpetual/P-1"), ProductVersion: version, ReleasedAt: &released})
 	}
 	newer := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC) // after the first year of updates
 	if got, want := refusal(t, activate("3.0.0", newer)), "403 forbidden/version-not-covered"; got != want {
@@ -347,10 +351,10 @@ func TestPerpetualReleaseList(t *testing.T) {
 		req  ActivateRequest
 		want string
 	}{
-		{"not in the list", ActivateRequest{LicenseKey: "perpetual/P-1", ProductVersion: "2.5.0"}, "400 invalid/unknown-version"},
-		{"contradicting claim", ActivateRequest{LicenseKey: "perpetual/P-1", ProductVersion: "2.4.0", ReleasedAt: &claim}, "400 invalid/released-at-mismatch"},
-		{"released after the window, per the list", ActivateRequest{LicenseKey: "perpetual/P-1", ProductVersion: "3.0.0"}, "403 forbidden/version-not-covered"},
-		{"covered, per the list", ActivateRequest{LicenseKey: "perpetual/P-1", ProductVersion: "2.4.0"}, "201"},
+		{"not in the list", ActivateRequest{LicenseKey: e.key("perpetual/P-1"), ProductVersion: "2.5.0"}, "400 invalid/unknown-version"},
+		{"contradicting claim", ActivateRequest{LicenseKey: e.key("perpetual/P-1"), ProductVersion: "2.4.0", ReleasedAt: &claim}, "400 invalid/released-at-mismatch"},
+		{"released after the window, per the list", ActivateRequest{LicenseKey: e.key("perpetual/P-1"), ProductVersion: "3.0.0"}, "403 forbidden/version-not-covered"},
+		{"covered, per the list", ActivateRequest{LicenseKey: e.key("perpetual/P-1"), ProductVersion: "2.4.0"}, "201"},
 		{"subscriptions ignore the list", ActivateRequest{LicenseKey: e.subscription("S-1", 1, time.Hour), ProductVersion: "9.9.9"}, "201"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -70,7 +70,7 @@ func TestConcurrentActivationsNeverOverAllocate(t *testing.T) {
 					t.Errorf("%d racers got %s", n, outcome)
 				}
 			}
-			if got, want := countType(servers[0].events(license), domain.EventInstanceActivated), limit; got != want {
+			if got, want := countType(servers[0].events("subscription/S-1"), domain.EventInstanceActivated), limit; got != want {
 				t.Errorf("%d activations recorded, want %d", got, want)
 			}
 			for i, s := range servers {

@@ -228,14 +228,19 @@ func TestCoupons(t *testing.T) {
 func TestLicenseServerRoles(t *testing.T) {
 	t.Parallel()
 	e := newLicEnv(t)
-	license := e.subscription("S-1", 1, time.Hour)
+	license := e.subscription("S-1", 2, time.Hour)
 	activate := ActivateRequest{LicenseKey: license, ProductVersion: "2.4.0"}
+	byName := ActivateRequest{LicenseKey: "subscription/S-1", ProductVersion: "2.4.0"}
 	for _, tc := range []struct {
 		name, token, method, path string
 		body                      any
 		want                      string
 	}{
-		{"no token", "", "POST", "/v1/instances/activate", activate, "401 unauthorized/missing-token"},
+		{"no token, the license's name (R27 Decision (trust))", "", "POST", "/v1/instances/activate", byName, "401 unauthorized/license-key-required"},
+		{"a client token, the license's name", clientToken, "POST", "/v1/instances/activate", byName, "401 unauthorized/license-key-required"},
+		{"no token, the license key", "", "POST", "/v1/instances/activate", activate, "201"},
+		{"no token, a wrong key", "", "POST", "/v1/instances/activate", ActivateRequest{LicenseKey: license[:len(license)-2] + "xx", ProductVersion: "2.4.0"}, "401 unauthorized/wrong-license-key"},
+		{"no token, a command", "", "POST", "/v1/subscriptions/S-1/cancel", nil, "401 unauthorized/missing-token"},
 		{"bad token", "not-a-token-at-all-000", "POST", "/v1/instances/activate", activate, "401 unauthorized/bad-token"},
 		{"auditor may not activate", auditorToken, "POST", "/v1/instances/activate", activate, "403 forbidden/role-not-allowed"},
 		{"client may not create", clientToken, "POST", "/v1/subscriptions", SubscriptionRequest{ID: "S-2", Plan: plan("team", 1), Period: "monthly"}, "403 forbidden/role-not-allowed"},
@@ -301,7 +306,7 @@ func TestActivationIdempotency(t *testing.T) {
 	if got := refusal(t, e.checkIn(b, "")); got != "200" {
 		t.Errorf("check with the replayed secret: %s", got)
 	}
-	if got, want := countType(e.events(license), domain.EventInstanceActivated), 1; got != want {
+	if got, want := countType(e.events("subscription/S-1"), domain.EventInstanceActivated), 1; got != want {
 		t.Errorf("%d activations recorded, want %d", got, want)
 	}
 	other := newServerOn(t, e)
@@ -310,8 +315,20 @@ func TestActivationIdempotency(t *testing.T) {
 		t.Errorf("replay on a server with another key: %s, want %s", got, want)
 	}
 	e.admin(http.StatusCreated, "POST", "/v1/subscriptions/S-1/instances", AddInstancesRequest{Count: 1}, "Idempotency-Key: order-1")
-	r = e.call("POST", "/v1/instances/activate", clientToken, req, "Idempotency-Key: order-1")
+	r = e.call("POST", "/v1/instances/activate", adminToken, req, "Idempotency-Key: order-1")
 	if got, want := refusal(t, r), "409 conflict/idempotency-key-reused"; got != want {
-		t.Errorf("activation reusing a command's key: %s, want %s", got, want)
+		t.Errorf("activation reusing the same caller's command key: %s, want %s", got, want)
+	}
+	// Keys are scoped to the caller (issue: idempotency handed out
+	// secrets): another caller's same key is a request of its own, and
+	// never gets the first caller's instance or secret.
+	var mine, theirs ActivateResponse
+	decodeInto(t, e.call("POST", "/v1/instances/activate", clientToken, req, "Idempotency-Key: shared-1").body, &mine)
+	r = e.call("POST", "/v1/instances/activate", "", req, "Idempotency-Key: shared-1") // the license key alone: another caller
+	if r.status == http.StatusCreated {
+		decodeInto(t, r.body, &theirs)
+	}
+	if theirs.Secret == mine.Secret || theirs.InstanceID == mine.InstanceID {
+		t.Errorf("another caller reusing an Idempotency-Key got %s (%s), the first caller's instance %s", theirs.InstanceID, refusal(t, r), mine.InstanceID)
 	}
 }

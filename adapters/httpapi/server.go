@@ -260,7 +260,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		}()
 		err := func() error {
 			if rt.roles != nil {
-				c, err := s.authenticate(r)
+				c, err := s.authenticate(r, rt)
 				if err != nil {
 					return err
 				}

@@ -53,7 +53,7 @@ func TestLicenseServerRoundTrip(t *testing.T) {
 
 	created := must(admin.CreateSubscription(ctx, httpclient.SubscriptionRequest{ID: "S-1", Customer: "acme",
 		Plan: httpclient.InstancePlan{Name: "team", Instances: 1, Devices: 10}, Period: "monthly", LeaseSeconds: 3600})).get(t)
-	act := must(product.Activate(ctx, httpclient.ActivateRequest{LicenseKey: created.License, ProductVersion: "5.2.0"})).get(t)
+	act := must(product.Activate(ctx, httpclient.ActivateRequest{LicenseKey: created.LicenseKey, ProductVersion: "5.2.0"})).get(t)
 	l.Clock.Advance(10 * time.Minute)
 	before := must(product.Check(ctx, act.InstanceID, httpclient.CheckRequest{LicenseKey: act.License, Secret: act.Secret, ProductVersion: "5.2.0"})).get(t)
 	l.Clock.Advance(10 * time.Minute)
@@ -162,8 +162,8 @@ func TestErrorsDecoded(t *testing.T) {
 	ctx := context.Background()
 	l := startLedger(t)
 	admin, product := l.client(t, adminToken), l.client(t, clientToken)
-	must(admin.CreateSubscription(ctx, httpclient.SubscriptionRequest{ID: "S-FULL", Plan: httpclient.InstancePlan{Name: "solo", Instances: 1}, Period: "annual"})).get(t)
-	act := must(product.Activate(ctx, httpclient.ActivateRequest{LicenseKey: "subscription/S-FULL", ProductVersion: "1.0.0"})).get(t)
+	full := must(admin.CreateSubscription(ctx, httpclient.SubscriptionRequest{ID: "S-FULL", Plan: httpclient.InstancePlan{Name: "solo", Instances: 1}, Period: "annual"})).get(t).LicenseKey
+	act := must(product.Activate(ctx, httpclient.ActivateRequest{LicenseKey: full, ProductVersion: "1.0.0"})).get(t)
 	must(admin.RegisterPlatform(ctx, httpclient.RegisterRequest{ID: "acme", Nodes: []string{"mn-1"}})).get(t)
 
 	for _, tc := range []struct {
@@ -172,7 +172,7 @@ func TestErrorsDecoded(t *testing.T) {
 		want string
 	}{
 		{"every seat held", func() error {
-			_, err := product.Activate(ctx, httpclient.ActivateRequest{LicenseKey: "subscription/S-FULL", ProductVersion: "1.0.0"})
+			_, err := product.Activate(ctx, httpclient.ActivateRequest{LicenseKey: full, ProductVersion: "1.0.0"})
 			return err
 		}, "409 conflict/too-many-instances"},
 		{"bad secret", func() error {
@@ -253,9 +253,9 @@ func TestIdempotencyKeyReplay(t *testing.T) {
 	ctx := context.Background()
 	l := startLedger(t)
 	admin, product := l.client(t, adminToken), l.client(t, clientToken)
-	must(admin.CreateSubscription(ctx, httpclient.SubscriptionRequest{ID: "S-1", Plan: httpclient.InstancePlan{Name: "solo", Instances: 1}, Period: "annual"})).get(t)
+	key := must(admin.CreateSubscription(ctx, httpclient.SubscriptionRequest{ID: "S-1", Plan: httpclient.InstancePlan{Name: "solo", Instances: 1}, Period: "annual"})).get(t).LicenseKey
 
-	req := httpclient.ActivateRequest{LicenseKey: "subscription/S-1", ProductVersion: "2.4.0"}
+	req := httpclient.ActivateRequest{LicenseKey: key, ProductVersion: "2.4.0"}
 	first := must(product.Activate(ctx, req, httpclient.WithIdempotencyKey("boot-4f1c"))).get(t)
 	l.Clock.Advance(time.Minute)
 	again := must(product.Activate(ctx, req, httpclient.WithIdempotencyKey("boot-4f1c"))).get(t)
@@ -269,11 +269,11 @@ func TestIdempotencyKeyReplay(t *testing.T) {
 		{"replayed instance", again.InstanceID, first.InstanceID},
 		{"replayed secret", again.Secret == first.Secret, true},
 		{"another key: a new activation, refused", refusal(other), "409 conflict/too-many-instances"},
-		{"an activation's key on another command", refusal(reused), "ok"},
+		{"another caller's command with an activation's key: its own command", refusal(reused), "ok"},
 		{"replayed command: version", addedAgain.Version, added.Version},
 		{"replayed command: events", fmt.Sprint(addedAgain.Events), fmt.Sprint(added.Events)},
 		{"instances activated", len(view.Instances), 1},
-		{"limit (one addition, stored once)", view.InstanceLimit, 2},
+		{"limit (two additions: the reused key's and order-77's, stored once)", view.InstanceLimit, 3},
 	})
 }
 

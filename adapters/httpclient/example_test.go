@@ -21,7 +21,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	const license = "subscription/S-ACME"
+	license := exampleLicenseKey // the license key the vendor handed the customer (lks.S-ACME.…), e.g. from the product's configuration
 
 	// One Idempotency-Key per start-up, kept until an activation is
 	// answered: a retry after a lost answer gets the same instance back

@@ -198,13 +198,19 @@ func runTests(m *testing.M) int {
 	defer exampleLedger.close()
 	ledgerURL = exampleLedger.URL
 	admin, err := httpclient.New(ledgerURL, httpclient.WithToken(adminToken))
+	var created *httpclient.LicenseCommandResult
 	if err == nil {
-		_, err = admin.CreateSubscription(context.Background(), httpclient.SubscriptionRequest{ID: "S-ACME", Customer: "acme",
+		created, err = admin.CreateSubscription(context.Background(), httpclient.SubscriptionRequest{ID: "S-ACME", Customer: "acme",
 			Plan: httpclient.InstancePlan{Name: "team", Instances: 2, Devices: 50}, Period: "annual"})
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "set up the example's subscription:", err)
 		return 1
 	}
+	exampleLicenseKey = created.LicenseKey
 	return m.Run()
 }
+
+// exampleLicenseKey is the license key of the example's subscription, as
+// the vendor would hand it to the customer.
+var exampleLicenseKey string

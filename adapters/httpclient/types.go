@@ -56,6 +56,9 @@ type LicenseCommandResult struct {
 	License string          `json:"license"`
 	Version uint64          `json:"version"`
 	Events  []AppendedEvent `json:"events"`
+	// LicenseKey is the key a create, purchase or rotation issued, shown
+	// in this answer only: hand it to the customer; Activate sends it.
+	LicenseKey string `json:"license_key,omitempty"`
 }
 
 // RegisterRequest is the body of RegisterPlatform: the platform's id, its

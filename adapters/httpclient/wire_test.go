@@ -33,6 +33,7 @@ func TestWireTypesRoundTrip(t *testing.T) {
 	expires := t0.AddDate(1, 0, 0)
 
 	var sub, perp *httpclient.ActivateResponse
+	var subKey, perpKey string // the license keys the create and purchase issued
 	steps := []struct {
 		name string
 		call func() (any, error)
@@ -69,11 +70,13 @@ func TestWireTypesRoundTrip(t *testing.T) {
 		{"RemoveNode", func() (any, error) { return admin.RemoveNode(ctx, "acme", "mn-2") }},
 
 		{"CreateSubscription", func() (any, error) {
-			return admin.CreateSubscription(ctx, httpclient.SubscriptionRequest{ID: "S-1", Customer: "acme",
+			r, err := admin.CreateSubscription(ctx, httpclient.SubscriptionRequest{ID: "S-1", Customer: "acme",
 				Plan: httpclient.InstancePlan{Name: "team", Instances: 2, Devices: 10, Assets: 100}, Period: "monthly", LeaseSeconds: 3600})
+			subKey = r.LicenseKey
+			return r, err
 		}},
 		{"Activate subscription", func() (r any, err error) {
-			sub, err = product.Activate(ctx, httpclient.ActivateRequest{LicenseKey: "subscription/S-1", ProductVersion: "5.2.0"},
+			sub, err = product.Activate(ctx, httpclient.ActivateRequest{LicenseKey: subKey, ProductVersion: "5.2.0"},
 				httpclient.WithIdempotencyKey("boot-1"))
 			return sub, err
 		}},
@@ -96,11 +99,13 @@ func TestWireTypesRoundTrip(t *testing.T) {
 		{"GetSubscription as of", func() (any, error) { return admin.GetSubscription(ctx, "S-1", t0.Add(25*time.Hour)) }},
 
 		{"PurchasePerpetual", func() (any, error) {
-			return admin.PurchasePerpetual(ctx, httpclient.PerpetualRequest{ID: "P-1", Customer: "acme",
+			r, err := admin.PurchasePerpetual(ctx, httpclient.PerpetualRequest{ID: "P-1", Customer: "acme",
 				Plan: httpclient.InstancePlan{Name: "perpetual", Instances: 1}, LeaseSeconds: 7200})
+			perpKey = r.LicenseKey
+			return r, err
 		}},
 		{"Activate perpetual", func() (r any, err error) {
-			perp, err = product.Activate(ctx, httpclient.ActivateRequest{LicenseKey: "perpetual/P-1", ProductVersion: "5.2.0", ReleasedAt: t0})
+			perp, err = product.Activate(ctx, httpclient.ActivateRequest{LicenseKey: perpKey, ProductVersion: "5.2.0", ReleasedAt: t0})
 			return perp, err
 		}},
 		{"Check perpetual", func() (any, error) {
