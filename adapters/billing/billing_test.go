@@ -94,8 +94,8 @@ func TestTailDeliversBillableEvents(t *testing.T) {
 	l := newLedger(t, store)
 	l.rounds(0, 12, 4)
 	sink := &memSink{}
-	n, err := Tail(context.Background(), store.JetStream(), sink,
-		Config{Stream: store.StreamName(), Consumer: "billing-a", AckWait: time.Second, Poll: 200 * time.Millisecond, ExitIdle: 1500 * time.Millisecond, Logger: quiet})
+	n, err := Tail(context.Background(), store, sink,
+		Config{Consumer: "billing-a", AckWait: time.Second, Poll: 200 * time.Millisecond, ExitIdle: 1500 * time.Millisecond, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,12 +127,12 @@ func TestTailResumesAfterStop(t *testing.T) {
 	store := eventstoretest.MustOpenStore(t)
 	l := newLedger(t, store)
 	l.rounds(0, 8, 3)
-	cfg := Config{Stream: store.StreamName(), Consumer: "billing-b", AckWait: time.Second, Poll: 200 * time.Millisecond, Logger: quiet}
+	cfg := Config{Consumer: "billing-b", AckWait: time.Second, Poll: 200 * time.Millisecond, Logger: quiet}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sink := &memSink{stopAfter: len(l.billable) / 2, stop: cancel}
-	if _, err := Tail(ctx, store.JetStream(), sink, cfg); err != nil {
+	if _, err := Tail(ctx, store, sink, cfg); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := len(sink.lines), len(l.billable)/2; got != want {
@@ -141,7 +141,7 @@ func TestTailResumesAfterStop(t *testing.T) {
 	l.rounds(8, 14, 3) // while billing is down
 
 	cfg.ExitIdle = 2 * time.Second
-	if _, err := Tail(context.Background(), store.JetStream(), sink, cfg); err != nil {
+	if _, err := Tail(context.Background(), store, sink, cfg); err != nil {
 		t.Fatal(err)
 	}
 	if dups := checkFeed(t, sink.lines, l.billable); dups != 0 {
@@ -159,12 +159,11 @@ func TestTailConfig(t *testing.T) {
 		{"no consumer", Config{}, domain.EINVALID},
 		{"bad consumer name", Config{Consumer: "billing.a"}, domain.EINVALID},
 		{"exit-idle not above ack-wait", Config{Consumer: "b", AckWait: 5 * time.Second, ExitIdle: 5 * time.Second}, domain.EINVALID},
-		{"unknown stream", Config{Consumer: "b", Stream: "NOPE", ExitIdle: time.Minute}, domain.ENOTFOUND},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.cfg.Logger = quiet
-			_, err := Tail(context.Background(), store.JetStream(), &memSink{}, tt.cfg)
+			_, err := Tail(context.Background(), store, &memSink{}, tt.cfg)
 			if got := domain.ErrorCode(err); got != tt.code {
 				t.Fatalf("code = %q, want %q (%v)", got, tt.code, err)
 			}
@@ -182,13 +181,13 @@ func TestTailSinkFailureLosesNothing(t *testing.T) {
 	store := eventstoretest.MustOpenStore(t)
 	l := newLedger(t, store)
 	l.rounds(0, 2, 2)
-	cfg := Config{Stream: store.StreamName(), Consumer: "billing-c", AckWait: time.Second, Poll: 200 * time.Millisecond, ExitIdle: 2 * time.Second, Logger: quiet}
-	n, err := Tail(context.Background(), store.JetStream(), failingSink{}, cfg)
+	cfg := Config{Consumer: "billing-c", AckWait: time.Second, Poll: 200 * time.Millisecond, ExitIdle: 2 * time.Second, Logger: quiet}
+	n, err := Tail(context.Background(), store, failingSink{}, cfg)
 	if got, want := domain.ErrorCode(err), domain.EINTERNAL; got != want || n != 0 {
 		t.Fatalf("failing sink: %d delivered, code %q (%v); want 0 and %q", n, got, err, want)
 	}
 	sink := &memSink{}
-	if _, err := Tail(context.Background(), store.JetStream(), sink, cfg); err != nil {
+	if _, err := Tail(context.Background(), store, sink, cfg); err != nil {
 		t.Fatal(err)
 	}
 	checkFeed(t, sink.lines, l.billable)

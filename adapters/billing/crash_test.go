@@ -48,7 +48,7 @@ func TestBillingChildProcess(t *testing.T) {
 		sink = slowSink{file, d}
 	}
 	idle, _ := time.ParseDuration(os.Getenv(envChildIdle))
-	if _, err := Tail(ctx, store.JetStream(), sink, Config{Stream: store.StreamName(), Consumer: "billing-crash",
+	if _, err := Tail(ctx, store, sink, Config{Consumer: "billing-crash",
 		AckWait: crashAckWait, Poll: 200 * time.Millisecond, ExitIdle: idle, Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}

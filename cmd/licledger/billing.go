@@ -71,8 +71,8 @@ func runBillingTail(ctx context.Context, args []string, stdout, stderr io.Writer
 	defer store.Close()
 
 	start := time.Now()
-	n, err := billing.Tail(ctx, store.JetStream(), sink, billing.Config{
-		Stream: store.StreamName(), Consumer: *consumer, AckWait: *ackWait, ExitIdle: *exitIdle, Logger: logger,
+	n, err := billing.Tail(ctx, store, sink, billing.Config{
+		Consumer: *consumer, AckWait: *ackWait, ExitIdle: *exitIdle, Logger: logger,
 	})
 	logger.Info("billing tail stopped", "delivered", n, "elapsed", time.Since(start).Round(time.Millisecond))
 	return err
