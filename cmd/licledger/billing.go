@@ -64,7 +64,10 @@ func runBillingTail(ctx context.Context, args []string, stdout, stderr io.Writer
 		sink = file
 	}
 
-	store, err := eventstore.Open(ctx, eventstore.Config{DataDir: *data, URL: *natsURL, Stream: *stream, Logger: logger})
+	// Read-only: billing never appends, must not create a ledger where
+	// there is none, and must not reconfigure a running ledger's stream
+	// (a default Open would reset e.g. its replicas to 1).
+	store, err := eventstore.Open(ctx, eventstore.Config{DataDir: *data, URL: *natsURL, Stream: *stream, ReadOnly: true, Logger: logger})
 	if err != nil {
 		return err
 	}
