@@ -57,7 +57,6 @@ type ConsumerOptions struct {
 // One record in flight costs a round trip per record (hundreds a second),
 // the price of that order. A Consumer is for one goroutine at a time.
 type Consumer struct {
-	s    *Store
 	name string
 	cons jetstream.Consumer
 }
@@ -119,7 +118,7 @@ func (s *Store) Consumer(ctx context.Context, opts ConsumerOptions) (*Consumer, 
 	if err != nil {
 		return nil, translate(err, "create consumer "+opts.Durable)
 	}
-	return &Consumer{s: s, name: opts.Durable, cons: cons}, nil
+	return &Consumer{name: opts.Durable, cons: cons}, nil
 }
 
 // Name returns the consumer's durable name.
@@ -135,9 +134,9 @@ func (c *Consumer) Name() string { return c.name }
 // A stored message that is not a valid event is returned as a *DecodeError
 // together with a Delivery whose Seq and Raw are set: Ack skips it, Nak
 // or no Ack leaves it (and so the consumer) where it is until it is dealt
-// with (`licledger audit verify` reports it). Other errors are EINTERNAL;
-// a record that was handed out as ctx ended may then come again after
-// AckWait.
+// with (`licledger audit verify` reports it). Other errors are EINTERNAL.
+// A record the server sent just as ctx ended is not lost: it comes again
+// after AckWait.
 func (c *Consumer) Next(ctx context.Context) (Delivery, error) {
 	op := "next record of consumer " + c.name
 	for {
