@@ -1,8 +1,8 @@
-// Package billing is the billing feed (R30): a durable JetStream pull
-// consumer that hands every billable event — every event of a
-// subscription, perpetual license or coupon aggregate — to a Sink, at
-// least once and in order, and acknowledges an event only once the sink
-// has made it durable.
+// Package billing is the billing feed (R30): a durable consumer of the
+// event store (eventstore.Store.Consumer) that hands every billable event
+// — every event of a subscription, perpetual license or coupon aggregate —
+// to a Sink, at least once and in order, and acknowledges an event only
+// once the sink has made it durable.
 //
 // Guarantees and how they are kept:
 //
@@ -11,18 +11,20 @@
 //     only after Sink.WriteEvent returned, i.e. after it was fsynced to a
 //     file or flushed to a pipe. A crash between the write and the ack
 //     makes JetStream redeliver it after AckWait: a duplicate, never a gap.
+//     A failure the feed sees (the sink's, a malformed event) gives the
+//     event back, so the next run starts with it at once.
 //   - In order per subscription (and in fact in stream order overall): the
-//     consumer has MaxAckPending 1, so JetStream hands out the next event
-//     only once the previous one is acknowledged, and a redelivery can
-//     never be overtaken by a later event. The price is one round trip and
-//     one fsync per event — hundreds of events a second, plenty for billing
-//     (check-ins are bounded to 4 per instance per day, see
-//     domain.InstanceCheckInRecordDivisor). Batching with a larger
-//     MaxAckPending would let a later event overtake an unacknowledged
+//     store's consumer has one event in flight (MaxAckPending 1), so the
+//     next event is handed out only once the previous one is acknowledged,
+//     and a redelivery can never be overtaken by a later event. The price
+//     is one round trip and one fsync per event — hundreds of events a
+//     second, plenty for billing (check-ins are bounded to 4 per instance
+//     per day, see domain.InstanceCheckInRecordDivisor). Batching with more
+//     in flight would let a later event overtake an unacknowledged
 //     redelivery after a crash, breaking the order R30 promises.
 //   - Duplicates are recognisable: each line is the event as stored, with
 //     its stable CloudEvents id (a ULID); consumers de-duplicate by id. With
-//     MaxAckPending 1 a duplicate can only directly follow its original
+//     one event in flight a duplicate can only directly follow its original
 //     (the one event in flight at a crash).
 package billing
 
@@ -36,23 +38,30 @@ import (
 
 	"github.com/licledger/licledger/domain"
 	"github.com/licledger/licledger/eventstore"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Defaults of Config.
 const (
-	DefaultAckWait = 30 * time.Second
+	DefaultAckWait = eventstore.DefaultAckWait
 	DefaultPoll    = 5 * time.Second
 )
 
-// Subjects are the JetStream subjects of billable events: every aggregate
-// kind that bills (R30).
+// Kinds are the aggregate kinds of billable events: every kind that bills
+// (R30).
+func Kinds() []string {
+	return []string{domain.KindSubscription, domain.KindPerpetual, domain.KindCoupon}
+}
+
+// Subjects are the JetStream subjects of billable events, for billing
+// systems that read the stream with their own client (README.md,
+// "Billing feed").
 func Subjects() []string {
-	return []string{
-		eventstore.SubjectPrefix + "." + domain.KindSubscription + ".>",
-		eventstore.SubjectPrefix + "." + domain.KindPerpetual + ".>",
-		eventstore.SubjectPrefix + "." + domain.KindCoupon + ".>",
+	kinds := Kinds()
+	subjects := make([]string, len(kinds))
+	for i, k := range kinds {
+		subjects[i] = eventstore.SubjectPrefix + "." + k + ".>"
 	}
+	return subjects
 }
 
 // Sink receives the feed. WriteEvent gets one event's stored bytes (one
@@ -66,8 +75,6 @@ type Sink interface {
 
 // Config configures Tail.
 type Config struct {
-	// Stream is the ledger's stream; default eventstore.DefaultStream.
-	Stream string
 	// Consumer is the durable consumer's name, one per billing system: its
 	// position survives restarts. Letters, digits, '-' and '_'.
 	Consumer string
@@ -75,27 +82,32 @@ type Config struct {
 	// after a crash the event in flight comes back this long after it was
 	// delivered. Default DefaultAckWait.
 	AckWait time.Duration
-	// Poll is how long one pull request waits for an event; default
-	// DefaultPoll. It only bounds how quickly an idle feed notices ctx.
+	// Poll is how long the feed waits for an event before it checks
+	// ExitIdle again; default DefaultPoll. Without ExitIdle it has no
+	// effect: an event is delivered as soon as it is stored, and a
+	// cancelled ctx stops the wait at once.
 	Poll time.Duration
 	// ExitIdle, if positive, makes Tail return once no event has arrived
 	// for this long (a catch-up run, e.g. from cron). It must exceed
 	// AckWait, or the redelivery of an event in flight at a crash could be
 	// missed by a run that exits too early.
 	ExitIdle time.Duration
+	// Now is the clock ExitIdle is measured with; default time.Now. Tests
+	// inject one.
+	Now func() time.Time
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
 
 func (c *Config) validate() error {
-	if c.Stream == "" {
-		c.Stream = eventstore.DefaultStream
-	}
 	if c.AckWait <= 0 {
 		c.AckWait = DefaultAckWait
 	}
 	if c.Poll <= 0 {
 		c.Poll = DefaultPoll
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -112,99 +124,85 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// ConsumerConfig is the JetStream consumer the feed runs on. External
-// billing systems that read the stream directly should use the same
-// settings (see README.md, "Billing feed").
-func ConsumerConfig(name string, ackWait time.Duration) jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:        name,
-		Description:    "licledger billing feed (R30)",
-		FilterSubjects: Subjects(),
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        ackWait,
-		MaxDeliver:     -1, // never give up on an event: billing must see it
-		MaxAckPending:  1,  // one in flight: order survives redelivery
-	}
-}
+// minWait is the shortest wait for an event: shorter ones could give up
+// before the server has answered.
+const minWait = 10 * time.Millisecond
 
-// Tail runs the feed: it creates (or updates) the durable consumer and
-// delivers events to sink until ctx is done or, with ExitIdle, the feed has
-// been idle that long; both return the number delivered and nil. Errors:
-// EINVALID for a bad Config, ENOTFOUND when the stream does not exist,
-// EINTERNAL when an event cannot be decoded (it is left unacknowledged:
-// run `licledger audit verify`), the sink fails, or JetStream does.
-func Tail(ctx context.Context, js jetstream.JetStream, sink Sink, cfg Config) (int, error) {
+// Tail runs the feed on the store's durable consumer cfg.Consumer (created
+// on first use, see eventstore.Store.Consumer) and delivers events to sink
+// until ctx is done or, with ExitIdle, the feed has been idle that long;
+// both return the number delivered and nil. Errors: EINVALID for a bad
+// Config, ENOTFOUND when the stream does not exist, EINTERNAL when an
+// event cannot be decoded (it is left unacknowledged: run `licledger audit
+// verify`), the sink fails, or JetStream does.
+func Tail(ctx context.Context, store *eventstore.Store, sink Sink, cfg Config) (int, error) {
 	if err := cfg.validate(); err != nil {
 		return 0, err
 	}
 	log := cfg.Logger.With("component", "billing", "consumer", cfg.Consumer)
-	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, ConsumerConfig(cfg.Consumer, cfg.AckWait))
+	cons, err := store.Consumer(ctx, eventstore.ConsumerOptions{
+		Durable:     cfg.Consumer,
+		Kinds:       Kinds(),
+		AckWait:     cfg.AckWait,
+		Description: "licledger billing feed (R30)",
+	})
 	if err != nil {
-		return 0, translate(err, "create billing consumer "+cfg.Consumer)
+		return 0, err
 	}
-	log.Info("billing feed started", "stream", cfg.Stream, "subjects", Subjects())
+	log.Info("billing feed started", "stream", store.StreamName(), "kinds", Kinds())
 	delivered := 0
-	lastEvent := time.Now()
+	lastEvent := cfg.Now()
 	for {
 		if ctx.Err() != nil {
 			return delivered, nil
 		}
-		if cfg.ExitIdle > 0 && time.Since(lastEvent) >= cfg.ExitIdle {
-			log.Info("billing feed idle; exiting", "delivered", delivered, "idle", cfg.ExitIdle)
-			return delivered, nil
-		}
 		wait := cfg.Poll
 		if cfg.ExitIdle > 0 {
-			wait = max(min(wait, cfg.ExitIdle-time.Since(lastEvent)), 10*time.Millisecond)
-		}
-		fetchCtx, cancel := context.WithTimeout(ctx, wait)
-		batch, err := cons.Fetch(1, jetstream.FetchContext(fetchCtx))
-		if err != nil {
-			cancel()
-			if ctx.Err() != nil {
-				return delivered, nil
+			if left := cfg.ExitIdle - cfg.Now().Sub(lastEvent); left > 0 {
+				wait = max(min(wait, left), minWait)
 			}
-			return delivered, translate(err, "fetch billing events")
 		}
-		for msg := range batch.Messages() {
-			if err := deliver(ctx, msg, sink, log); err != nil {
-				cancel()
-				return delivered, err
-			}
-			delivered++
-			lastEvent = time.Now()
-		}
-		err = batch.Error()
+		waitCtx, cancel := context.WithTimeout(ctx, wait)
+		d, err := cons.Next(waitCtx)
 		cancel()
+		var derr *eventstore.DecodeError
 		switch {
-		case err == nil, errors.Is(err, context.DeadlineExceeded):
+		case err == nil:
 		case ctx.Err() != nil:
 			return delivered, nil
+		case errors.Is(err, context.DeadlineExceeded):
+			// Idle for one wait. Only after one: a run never exits without
+			// having asked for an event.
+			if cfg.ExitIdle > 0 && cfg.Now().Sub(lastEvent) >= cfg.ExitIdle {
+				log.Info("billing feed idle; exiting", "delivered", delivered, "idle", cfg.ExitIdle)
+				return delivered, nil
+			}
+			continue
+		case errors.As(err, &derr):
+			giveBack(d, log)
+			return delivered, domain.Errorf(domain.EINTERNAL, "billing feed: stream sequence %d on %s is not a valid event (%s); left unacknowledged — run `licledger audit verify`",
+				derr.Seq, derr.Subject, domain.ErrorMessage(derr.Err))
 		default:
-			return delivered, translate(err, "fetch billing events")
+			return delivered, err
 		}
+		if err := deliver(ctx, d, sink, log); err != nil {
+			giveBack(d, log)
+			return delivered, err
+		}
+		delivered++
+		lastEvent = cfg.Now()
 	}
 }
 
 // deliver writes one event to the sink and only then acknowledges it.
-func deliver(ctx context.Context, msg jetstream.Msg, sink Sink, log *slog.Logger) error {
-	var seq, deliveries uint64
-	if meta, err := msg.Metadata(); err == nil {
-		seq, deliveries = meta.Sequence.Stream, meta.NumDelivered
-	}
-	raw := msg.Data()
-	e, err := domain.DecodeEvent(raw)
-	if err != nil {
-		return domain.Errorf(domain.EINTERNAL, "billing feed: stream sequence %d on %s is not a valid event (%s); left unacknowledged — run `licledger audit verify`",
-			seq, msg.Subject(), domain.ErrorMessage(err))
-	}
-	line := raw
-	if bytes.ContainsAny(raw, "\r\n") {
+func deliver(ctx context.Context, d eventstore.Delivery, sink Sink, log *slog.Logger) error {
+	e := d.Event
+	line := d.Raw
+	if bytes.ContainsAny(line, "\r\n") {
 		// Stored events are compact JSON; keep the one-line framing even
 		// for one written by another tool.
 		var buf bytes.Buffer
-		if err := json.Compact(&buf, raw); err != nil {
+		if err := json.Compact(&buf, line); err != nil {
 			return domain.Errorf(domain.EINTERNAL, "billing feed: compact event %s: %v", e.ID, err)
 		}
 		line = buf.Bytes()
@@ -216,28 +214,21 @@ func deliver(ctx context.Context, msg jetstream.Msg, sink Sink, log *slog.Logger
 	// write, or a graceful stop would cause a needless duplicate.
 	ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := msg.DoubleAck(ackCtx); err != nil {
+	if err := d.Ack(ackCtx); err != nil {
 		// Written but not acknowledged: JetStream redelivers it after
 		// AckWait and the sink sees a duplicate with the same id.
-		log.Warn("ack failed; the event will be delivered again", "id", e.ID, "seq", seq, "err", err)
+		log.Warn("ack failed; the event will be delivered again", "id", e.ID, "seq", d.Seq, "err", err)
 		return nil
 	}
-	log.Debug("billed", "id", e.ID, "type", e.Type, "subject", e.Subject, "seq", seq, "deliveries", deliveries)
+	log.Debug("billed", "id", e.ID, "type", e.Type, "subject", e.Subject, "seq", d.Seq, "deliveries", d.Deliveries)
 	return nil
 }
 
-// translate maps JetStream errors onto domain codes.
-func translate(err error, op string) error {
-	var de *domain.Error
-	switch {
-	case errors.As(err, &de):
-		return err
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-		return domain.Errorf(domain.ENOTFOUND, "%s: stream not found (has the ledger created it?)", op)
+// giveBack returns an event the feed stops on, so that the next run gets it
+// at once rather than after AckWait. Best effort: if the Nak is lost, the
+// event still comes back after AckWait.
+func giveBack(d eventstore.Delivery, log *slog.Logger) {
+	if err := d.Nak(); err != nil {
+		log.Warn("nak failed; the event will be delivered again after ack-wait", "seq", d.Seq, "err", err)
 	}
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		return domain.Errorf(domain.EINTERNAL, "%s: JetStream error %d: %s", op, apiErr.ErrorCode, apiErr.Description)
-	}
-	return domain.Errorf(domain.EINTERNAL, "%s: %v", op, err)
 }

@@ -64,15 +64,18 @@ func runBillingTail(ctx context.Context, args []string, stdout, stderr io.Writer
 		sink = file
 	}
 
-	store, err := eventstore.Open(ctx, eventstore.Config{DataDir: *data, URL: *natsURL, Stream: *stream, Logger: logger})
+	// Read-only: billing never appends, must not create a ledger where
+	// there is none, and must not reconfigure a running ledger's stream
+	// (a default Open would reset e.g. its replicas to 1).
+	store, err := eventstore.Open(ctx, eventstore.Config{DataDir: *data, URL: *natsURL, Stream: *stream, ReadOnly: true, Logger: logger})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 
 	start := time.Now()
-	n, err := billing.Tail(ctx, store.JetStream(), sink, billing.Config{
-		Stream: store.StreamName(), Consumer: *consumer, AckWait: *ackWait, ExitIdle: *exitIdle, Logger: logger,
+	n, err := billing.Tail(ctx, store, sink, billing.Config{
+		Consumer: *consumer, AckWait: *ackWait, ExitIdle: *exitIdle, Logger: logger,
 	})
 	logger.Info("billing tail stopped", "delivered", n, "elapsed", time.Since(start).Round(time.Millisecond))
 	return err
