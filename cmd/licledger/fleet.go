@@ -48,7 +48,7 @@ func runFleetSimulate(ctx context.Context, args []string, stdout, stderr io.Writ
 		until = "for " + o.duration.String() + " (Ctrl-C stops early)"
 	}
 	fmt.Fprintf(stderr, "fleet simulate: %d instances on %s at %s, version %s, checking in every %v, %s\n",
-		o.instances, o.license, o.url, o.version, o.interval, until)
+		o.instances, o.name, o.url, o.version, o.interval, until)
 	sum, err := f.run(ctx)
 	if werr := sum.write(stdout, o.json); werr != nil && err == nil {
 		err = werr
@@ -395,7 +395,7 @@ func (f *fleet) progress(ctx context.Context, start time.Time) {
 func (f *fleet) summary(elapsed time.Duration) fleetSummary {
 	f.stats.mu.Lock()
 	defer f.stats.mu.Unlock()
-	s := fleetSummary{License: f.o.license, Instances: len(f.sims), Seconds: elapsed.Seconds(),
+	s := fleetSummary{License: f.o.name, Instances: len(f.sims), Seconds: elapsed.Seconds(),
 		Activations: f.stats.activations, CheckIns: f.stats.checkIns, SeatsLost: f.stats.seatsLost, KeptSeats: f.o.keepSeats,
 		P50ms: ms(f.stats.lat.quantile(0.5)), P99ms: ms(f.stats.lat.quantile(0.99)), MaxMs: ms(f.stats.lat.max),
 		answered: f.stats.lat.n}

@@ -14,6 +14,7 @@ import (
 // fleetOptions are the parsed flags of fleet simulate.
 type fleetOptions struct {
 	url, token, license, version, releasedAt string
+	name                                     string // the license's name (subject) for output: the key is a secret
 	instances                                int
 	interval, duration, progress             time.Duration
 	keepSeats, json                          bool
@@ -34,7 +35,7 @@ func fleetFlags(stderr io.Writer) (*flag.FlagSet, *fleetOptions, *envFlags) {
 	e := &envFlags{fs: fs}
 	e.str(&o.url, "url", "LICLEDGER_URL", "http://127.0.0.1:8080", "base URL of a running licledger serve")
 	e.str(&o.token, "token", "LICLEDGER_TOKEN", "", "bearer token of the client role (none: a serve without tokens, loopback only)")
-	fs.StringVar(&o.license, "license-key", "", "license key (required): a subscription id, or subscription/<id> or perpetual/<id>")
+	fs.StringVar(&o.license, "license-key", "", "license key (required): the key the ledger issued (lks.<id>.<secret>, lkp.<id>.<secret>); a legacy license's name (a subscription id, subscription/<id>, perpetual/<id>) with a client --token")
 	fs.IntVar(&o.instances, "instances", 10, "simulated instances")
 	fs.StringVar(&o.version, "version", "1.0.0", "product version the instances run")
 	fs.StringVar(&o.releasedAt, "released-at", "", "release instant of --version (RFC 3339); perpetual licenses need it unless serve has a release list")
@@ -80,13 +81,19 @@ func parseFleetFlags(args []string, stderr io.Writer) (*fleetOptions, error) {
 	o.url = strings.TrimRight(o.url, "/")
 	switch {
 	case o.license == "":
-		return nil, usageError(fs, "--license-key is required: the subscription id (or subscription/<id>, perpetual/<id>) the instances activate with")
-	case !strings.Contains(o.license, "/"):
+		return nil, usageError(fs, "--license-key is required: the license key the instances activate with (lks.<id>.<secret>)")
+	case !strings.ContainsAny(o.license, "/."):
 		o.license = domain.Aggregate{Kind: domain.KindSubscription, ID: o.license}.String()
 	}
-	if agg, err := domain.ParseAggregate(o.license); err != nil || (agg.Kind != domain.KindSubscription && agg.Kind != domain.KindPerpetual) || domain.ValidateID(agg.ID) != nil {
-		return nil, usageError(fs, "--license-key %q: want a subscription id like S-ACME, or subscription/<id> or perpetual/<id>", o.license)
+	key, err := domain.ParseLicenseKey(o.license)
+	if err != nil {
+		shown := o.license
+		if strings.Contains(shown, ".") {
+			shown = "(a license key)" // never echo a secret
+		}
+		return nil, usageError(fs, "--license-key %s: want a license key like lks.S-ACME.<secret>, or a legacy subscription id like S-ACME", shown)
 	}
+	o.name = key.Aggregate.String()
 	switch {
 	case o.instances < 1 || o.instances > fleetMaxInstances:
 		return nil, usageError(fs, "--instances %d: want 1 to %d", o.instances, fleetMaxInstances)

@@ -51,10 +51,10 @@ func summaryLine(t *testing.T, out, prefix string) string {
 // over-allocation), both deactivated.
 func TestFleetSimulate(t *testing.T) {
 	l := startFleetLedger(t, t.TempDir(), eventstoretest.NewClock(fleetT0))
-	l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-SIM", "customer": "acme",
-		"plan": map[string]any{"name": "team", "instances": 2}, "period": "monthly"})
+	key := licenseKeyOf(t, l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-SIM", "customer": "acme",
+		"plan": map[string]any{"name": "team", "instances": 2}, "period": "monthly"}))
 
-	code, out, errOut := l.simulate(context.Background(), "--license-key", "S-SIM", "--instances", "3", "--interval", "50ms", "--duration", "1s")
+	code, out, errOut := l.simulate(context.Background(), "--license-key", key, "--instances", "3", "--interval", "50ms", "--duration", "1s")
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -101,8 +101,8 @@ func TestFleetSimulate(t *testing.T) {
 // again; Ctrl-C (the context ending) stops the run with its summary.
 func TestFleetSimulateSeatsAndInterrupt(t *testing.T) {
 	l := startFleetLedger(t, t.TempDir(), eventstoretest.NewClock(fleetT0))
-	l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-SIM", "customer": "acme",
-		"plan": map[string]any{"name": "team", "instances": 2}, "period": "monthly"})
+	key := licenseKeyOf(t, l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-SIM", "customer": "acme",
+		"plan": map[string]any{"name": "team", "instances": 2}, "period": "monthly"}))
 
 	ctx, interrupt := context.WithCancel(context.Background())
 	defer interrupt()
@@ -112,12 +112,12 @@ func TestFleetSimulateSeatsAndInterrupt(t *testing.T) {
 	}
 	done := make(chan result)
 	go func() {
-		code, out, errOut := l.simulate(ctx, "--license-key", "subscription/S-SIM", "--instances", "2", "--interval", "50ms", "--duration", "0", "--keep-seats", "--json")
+		code, out, errOut := l.simulate(ctx, "--license-key", key, "--instances", "2", "--interval", "50ms", "--duration", "0", "--keep-seats", "--json")
 		done <- result{code, out, errOut}
 	}()
 	eventually(t, "two seats held", func() bool { return l.subscriptionDoc("S-SIM").InstancesInUse == 2 })
 
-	code, out, errOut := l.simulate(context.Background(), "--license-key", "S-SIM", "--instances", "1", "--interval", "50ms", "--duration", "300ms", "--json")
+	code, out, errOut := l.simulate(context.Background(), "--license-key", key, "--instances", "1", "--interval", "50ms", "--duration", "300ms", "--json")
 	var extra fleetSummary
 	if err := json.Unmarshal([]byte(out), &extra); code != 0 || err != nil {
 		t.Fatalf("exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, out, errOut)
@@ -181,8 +181,9 @@ func TestFleetSimulateErrors(t *testing.T) {
 		wantErr  string
 	}{
 		{"no license key", []string{}, 2, "--license-key is required"},
-		{"platform license key", []string{"--license-key", "platform/acme"}, 2, `--license-key "platform/acme": want a subscription id`},
-		{"bad id", []string{"--license-key", "S 1"}, 2, `--license-key "subscription/S 1"`},
+		{"platform license key", []string{"--license-key", "platform/acme"}, 2, `--license-key platform/acme: want a license key`},
+		{"bad id", []string{"--license-key", "S 1"}, 2, `--license-key subscription/S 1: want a license key`},
+		{"a malformed key is not echoed", []string{"--license-key", "lks.S-1.short"}, 2, `--license-key (a license key): want a license key`},
 		{"no instances", []string{"--license-key", "S-SIM", "--instances", "0"}, 2, "--instances 0: want 1 to 100000"},
 		{"zero interval", []string{"--license-key", "S-SIM", "--interval", "0s"}, 2, "--interval 0s: want a positive duration"},
 		{"negative duration", []string{"--license-key", "S-SIM", "--duration", "-1s"}, 2, "--duration -1s"},
@@ -264,4 +265,16 @@ func TestLatencyHistogram(t *testing.T) {
 	if got := (&latencyHistogram{}).quantile(0.5); got != 0 {
 		t.Errorf("empty histogram p50 = %v, want 0", got)
 	}
+}
+
+// licenseKeyOf reads the license key a create answered (shown once).
+func licenseKeyOf(t *testing.T, body []byte) string {
+	t.Helper()
+	var r struct {
+		LicenseKey string `json:"license_key"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.LicenseKey == "" {
+		t.Fatalf("no license_key in %s (%v)", body, err)
+	}
+	return r.LicenseKey
 }

@@ -154,9 +154,8 @@ func TestFleetEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	clock := eventstoretest.NewClock(fleetT0)
 	l := startFleetLedger(t, dir, clock)
-	const license = "subscription/S-FLEET"
-	l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-FLEET", "customer": "acme",
-		"plan": map[string]any{"name": "team", "instances": 3}, "period": "annual", "lease_seconds": 3600})
+	license := licenseKeyOf(t, l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-FLEET", "customer": "acme",
+		"plan": map[string]any{"name": "team", "instances": 3}, "period": "annual", "lease_seconds": 3600}))
 
 	fleet := make([]*simInstance, 5)
 	for i := range fleet {
