@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/licledger/licledger/adapters/httpapi"
+	"github.com/licledger/licledger/adapters/ledgerkey"
 	"github.com/licledger/licledger/domain"
 	"github.com/licledger/licledger/eventstore"
 	"github.com/licledger/licledger/projections"
@@ -29,6 +30,7 @@ type MainConfig struct {
 	Replicas        int
 	SyncAlways      bool   // embedded server only: fsync before acknowledging
 	ProjectionsPath string // default DataDir/projections.db
+	LedgerKeyPath   string // the ledger's own key (adapters/ledgerkey); default DataDir/ledger.key
 	Tokens          *httpapi.Tokens
 	MaxBodyBytes    int64
 	MaxUploadBytes  int64
@@ -56,6 +58,8 @@ type Main struct {
 	Ready      map[string]func() any
 
 	Store *eventstore.Store
+	// LedgerKey is the ledger's own key, created on first start.
+	LedgerKey *ledgerkey.Key
 	// Commands is the command layer every edge of this process writes
 	// through (one cache per aggregate kind, one lock table).
 	Commands eventstore.Executors
@@ -101,6 +105,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		c.ProjectionsPath = filepath.Join(c.DataDir, "projections.db")
 	}
+	if c.LedgerKeyPath == "" {
+		if c.DataDir == "" {
+			return domain.Errorf(domain.EINVALID, "set a data directory (--data) or the ledger key's file (--ledger-key)")
+		}
+		c.LedgerKeyPath = filepath.Join(c.DataDir, ledgerkey.FileName)
+	}
+	var created bool
+	if m.LedgerKey, created, err = ledgerkey.Open(c.LedgerKeyPath); err != nil {
+		return err
+	}
+	if created {
+		m.log.Info("created the ledger key; keep it with the data and give every serve replica the same file", "key_id", m.LedgerKey.ID(), "path", c.LedgerKeyPath)
+	}
 	defer func() {
 		if err != nil {
 			m.Close()
@@ -119,7 +136,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Queries = projections.NewQueries(m.DB)
 	m.Runner = projections.NewRunner(m.DB, m.Store, m.log)
 	m.API, err = httpapi.New(httpapi.Config{Store: m.Store, Commands: httpapi.CommandsOf(m.Commands), Queries: m.Queries, Runner: m.Runner, Verifier: m.Verifier,
-		Tokens: c.Tokens, Logger: m.log, Now: c.Now, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, Ready: m.Ready})
+		Tokens: c.Tokens, Logger: m.log, LicenseServer: httpapi.LicenseServerConfig{SecretKey: m.LedgerKey.Derive("idempotent-secrets")}, Now: c.Now, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, Ready: m.Ready})
 	if err != nil {
 		return err
 	}

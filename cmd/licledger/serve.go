@@ -59,6 +59,7 @@ func (e *envFlags) integer(p *int64, name, env string, def int64, usage string) 
 // serveOptions are the parsed flags of serve.
 type serveOptions struct {
 	data, http, nats, natsListen, stream, projections, tokensFile, logLevel string
+	ledgerKey                                                               string
 	replicas, maxBody, maxUpload                                            int64
 	syncAlways                                                              bool
 	trustedKeys                                                             string
@@ -79,6 +80,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions, *envFlags) {
 	e.integer(&o.replicas, "replicas", "LICLEDGER_REPLICAS", 1, "stream replicas (more than 1 needs a NATS cluster)")
 	e.boolean(&o.syncAlways, "sync-always", "LICLEDGER_SYNC_ALWAYS", false, "embedded server only: fsync every append before acknowledging it (survives power loss, slower)")
 	e.str(&o.projections, "projections", "LICLEDGER_PROJECTIONS", "", "projections SQLite database (default DATA/projections.db)")
+	e.str(&o.ledgerKey, "ledger-key", "LICLEDGER_LEDGER_KEY", "", "the ledger's own key, created there on first start (default DATA/ledger.key); every replica needs the same file")
 	e.str(&o.tokensFile, "tokens", "LICLEDGER_TOKENS_FILE", "", "bearer tokens file: JSON {\"tokens\":[{\"role\":...,\"token\":...}]} or lines \"role token\"; LICLEDGER_TOKENS may hold the same inline (\"admin:TOKEN,client:TOKEN\")")
 	e.integer(&o.maxBody, "max-body", "LICLEDGER_MAX_BODY", httpapi.DefaultMaxBodyBytes, "largest request body in bytes (larger: 413)")
 	e.integer(&o.maxUpload, "max-upload", "LICLEDGER_MAX_UPLOAD", httpapi.DefaultMaxUploadBytes, "largest license upload body in bytes (larger: 413, not recorded); bundles over the reader's own limit are read and recorded as rejected")
@@ -165,7 +167,7 @@ func mainFromFlagsWith(args []string, stderr io.Writer, enumerator enumeratorFun
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	m := NewMain()
 	m.Config = MainConfig{DataDir: o.data, HTTPAddr: o.http, NATSURL: o.nats, NATSListen: o.natsListen, Stream: o.stream,
-		Replicas: int(o.replicas), SyncAlways: o.syncAlways, ProjectionsPath: o.projections, Tokens: tokens, MaxBodyBytes: o.maxBody, MaxUploadBytes: o.maxUpload,
+		Replicas: int(o.replicas), SyncAlways: o.syncAlways, ProjectionsPath: o.projections, LedgerKeyPath: o.ledgerKey, Tokens: tokens, MaxBodyBytes: o.maxBody, MaxUploadBytes: o.maxUpload,
 		Logger: log}
 	if err := wireLicenseUploads(m, o.trustedKeys, o.insecureJSON, log); err != nil {
 		return nil, err
