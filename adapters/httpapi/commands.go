@@ -240,11 +240,56 @@ func (s *Server) insertUSBKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req USBKeyRequest
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+	raw, err := readJSONBody(w, r, s.cfg.MaxBodyBytes)
+	if err != nil {
 		return err
 	}
+	var req USBKeyRequest
+	if err := strictUnmarshal(raw, &req); err != nil {
+		return err
+	}
+	if len(req.Licenses) > 0 {
+		if err := s.keyLicensesAllowed(r, id, raw); err != nil {
+			return err
+		}
+	}
 	return s.command(w, r, "insert_usb_key", id, domain.InsertUSBKey{Node: node, KeyID: req.KeyID, Licenses: req.Licenses})
+}
+
+// keyLicensesAllowed decides whether a key insertion may carry license
+// objects, which no vendor signed: only on a ledger that accepts
+// unsigned license JSON (--insecure-json-licenses). On a ledger that
+// verifies signatures it is the back door the signature closes: refused
+// signed-files-only and recorded for auditors as license.upload_rejected
+// with the body's digest (R11); a key's licenses arrive as signed files
+// bound to it (uploaded, or read from the key by the watcher). On a ledger
+// that accepts no uploads it is refused license-uploads-disabled.
+func (s *Server) keyLicensesAllowed(r *http.Request, platform string, raw []byte) error {
+	switch v := s.cfg.Verifier.(type) {
+	case JSONLicenses:
+		return nil
+	case NoLicenseUploads:
+		_, err := v.ParseUpload(raw, UploadMeta{})
+		return err
+	}
+	caller, _ := CallerOf(r.Context())
+	refused := domain.Reasonf(domain.EFORBIDDEN, domain.ReasonSignedFilesOnly,
+		"this ledger accepts a USB key's licenses only as vendor-signed license files bound to the key (insert the key without licenses, then upload its files, or let the USB key watcher read them from the key)")
+	u := domain.Upload{Digest: domain.Digest(raw), Refused: refused, Actor: caller.Actor}
+	_, recs, err := s.execute(r, "reject_key_licenses", platform, false, func(st *domain.PlatformState, now time.Time) ([]domain.Event, error) {
+		return domain.DecideUpload(st, u, now)
+	})
+	if err != nil {
+		return err
+	}
+	events := make([]domain.Event, len(recs))
+	for i, rec := range recs {
+		events[i] = rec.Event
+	}
+	if rej := domain.UploadRefusal(events); rej != nil {
+		return rej
+	}
+	return refused
 }
 
 func (s *Server) removeUSBKey(w http.ResponseWriter, r *http.Request) error {

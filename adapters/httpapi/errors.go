@@ -95,17 +95,22 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 // decodeJSON reads a JSON request body into v: exactly one object, no
 // unknown fields, nothing after it, under the size limit.
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && mt != "application/cloudevents+json") {
-			return domain.Reasonf(domain.EINVALID, domain.ReasonUnsupportedMedia, "Content-Type %q is not application/json", ct)
-		}
-	}
-	b, err := readBody(w, r, limit)
+	b, err := readJSONBody(w, r, limit)
 	if err != nil {
 		return err
 	}
 	return strictUnmarshal(b, v)
+}
+
+// readJSONBody reads a body sent as JSON, under the size limit.
+func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "application/cloudevents+json") {
+			return nil, domain.Reasonf(domain.EINVALID, domain.ReasonUnsupportedMedia, "Content-Type %q is not application/json", ct)
+		}
+	}
+	return readBody(w, r, limit)
 }
 
 // strictUnmarshal decodes exactly one JSON value into v, refusing unknown
