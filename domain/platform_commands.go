@@ -15,6 +15,7 @@ type RegisterPlatform struct {
 	Platform    string
 	Nodes       []string
 	RequestCode string
+	Customer    string // optional: the customer owning the platform
 }
 
 // AddNode adds a second management node (R15: no new authorization).

@@ -62,7 +62,7 @@ func eventError(e Event, err error) error {
 // Field names of each data struct (their json tags), in the order the
 // decoders below switch on.
 var (
-	registeredFields = []string{"nodes", "request_code"}
+	registeredFields = []string{"nodes", "request_code", "customer"}
 	nodeFields       = []string{"node"}
 	uploadedFields   = []string{"source", "key_id", "bundle", "digest", "license"}
 	rejectedFields   = []string{"digest", "code", "reason", "message", "actor"}
@@ -79,6 +79,9 @@ func decodePlatformRegistered(b []byte, d *PlatformRegistered) error {
 	err := r.object(registeredFields, func(i int) error {
 		if i == 1 {
 			return setStr(&r, &d.RequestCode)
+		}
+		if i == 2 {
+			return setStr(&r, &d.Customer)
 		}
 		if r.null() {
 			return nil

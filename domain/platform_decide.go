@@ -100,8 +100,13 @@ func decideRegister(s *PlatformState, c RegisterPlatform) ([]Event, error) {
 			return nil, err
 		}
 	}
+	if c.Customer != "" {
+		if err := checkID("customer", c.Customer); err != nil {
+			return nil, err
+		}
+	}
 	return emit(platformSubject+c.Platform, EventPlatformRegistered,
-		PlatformRegistered{Nodes: append([]string(nil), c.Nodes...), RequestCode: c.RequestCode})
+		PlatformRegistered{Nodes: append([]string(nil), c.Nodes...), RequestCode: c.RequestCode, Customer: c.Customer})
 }
 
 func decideAddNode(s *PlatformState, c AddNode) ([]Event, error) {

@@ -62,6 +62,9 @@ type License struct {
 type PlatformRegistered struct {
 	Nodes       []string `json:"nodes"`
 	RequestCode string   `json:"request_code,omitempty"`
+	// Customer owns the platform (customer-scoped tokens see only their
+	// customer's); absent on platforms registered before customers.
+	Customer string `json:"customer,omitempty"`
 }
 
 // NodeChanged is the data of platform.node_added and platform.node_removed.

@@ -42,6 +42,7 @@ type PlatformState struct {
 	lastTime    time.Time // time of the last event folded
 	registered  bool
 	requestCode string
+	customer    string
 	nodes       []string // management nodes in the order added (R15)
 	hosts       map[string]hostRecord
 	usage       hostUsage
@@ -155,6 +156,9 @@ func (s *PlatformState) LastEventTime() time.Time { return s.lastTime }
 // RequestCode returns the platform's request code ("" if none).
 func (s *PlatformState) RequestCode() string { return s.requestCode }
 
+// Customer returns the customer owning the platform ("" if none).
+func (s *PlatformState) Customer() string { return s.customer }
+
 // RejectedUploads returns how many refused uploads were recorded (R11).
 func (s *PlatformState) RejectedUploads() int { return s.rejected }
 
@@ -257,7 +261,7 @@ func EvolvePlatform(s *PlatformState, e Event) error {
 	case EventPlatformRegistered:
 		var d PlatformRegistered
 		if err = decodePlatformRegistered(e.Data, &d); err == nil {
-			s.registered, s.requestCode = true, d.RequestCode
+			s.registered, s.requestCode, s.customer = true, d.RequestCode, d.Customer
 			s.nodes = s.nodes[:0]
 			for _, n := range d.Nodes {
 				if !slices.Contains(s.nodes, n) {

@@ -35,7 +35,7 @@ type Projection interface {
 
 // All returns the projections the ledger maintains, in apply order.
 func All() []Projection {
-	return []Projection{eventsProjection{}, platformsProjection{}, licensesProjection{}, usbKeysProjection{}}
+	return []Projection{eventsProjection{}, platformsProjection{}, licensesProjection{}, usbKeysProjection{}, holdingsProjection{}}
 }
 
 // poisonf builds the error by which Apply declares an event unusable.

@@ -19,7 +19,7 @@ type refLicenses struct{ licensesProjection }
 type refUSBKeys struct{ usbKeysProjection }
 
 func refProjections() []Projection {
-	return []Projection{eventsProjection{}, refPlatforms{}, refLicenses{}, refUSBKeys{}}
+	return []Projection{eventsProjection{}, refPlatforms{}, refLicenses{}, refUSBKeys{}, holdingsProjection{}}
 }
 
 func (refPlatforms) Apply(ctx context.Context, tx *Tx, rec eventstore.Record) error {
