@@ -185,7 +185,7 @@ func decideUpload(s *PlatformState, c UploadLicense, now time.Time) ([]Event, er
 	// R10: validate everything before emitting anything.
 	seen := make(map[string]bool, len(c.Licenses))
 	for _, l := range c.Licenses {
-		if err := validateLicense(l); err != nil {
+		if err := ValidateLicense(l); err != nil {
 			return nil, err
 		}
 		if seen[l.ID] {
@@ -240,7 +240,7 @@ func checkKeyBinding(s *PlatformState, keyID, license string) error {
 func checkRecorded(s *PlatformState, l License, keyID string) (bool, error) {
 	want := normalizeLicense(l)
 	for _, r := range s.recordsOf(l.ID) {
-		if !sameLicense(r.license(), want) {
+		if !r.license().Same(want) {
 			return false, Reasonf(ECONFLICT, ReasonDuplicateLicense,
 				"license %s is already recorded on this platform with different content; a vendor issues a new id for a new license", l.ID)
 		}
@@ -300,7 +300,7 @@ func decideInsertKey(s *PlatformState, c InsertUSBKey) ([]Event, error) {
 	for i, l := range c.Licenses {
 		// A key may carry expired licenses: they are simply not in force
 		// (R18 relies on it). Only malformed ones are refused.
-		if err := validateLicense(l); err != nil {
+		if err := ValidateLicense(l); err != nil {
 			return nil, err
 		}
 		if seen[l.ID] {
