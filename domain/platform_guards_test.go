@@ -125,17 +125,10 @@ func TestCheckPlatformEventRefusesARecordedUploadAgain(t *testing.T) {
 // paths accept the same events (and, by the table above, refuse alike).
 func TestRandomHistoriesPassTheCheck(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct {
-		name string
-		seed uint64
-		mix  historyMix
-	}{{"license heavy", 21, licenseHeavy}, {"typical", 22, typical}} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			events := randomHistory(t, tt.seed, 2000, tt.mix)
-			if i, err := CheckPlatformHistory(events, "random"); err != nil {
-				t.Fatalf("event %d (%s at %s) written by DecidePlatform is refused by the check: %v", i, events[i].Type, events[i].Time, err)
-			}
-		})
-	}
+	cases := []randomCase{{"license heavy", 21, licenseHeavy}, {"typical", 22, typical}}
+	forRandomHistories(t, 2000, cases, func(t *testing.T, _ uint64, events []Event) {
+		if i, err := CheckPlatformHistory(events, "random"); err != nil {
+			t.Fatalf("event %d (%s at %s) written by DecidePlatform is refused by the check: %v", i, events[i].Type, events[i].Time, err)
+		}
+	})
 }

@@ -99,41 +99,34 @@ func TestLicenseStandings(t *testing.T) {
 //     is Next's from its instant on, the same before.
 func TestStandingsAgreeWithEntitlement(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct {
-		name string
-		seed uint64
-		mix  historyMix
-	}{{"license heavy", 31, licenseHeavy}, {"typical", 32, typical}, {"license heavy 2", 33, licenseHeavy}} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			events := randomHistory(t, tt.seed, 1500, tt.mix)
-			r := rand.New(rand.NewPCG(tt.seed, 3))
-			s := &PlatformState{}
-			checked := 0
-			for i, e := range events {
-				if err := EvolvePlatform(s, e); err != nil {
-					t.Fatal(err)
-				}
-				if i+1 < len(events) && !events[i+1].Time.After(e.Time) {
-					continue // ask only once the events of an instant are all in
-				}
-				end := e.Time.Add(120 * 24 * time.Hour)
-				if i+1 < len(events) {
-					end = events[i+1].Time
-				}
-				at := e.Time.Add(time.Duration(r.Int64N(int64(end.Sub(e.Time)))))
-				later := at.Add(time.Duration(r.Int64N(int64(end.Sub(at)) + 1)))
-				if later.Equal(end) && i+1 < len(events) {
-					later = at
-				}
-				checkStandings(t, s, at, later)
-				checked++
+	cases := []randomCase{{"license heavy", 31, licenseHeavy}, {"typical", 32, typical}, {"license heavy 2", 33, licenseHeavy}}
+	forRandomHistories(t, 1500, cases, func(t *testing.T, seed uint64, events []Event) {
+		r := rand.New(rand.NewPCG(seed, 3))
+		s := &PlatformState{}
+		checked := 0
+		for i, e := range events {
+			if err := EvolvePlatform(s, e); err != nil {
+				t.Fatal(err)
 			}
-			if checked < 200 {
-				t.Fatalf("only %d instants checked", checked)
+			if i+1 < len(events) && !events[i+1].Time.After(e.Time) {
+				continue // ask only once the events of an instant are all in
 			}
-		})
-	}
+			end := e.Time.Add(120 * 24 * time.Hour)
+			if i+1 < len(events) {
+				end = events[i+1].Time
+			}
+			at := e.Time.Add(time.Duration(r.Int64N(int64(end.Sub(e.Time)))))
+			later := at.Add(time.Duration(r.Int64N(int64(end.Sub(at)) + 1)))
+			if later.Equal(end) && i+1 < len(events) {
+				later = at
+			}
+			checkStandings(t, s, at, later)
+			checked++
+		}
+		if checked < 200 {
+			t.Fatalf("only %d instants checked", checked)
+		}
+	})
 }
 
 func checkStandings(t *testing.T, s *PlatformState, at, later time.Time) {
