@@ -20,40 +20,17 @@ import (
 //   - Among the licenses that take part, the latest brought wins for the
 //     Base and for each module (R13), even if it is out of its term, in
 //     which case the module reads expired: a later license replaces an
-//     earlier one, it does not stack under it.
+//     earlier one, it does not stack under it. This precedence is
+//     computed once, in precedence.go, which LicenseStandings (the
+//     inventory's states) shares.
 //   - Plus modules need the winning Base in force and not community (R4);
 //     enterprise includes the R5 modules and enterprise-trial every module
 //     (R5, R6).
 func PlatformEntitlement(s *PlatformState, at time.Time) Entitlement {
 	at = at.UTC()
-	var (
-		baseAvail, baseAny pick
-		modAvail, modAny   [moduleCount]pick
-	)
-	offer := func(keyID string, h *holder) {
-		avail, buffered, until := true, false, time.Time{}
-		if keyID != "" {
-			avail, buffered, until = s.keyAvailability(keyID, at)
-		}
-		for slot := range slotCount {
-			r := h.top(slot)
-			if r == nil {
-				continue
-			}
-			any, av := &baseAny, &baseAvail
-			if slot > 0 {
-				any, av = &modAny[slot-1], &modAvail[slot-1]
-			}
-			any.offer(r, false, time.Time{})
-			if avail {
-				av.offer(r, buffered, until)
-			}
-		}
-	}
-	offer("", &s.rc)
-	for id, kr := range s.keys {
-		offer(id, &kr.holder)
-	}
+	p := s.precedence(at) // R13, R14, R16–R22: precedence.go
+	baseAvail, baseAny := p.avail[0], p.any[0]
+	modAvail, modAny := p.avail[1:], p.any[1:]
 
 	ent := Entitlement{Platform: s.id, At: at, Status: StatusUnlicensed, Modules: make(ModuleMap, moduleCount)}
 	baseUsable, baseInForce := false, false
@@ -127,20 +104,6 @@ func PlatformEntitlement(s *PlatformState, at time.Time) Entitlement {
 	ent.Capacity = capacity(s.usage, baseInForce, baseRec, ent.Modules)
 	ent.USBKey = s.keyStatus(at)
 	return ent
-}
-
-// pick keeps the license with the highest precedence position offered.
-type pick struct {
-	ok       bool
-	rec      licenseRecord
-	buffered bool      // takes part only through a buffer
-	until    time.Time // the buffer's expiry when buffered
-}
-
-func (p *pick) offer(r *licenseRecord, buffered bool, until time.Time) {
-	if !p.ok || r.pos > p.rec.pos {
-		*p = pick{ok: true, rec: *r, buffered: buffered, until: until}
-	}
 }
 
 // termReason is "" when r is in force at t (R8), else why not.

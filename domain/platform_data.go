@@ -343,7 +343,7 @@ func validIDField(field, id string) error {
 // checkLicenseShape checks what the fold needs to interpret a recorded
 // license: a valid id, a known kind with a known edition or module. The
 // stricter checks of a new upload (terms, quantities) are in
-// validateLicense; history recorded under older rules stays readable.
+// ValidateLicense; history recorded under older rules stays readable.
 func checkLicenseShape(l License) error {
 	if err := validIDField("license id", l.ID); err != nil {
 		return err

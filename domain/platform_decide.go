@@ -1,15 +1,13 @@
 package domain
 
-import (
-	"strings"
-	"time"
-)
+import "time"
 
 // DecidePlatform validates a command against the platform's current state
-// at the instant now and returns the events to append (Type, Subject and
-// Data set; the event store fills the rest), or a *Error with a code, a
-// stable Reason word (the Reason* constants) and a message that says what
-// to do. It never changes s.
+// at the instant now, by the guards of platform_guards.go that
+// CheckPlatformEvent applies to a history, and returns the events to
+// append (Type, Subject and Data set; the event store fills the rest), or a
+// *Error with a code, a stable Reason word (the Reason* constants) and a
+// message that says what to do. It never changes s.
 //
 // An upload whose licenses are all recorded already, with the same content
 // and from the same holder, returns no events and no error: a retried
@@ -25,8 +23,8 @@ func DecidePlatform(s *PlatformState, cmd PlatformCommand, now time.Time) ([]Eve
 	if cmd == nil {
 		return nil, Reasonf(EINVALID, ReasonInvalidCommand, "no command")
 	}
-	if !s.registered {
-		return nil, Reasonf(ENOTFOUND, ReasonUnknownPlatform, "platform %q is not registered; register it first", s.id)
+	if err := checkRegistered(s); err != nil {
+		return nil, err
 	}
 	switch c := cmd.(type) {
 	case AddNode:
@@ -67,108 +65,41 @@ func emit(subject string, typ string, data ...any) ([]Event, error) {
 	return out, nil
 }
 
-func checkID(what, id string) error {
-	if err := ValidateID(id); err != nil {
-		return Reasonf(EINVALID, ReasonInvalidID, "%s: %s", what, ErrorMessage(err))
-	}
-	return nil
-}
-
 func decideRegister(s *PlatformState, c RegisterPlatform) ([]Event, error) {
-	if err := checkID("platform", c.Platform); err != nil {
+	d := PlatformRegistered{Nodes: append([]string(nil), c.Nodes...), RequestCode: c.RequestCode, Customer: c.Customer}
+	if err := checkRegister(s, c.Platform, d); err != nil {
 		return nil, err
 	}
-	if s.id != "" && s.id != c.Platform {
-		return nil, Reasonf(EINVALID, ReasonInvalidCommand, "this is the state of platform %q, not %q", s.id, c.Platform)
-	}
-	if s.registered {
-		return nil, Reasonf(ECONFLICT, ReasonAlreadyRegistered, "platform %q is registered already", c.Platform)
-	}
-	if len(c.Nodes) < 1 || len(c.Nodes) > 2 {
-		return nil, Reasonf(EINVALID, ReasonInvalidCommand, "a platform has one or two management nodes (R15), got %d", len(c.Nodes))
-	}
-	for _, n := range c.Nodes {
-		if err := checkID("node", n); err != nil {
-			return nil, err
-		}
-	}
-	if len(c.Nodes) == 2 && c.Nodes[0] == c.Nodes[1] {
-		return nil, Reasonf(EINVALID, ReasonInvalidCommand, "management node %q is listed twice", c.Nodes[0])
-	}
-	if c.RequestCode != "" {
-		if err := checkID("request code", c.RequestCode); err != nil {
-			return nil, err
-		}
-	}
-	if c.Customer != "" {
-		if err := checkID("customer", c.Customer); err != nil {
-			return nil, err
-		}
-	}
-	return emit(platformSubject+c.Platform, EventPlatformRegistered,
-		PlatformRegistered{Nodes: append([]string(nil), c.Nodes...), RequestCode: c.RequestCode, Customer: c.Customer})
+	return emit(platformSubject+c.Platform, EventPlatformRegistered, d)
 }
 
 func decideAddNode(s *PlatformState, c AddNode) ([]Event, error) {
-	if err := checkID("node", c.Node); err != nil {
+	d := NodeChanged{Node: c.Node}
+	if err := checkAddNode(s, d); err != nil {
 		return nil, err
 	}
-	for _, n := range s.nodes {
-		if n == c.Node {
-			return nil, Reasonf(ECONFLICT, ReasonNodeExists, "%s is a management node already", c.Node)
-		}
-	}
-	if len(s.nodes) >= 2 {
-		return nil, Reasonf(ECONFLICT, ReasonNodeCount, "platform %s has two management nodes (%s), the most it can have (R15)", s.id, strings.Join(s.nodes, ", "))
-	}
-	return emit(s.subject, EventPlatformNodeAdded, NodeChanged{Node: c.Node})
+	return emit(s.subject, EventPlatformNodeAdded, d)
 }
 
 func decideRemoveNode(s *PlatformState, c RemoveNode) ([]Event, error) {
-	if err := checkID("node", c.Node); err != nil {
+	d := NodeChanged{Node: c.Node}
+	if err := checkRemoveNode(s, d); err != nil {
 		return nil, err
 	}
-	found := false
-	for _, n := range s.nodes {
-		found = found || n == c.Node
-	}
-	if !found {
-		return nil, Reasonf(ENOTFOUND, ReasonUnknownNode, "%s is not a management node of %s (nodes: %s)", c.Node, s.id, strings.Join(s.nodes, ", "))
-	}
-	if len(s.nodes) == 1 {
-		return nil, Reasonf(ECONFLICT, ReasonNodeCount, "%s is the only management node of %s; add another before removing it (R15)", c.Node, s.id)
-	}
-	for _, in := range s.inserted {
-		if in.node == c.Node {
-			return nil, Reasonf(ECONFLICT, ReasonNodeHasKeys, "USB key %s is inserted on %s; pull it (or move it to another node) first", in.key, c.Node)
-		}
-	}
-	return emit(s.subject, EventPlatformNodeRemoved, NodeChanged{Node: c.Node})
+	return emit(s.subject, EventPlatformNodeRemoved, d)
 }
 
+// decideUpload checks what only the whole upload shows (R10: a bundle is a
+// request-code upload of one Base and any Plus licenses, each id once),
+// then each license.uploaded event by the guards CheckPlatformEvent uses:
+// every license on its own first, then against the platform, so nothing is
+// emitted unless all pass (R10).
 func decideUpload(s *PlatformState, c UploadLicense, now time.Time) ([]Event, error) {
 	if len(c.Licenses) == 0 {
 		return nil, Reasonf(EINVALID, ReasonInvalidCommand, "the upload holds no license")
 	}
-	switch c.Source {
-	case SourceRequestCode:
-		if c.KeyID != "" {
-			return nil, Reasonf(EINVALID, ReasonInvalidCommand, "a request-code upload is bound to no USB key, got key %q", c.KeyID)
-		}
-	case SourceUSBKey:
-		if err := checkID("key id", c.KeyID); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, Reasonf(EINVALID, ReasonInvalidCommand, "source %q is not %q or %q (R9)", c.Source, SourceRequestCode, SourceUSBKey)
-	}
-	if c.Digest != "" && !isSHA256Hex(c.Digest) {
-		return nil, Reasonf(EINVALID, ReasonInvalidCommand, "digest %q is not a hex SHA-256", c.Digest)
-	}
-	if c.Bundle != "" {
-		if err := checkID("bundle", c.Bundle); err != nil {
-			return nil, err
-		}
+	if err := checkUploadFields(c.Source, c.KeyID, c.Bundle, c.Digest); err != nil {
+		return nil, err
 	}
 	if len(c.Licenses) > 1 {
 		if c.Source != SourceRequestCode {
@@ -187,30 +118,19 @@ func decideUpload(s *PlatformState, c UploadLicense, now time.Time) ([]Event, er
 			return nil, Reasonf(EINVALID, ReasonBundleBase, "a bundle holds one Base license and any number of Plus licenses (R10), this one holds %d Base licenses", bases)
 		}
 	}
-	// R10: validate everything before emitting anything.
 	seen := make(map[string]bool, len(c.Licenses))
 	for _, l := range c.Licenses {
-		if err := validateLicense(l); err != nil {
+		if err := checkArrival(l, c.Source, c.KeyID, now); err != nil {
 			return nil, err
 		}
 		if seen[l.ID] {
 			return nil, Reasonf(EINVALID, ReasonInvalidCommand, "license %s appears twice in the upload", l.ID)
 		}
 		seen[l.ID] = true
-		r := newLicenseRecord(l, c.Source, c.KeyID)
-		if end := r.end; r.hasEnd && !now.Before(end) {
-			return nil, Reasonf(EINVALID, ReasonExpiredOnArrival, "license %s expired at %s, before it arrived at %s; ask the vendor for a current license",
-				l.ID, end.Format(time.RFC3339), now.Format(time.RFC3339))
-		}
-	}
-	if c.Source == SourceUSBKey {
-		if err := checkKeyBinding(s, c.KeyID, c.Licenses[0].ID); err != nil {
-			return nil, err
-		}
 	}
 	var data []any
 	for _, l := range c.Licenses {
-		recorded, err := checkRecorded(s, l, c.KeyID)
+		recorded, err := checkUploadState(s, l, c.Source, c.KeyID)
 		if err != nil {
 			return nil, err
 		}
@@ -221,235 +141,53 @@ func decideUpload(s *PlatformState, c UploadLicense, now time.Time) ([]Event, er
 	return emit(s.subject, EventLicenseUploaded, data...)
 }
 
-// checkKeyBinding applies R12: a file bound to a key is accepted only while
-// that key authorizes the platform.
-func checkKeyBinding(s *PlatformState, keyID, license string) error {
-	state, auth := s.keyTable()
-	switch {
-	case len(s.inserted) == 0:
-		return Reasonf(ECONFLICT, ReasonKeyNotInserted,
-			"license %s is bound to USB key %s, but no USB key is inserted on any management node; insert %s, then upload again (R12)", license, keyID, keyID)
-	case state == KeyStateFault:
-		return Reasonf(ECONFLICT, ReasonKeyFault,
-			"license %s is bound to USB key %s, but the inserted keys (%s) are in fault; leave one key on one node, then upload again (R12, R17)", license, keyID, s.insertedOn())
-	case auth != keyID:
-		return Reasonf(ECONFLICT, ReasonWrongKey,
-			"license %s is bound to USB key %s, but the key that authorizes this platform is %s (inserted: %s); insert %s instead, then upload again (R12)", license, keyID, auth, s.insertedOn(), keyID)
-	}
-	return nil
-}
-
-// checkRecorded reports whether the license is recorded already, the same
-// and from the same holder (a harmless retry), and refuses an id recorded
-// with other content or from another holder.
-func checkRecorded(s *PlatformState, l License, keyID string) (bool, error) {
-	want := normalizeLicense(l)
-	for _, r := range s.recordsOf(l.ID) {
-		if !sameLicense(r.license(), want) {
-			return false, Reasonf(ECONFLICT, ReasonDuplicateLicense,
-				"license %s is already recorded on this platform with different content; a vendor issues a new id for a new license", l.ID)
-		}
-		if r.keyID != keyID {
-			return false, Reasonf(ECONFLICT, ReasonDuplicateLicense,
-				"license %s is already recorded from %s; one license has one holder", l.ID, holderName(*r))
-		}
-	}
-	h := s.lookupHolder(keyID)
-	if h == nil {
-		return false, nil
-	}
-	own := h.licenses[l.ID]
-	return own != nil && !own.deleted, nil
-}
-
-func holderName(r licenseRecord) string {
-	if r.source == SourceUSBKey {
-		return "USB key " + r.keyID
-	}
-	return "a request-code upload"
-}
-
 func decideDelete(s *PlatformState, c DeleteLicense) ([]Event, error) {
-	if err := checkID("license", c.License); err != nil {
+	d := LicenseDeleted{License: c.License}
+	if err := checkDelete(s, d); err != nil {
 		return nil, err
 	}
-	for _, r := range s.recordsOf(c.License) {
-		if r.deleted {
-			continue
-		}
-		if r.source == SourceUSBKey {
-			return nil, Reasonf(ECONFLICT, ReasonKeyLicense, "license %s came from USB key %s; licenses from a USB key cannot be deleted (R14)", r.id, r.keyID)
-		}
-		return emit(s.subject, EventLicenseDeleted, LicenseDeleted{License: c.License})
-	}
-	return nil, Reasonf(ENOTFOUND, ReasonUnknownLicense, "no license %s is recorded on %s", c.License, s.id)
+	return emit(s.subject, EventLicenseDeleted, d)
 }
 
 func decideInsertKey(s *PlatformState, c InsertUSBKey) ([]Event, error) {
-	if err := checkID("node", c.Node); err != nil {
-		return nil, err
-	}
-	if err := checkID("key id", c.KeyID); err != nil {
-		return nil, err
-	}
-	if !s.hasNode(c.Node) {
-		return nil, Reasonf(ENOTFOUND, ReasonUnknownNode, "%s is not a management node of %s (nodes: %s)", c.Node, s.id, strings.Join(s.nodes, ", "))
-	}
-	for _, in := range s.inserted {
-		if in.key == c.KeyID {
-			return nil, Reasonf(ECONFLICT, ReasonKeyInserted, "USB key %s is inserted on %s already; record its removal first", c.KeyID, in.node)
-		}
-	}
-	seen := make(map[string]bool, len(c.Licenses))
-	lics := make([]License, len(c.Licenses))
+	d := USBKeyInserted{Node: c.Node, KeyID: c.KeyID, Licenses: make([]License, len(c.Licenses))}
 	for i, l := range c.Licenses {
-		// A key may carry expired licenses: they are simply not in force
-		// (R18 relies on it). Only malformed ones are refused.
-		if err := validateLicense(l); err != nil {
-			return nil, err
-		}
-		if seen[l.ID] {
-			return nil, Reasonf(EINVALID, ReasonInvalidCommand, "USB key %s carries license %s twice", c.KeyID, l.ID)
-		}
-		seen[l.ID] = true
-		if _, err := checkRecorded(s, l, c.KeyID); err != nil {
-			return nil, err
-		}
-		lics[i] = normalizeLicense(l)
+		d.Licenses[i] = normalizeLicense(l)
 	}
-	return emit(s.subject, EventUSBKeyInserted, USBKeyInserted{Node: c.Node, KeyID: c.KeyID, Licenses: lics})
+	if err := checkInsertKey(s, d); err != nil {
+		return nil, err
+	}
+	return emit(s.subject, EventUSBKeyInserted, d)
 }
 
 func decideRemoveKey(s *PlatformState, c RemoveUSBKey) ([]Event, error) {
-	if err := checkID("node", c.Node); err != nil {
+	d := USBKeyRemoved{Node: c.Node, KeyID: c.KeyID}
+	if err := checkRemoveKey(s, d); err != nil {
 		return nil, err
 	}
-	if err := checkID("key id", c.KeyID); err != nil {
-		return nil, err
-	}
-	for _, in := range s.inserted {
-		if in.key == c.KeyID && in.node == c.Node {
-			return emit(s.subject, EventUSBKeyRemoved, USBKeyRemoved{Node: c.Node, KeyID: c.KeyID})
-		}
-	}
-	inserted := s.insertedOn()
-	if inserted == "" {
-		inserted = "none"
-	}
-	return nil, Reasonf(ENOTFOUND, ReasonUnknownKey, "USB key %s is not inserted on %s (inserted: %s)", c.KeyID, c.Node, inserted)
+	return emit(s.subject, EventUSBKeyRemoved, d)
 }
 
 func decideAddHost(s *PlatformState, c AddHost, now time.Time) ([]Event, error) {
-	if err := checkID("host", c.Host); err != nil {
+	d := HostAdded{Host: c.Host, Hypervisor: c.Hypervisor, Sockets: c.Sockets}
+	if err := checkAddHost(s, d, now); err != nil {
 		return nil, err
 	}
-	if !KnownHypervisor(c.Hypervisor) {
-		return nil, Reasonf(EINVALID, ReasonInvalidCommand, "hypervisor %q is not kvm, vmware or arm64", c.Hypervisor)
-	}
-	if c.Sockets <= 0 {
-		return nil, Reasonf(EINVALID, ReasonInvalidCommand, "host %s: sockets must be positive, got %d", c.Host, c.Sockets)
-	}
-	if _, ok := s.hosts[c.Host]; ok {
-		return nil, Reasonf(ECONFLICT, ReasonHostExists, "host %s is managed already", c.Host)
-	}
-	if err := admit(PlatformEntitlement(s, now), c); err != nil {
-		return nil, err
-	}
-	return emit(s.subject, EventHostAdded, HostAdded{Host: c.Host, Hypervisor: c.Hypervisor, Sockets: c.Sockets})
-}
-
-// admit checks a new host against the capacity of the entitlement (R2, R7).
-func admit(ent Entitlement, c AddHost) error {
-	full := func(what string, q Quota, need int) error {
-		return Reasonf(ECONFLICT, ReasonCapacityExceeded, "host %s needs %d more %s, but %d of %d are in use; buy more or remove a host", c.Host, need, what, q.Used, q.Limit)
-	}
-	switch ent.Status {
-	case StatusUnlicensed:
-		return Reasonf(ECONFLICT, ReasonNoBase, "platform %s has no Base license; upload one (community is free) before adding hosts (R2)", ent.Platform)
-	case StatusExpired:
-		return Reasonf(ECONFLICT, ReasonNoBase, "the Base license of %s is not in force (%s); renew it before adding hosts (R2)", ent.Platform, ent.Base.Reason)
-	}
-	capa := ent.Capacity
-	if !capa.Hosts.allows(1) {
-		if ent.Base != nil && ent.Base.Edition == EditionEnterpriseTrial {
-			return Reasonf(ECONFLICT, ReasonCapacityExceeded, "enterprise-trial admits exactly one host (R2) and %d is managed; buy a license to add %s", capa.Hosts.Used, c.Host)
-		}
-		return full("hosts", capa.Hosts, 1)
-	}
-	switch c.Hypervisor {
-	case HypervisorARM64:
-		arm := ent.Modules[ModuleARM64]
-		if !arm.Entitled {
-			return Reasonf(ECONFLICT, ReasonModuleRequired, "ARM host %s needs the arm64 Plus module, which is not entitled (%s)", c.Host, arm.Reason)
-		}
-		if !capa.ARM64Hosts.allows(1) {
-			return full("arm64 hosts", capa.ARM64Hosts, 1)
-		}
-	case HypervisorKVM:
-		if !capa.Sockets.allows(c.Sockets) {
-			return full("CPU sockets", capa.Sockets, c.Sockets)
-		}
-	case HypervisorVMware:
-		// R7: the vmware quota first, the rest from the Base's sockets.
-		spill := c.Sockets
-		if capa.VMwareSockets.Unlimited {
-			spill = 0
-		} else if free := capa.VMwareSockets.Limit - capa.VMwareSockets.Used; free > 0 {
-			spill = max(0, c.Sockets-free)
-		}
-		if spill > 0 && !capa.Sockets.allows(spill) {
-			return Reasonf(ECONFLICT, ReasonCapacityExceeded,
-				"VMware host %s needs %d sockets: the vmware quota covers %d, and the other %d do not fit the Base quota (%d of %d in use) (R7)",
-				c.Host, c.Sockets, c.Sockets-spill, spill, capa.Sockets.Used, capa.Sockets.Limit)
-		}
-	}
-	return nil
+	return emit(s.subject, EventHostAdded, d)
 }
 
 func decideRemoveHost(s *PlatformState, c RemoveHost) ([]Event, error) {
-	if err := checkID("host", c.Host); err != nil {
+	d := HostRemoved{Host: c.Host}
+	if err := checkRemoveHost(s, d); err != nil {
 		return nil, err
 	}
-	if _, ok := s.hosts[c.Host]; !ok {
-		return nil, Reasonf(ENOTFOUND, ReasonUnknownHost, "host %s is not managed by %s", c.Host, s.id)
-	}
-	return emit(s.subject, EventHostRemoved, HostRemoved{Host: c.Host})
+	return emit(s.subject, EventHostRemoved, d)
 }
 
 func decideReject(s *PlatformState, c RejectUpload) ([]Event, error) {
-	switch c.Code {
-	case ECONFLICT, EINTERNAL, EINVALID, ENOTFOUND, EFORBIDDEN, EUNAUTHORIZED:
-	default:
-		return nil, Reasonf(EINVALID, ReasonInvalidCommand, "code %q is not a domain error code", c.Code)
+	d := LicenseUploadRejected{Digest: c.Digest, Code: c.Code, Reason: c.Reason, Message: c.Message, Actor: c.Actor}
+	if err := checkReject(d); err != nil {
+		return nil, err
 	}
-	if strings.TrimSpace(c.Message) == "" {
-		return nil, Reasonf(EINVALID, ReasonInvalidCommand, "a rejected upload records why: the message is empty")
-	}
-	if c.Digest != "" && !isSHA256Hex(c.Digest) {
-		return nil, Reasonf(EINVALID, ReasonInvalidCommand, "digest %q is not a hex SHA-256", c.Digest)
-	}
-	return emit(s.subject, EventLicenseUploadRejected, LicenseUploadRejected{
-		Digest: c.Digest, Code: c.Code, Reason: c.Reason, Message: c.Message, Actor: c.Actor,
-	})
-}
-
-func (s *PlatformState) hasNode(n string) bool {
-	for _, x := range s.nodes {
-		if x == n {
-			return true
-		}
-	}
-	return false
-}
-
-func isSHA256Hex(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	return emit(s.subject, EventLicenseUploadRejected, d)
 }

@@ -244,3 +244,22 @@ func randomHistory(tb testing.TB, seed uint64, n int, mix historyMix) []Event {
 	}
 	return out[:n]
 }
+
+// randomCase is one random history for forRandomHistories.
+type randomCase struct {
+	name string
+	seed uint64
+	mix  historyMix
+}
+
+// forRandomHistories runs check, as a parallel subtest, on a random history
+// of n events for each case.
+func forRandomHistories(t *testing.T, n int, cases []randomCase, check func(t *testing.T, seed uint64, events []Event)) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			check(t, c.seed, randomHistory(t, c.seed, n, c.mix))
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/licledger/licledger/domain"
 	"github.com/licledger/licledger/eventstore"
@@ -15,29 +16,103 @@ import (
 
 // randomHistory appends n events of a few platforms (and a coupon), drawn
 // so that the batch models meet every case they mirror: licenses arriving
-// again, changing slot, deleted (current or not, unknown: poison), keys
+// again, changing slot, deleted (and again; unknown ones: poison), keys
 // inserted twice on a node and pulled when absent, members re-added after
-// removal, bundles of several events, events of other aggregates.
+// removal, bundles of several events, events of other aggregates. Now and
+// then the clock jumps days ahead, so key buffers run out (R19-R22) and
+// licenses expire between events.
 func randomHistory(l *ledger, r *rand.Rand, n int) {
+	l.t.Helper()
+	genHistory(l, r, n, nil)
+}
+
+// randomValidHistory is randomHistory less the platform events the ledger
+// would refuse (domain.CheckPlatformEvent against v's states): a history
+// the ledger could have written, in which a license id names one license.
+func randomValidHistory(l *ledger, r *rand.Rand, n int, v *validator) {
+	l.t.Helper()
+	genHistory(l, r, n, v)
+}
+
+// validator keeps the platforms' states folded from what was appended.
+type validator struct {
+	states map[string]*domain.PlatformState // by subject
+}
+
+// keep returns the events of one append the ledger would write, checked
+// in order at the platform's last instant (the store stamps them a little
+// later: close enough for a test history).
+func (v *validator) keep(t testing.TB, subject string, events []domain.Event) []domain.Event {
+	t.Helper()
+	st := v.states[subject]
+	if st == nil {
+		st = &domain.PlatformState{}
+	}
+	st = st.Clone()
+	var out []domain.Event
+	for _, e := range events {
+		e.Subject, e.Time = subject, st.LastEventTime()
+		if e.Time.IsZero() {
+			e.Time = t0
+		}
+		if domain.CheckPlatformEvent(st, e) != nil {
+			continue
+		}
+		if err := domain.EvolvePlatform(st, e); err != nil {
+			t.Fatal(err)
+		}
+		e.Time = time.Time{} // the store stamps the ledger's time (a preset one would be kept)
+		out = append(out, e)
+	}
+	return out
+}
+
+// fold folds what was appended to a platform.
+func (v *validator) fold(t testing.TB, subject string, recs []eventstore.Record) {
+	t.Helper()
+	if v.states[subject] == nil {
+		v.states[subject] = &domain.PlatformState{}
+	}
+	for _, rec := range recs {
+		if err := domain.EvolvePlatform(v.states[subject], rec.Event); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func genHistory(l *ledger, r *rand.Rand, n int, v *validator) {
 	l.t.Helper()
 	platforms := []string{"platform/p1", "platform/p2", "platform/p3"}
 	registered := map[string]bool{}
 	nodes := []string{"mn-1", "mn-2"}
 	modules := []string{"vmware", "cdp", "gpu"}
+	fresh := 100 // a valid history's license ids: one content each
 	license := func() domain.License {
 		id := fmt.Sprintf("L-%d", r.IntN(12))
+		if v != nil {
+			fresh++
+			id = fmt.Sprintf("L-%d", fresh)
+		}
 		if r.IntN(3) == 0 {
 			return baseLicense(id, domain.EditionEnterprise, 1+r.IntN(16), t0, r.IntN(3))
 		}
-		return plusLicense(id, modules[r.IntN(len(modules))], r.IntN(9), t0, r.IntN(3))
+		m := modules[r.IntN(len(modules))]
+		if m != "vmware" { // R3: only counted modules carry a quantity
+			return plusLicense(id, m, 0, t0, r.IntN(3))
+		}
+		return plusLicense(id, m, 1+r.IntN(8), t0, r.IntN(3))
 	}
+	digest := strings.Repeat("d", 64)
 	upload := func() domain.Event {
 		if r.IntN(2) == 0 {
-			return ev(domain.EventLicenseUploaded, domain.LicenseUploaded{Source: domain.SourceRequestCode, Digest: "d", License: license()})
+			return ev(domain.EventLicenseUploaded, domain.LicenseUploaded{Source: domain.SourceRequestCode, Digest: digest, License: license()})
 		}
-		return ev(domain.EventLicenseUploaded, domain.LicenseUploaded{Source: domain.SourceUSBKey, KeyID: fmt.Sprintf("K-%d", r.IntN(2)), Digest: "d", License: license()})
+		return ev(domain.EventLicenseUploaded, domain.LicenseUploaded{Source: domain.SourceUSBKey, KeyID: fmt.Sprintf("K-%d", r.IntN(2)), Digest: digest, License: license()})
 	}
 	for written := 0; written < n; {
+		if r.IntN(25) == 0 {
+			l.clock.Advance(time.Duration(1+r.IntN(60)) * 24 * time.Hour)
+		}
 		if r.IntN(20) == 0 {
 			l.append(fmt.Sprintf("coupon/C%d", written), ev("coupon.created", map[string]any{"partner": "p", "discount_percent": 5, "limit": 1}))
 			written++
@@ -46,7 +121,10 @@ func randomHistory(l *ledger, r *rand.Rand, n int) {
 		p := platforms[r.IntN(len(platforms))]
 		if !registered[p] {
 			registered[p] = true
-			l.append(p, ev(domain.EventPlatformRegistered, domain.PlatformRegistered{Nodes: nodes[:1+r.IntN(2)], RequestCode: "RC-" + p}))
+			recs := l.append(p, ev(domain.EventPlatformRegistered, domain.PlatformRegistered{Nodes: nodes[:1+r.IntN(2)], RequestCode: "RC-" + strings.TrimPrefix(p, "platform/")}))
+			if v != nil {
+				v.fold(l.t, p, recs)
+			}
 			written++
 			continue
 		}
@@ -67,7 +145,11 @@ func randomHistory(l *ledger, r *rand.Rand, n int) {
 				events = append(events, upload())
 			}
 		case 7, 8:
-			events = append(events, ev(domain.EventLicenseDeleted, domain.LicenseDeleted{License: fmt.Sprintf("L-%d", r.IntN(13))}))
+			id := fmt.Sprintf("L-%d", r.IntN(13))
+			if v != nil {
+				id = fmt.Sprintf("L-%d", 100+r.IntN(fresh-99))
+			}
+			events = append(events, ev(domain.EventLicenseDeleted, domain.LicenseDeleted{License: id}))
 		case 9:
 			var lics []domain.License
 			for range r.IntN(4) {
@@ -77,7 +159,15 @@ func randomHistory(l *ledger, r *rand.Rand, n int) {
 		case 10:
 			events = append(events, ev(domain.EventUSBKeyRemoved, domain.USBKeyRemoved{Node: nodes[r.IntN(2)], KeyID: fmt.Sprintf("K-%d", r.IntN(2))}))
 		}
-		l.append(p, events...)
+		if v != nil {
+			if events = v.keep(l.t, p, events); len(events) == 0 {
+				continue
+			}
+		}
+		recs := l.append(p, events...)
+		if v != nil {
+			v.fold(l.t, p, recs)
+		}
 		written += len(events)
 	}
 }
@@ -157,7 +247,6 @@ func TestBatchSizesAgree(t *testing.T) {
 func assertExercised(t *testing.T, db *DB) {
 	t.Helper()
 	checks := []struct{ what, query string }{
-		{"superseded licenses", `SELECT count(*) FROM licenses WHERE superseded_by IS NOT NULL`},
 		{"deleted licenses", `SELECT count(*) FROM licenses WHERE deleted_event IS NOT NULL`},
 		{"licenses that arrived again", `SELECT count(*) FROM licenses WHERE arrived_seq > recorded_seq`},
 		{"removed key insertions", `SELECT count(*) FROM usb_key_insertions WHERE removed_seq IS NOT NULL`},

@@ -153,7 +153,13 @@ func foldErr(id string, err error) error {
 // platformEvents returns the platform's events with from < version <= to,
 // decoded, in order.
 func (db *DB) platformEvents(ctx context.Context, id string, from, to uint64) ([]domain.Event, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT raw FROM events WHERE subject = ? AND version > ? AND version <= ? ORDER BY version`,
+	return platformEventsIn(ctx, db.r, id, from, to)
+}
+
+// platformEventsIn is platformEvents read through q (a read transaction,
+// to see the events of one snapshot with other tables).
+func platformEventsIn(ctx context.Context, q querier, id string, from, to uint64) ([]domain.Event, error) {
+	rows, err := q.QueryContext(ctx, `SELECT raw FROM events WHERE subject = ? AND version > ? AND version <= ? ORDER BY version`,
 		domain.KindPlatform+"/"+id, from, to)
 	if err != nil {
 		return nil, sqlErr("read platform events", err)

@@ -8,17 +8,23 @@ import (
 	"github.com/licledger/licledger/domain"
 )
 
-// License states in the inventory.
+// License states in the inventory: where a license stands in precedence
+// (R13), as the domain says (domain.LicenseStandings), so that the license
+// the entitlement uses for a slot is the one the inventory calls current.
 const (
-	LicenseCurrent    = "current"    // latest in its slot, not deleted
-	LicenseSuperseded = "superseded" // a later license took its slot (R13)
-	LicenseDeleted    = "deleted"    // deleted (R14)
+	LicenseCurrent     = domain.StandingCurrent     // decides its slot: the entitlement's license for it
+	LicenseSuperseded  = domain.StandingSuperseded  // its source takes part, a later license decides its slot (R13)
+	LicenseUnavailable = domain.StandingUnavailable // its USB key takes no part (R16–R22), or no longer carries it
+	LicenseDeleted     = domain.StandingDeleted     // deleted (R14)
 )
 
 // InventoryLicense is one license a platform received, with provenance:
-// which event brought it (first and latest arrival), which license
-// superseded it in its slot, and its deletion. State says which applies
-// now; whether it is in force at an instant is the entitlement's answer.
+// which event brought it (first and latest arrival) and its deletion, and
+// where it stands in precedence after the platform's latest event (State):
+// SupersededBy names the license deciding its slot when superseded, and
+// Next the state it takes when the buffer running then ends, with no new
+// event (R19–R22). Whether it is in force at an instant (its term, R8) is
+// the entitlement's answer.
 type InventoryLicense struct {
 	domain.License
 	Source       string        `json:"source"`
@@ -28,29 +34,54 @@ type InventoryLicense struct {
 	BroughtBy    EventRef      `json:"brought_by"`
 	LastBrought  EventRef      `json:"last_brought_by"`
 	SupersededBy *Supersession `json:"superseded_by,omitempty"`
+	Next         *StateChange  `json:"next,omitempty"`
 	Deleted      *EventRef     `json:"deleted,omitempty"`
 }
 
-// Supersession names the license that took a license's slot.
+// Supersession names the license deciding a superseded license's slot,
+// and the event that last brought it.
 type Supersession struct {
 	License string    `json:"license"`
 	Event   string    `json:"event"`
 	At      time.Time `json:"at"`
 }
 
-// Licenses returns a platform's license inventory in arrival order.
+// StateChange is the state a license takes at an instant with no new
+// event: when the buffer of a pulled key ends, the key's licenses become
+// unavailable and the request-code ones they outranked current (R13, R19).
+type StateChange struct {
+	At    time.Time `json:"at"`
+	State string    `json:"state"`
+}
+
+// Licenses returns a platform's license inventory in arrival order, each
+// license's state as of the platform's latest event: the rows of the
+// licenses projection for provenance, and the platform's events, read in
+// the same snapshot and folded by the domain, for the states. The answer
+// depends on the log alone (R32); Next says what changes later with no
+// event.
 func (db *DB) Licenses(ctx context.Context, id string) ([]InventoryLicense, error) {
 	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, sqlErr("begin", err)
 	}
 	defer tx.Rollback()
-	if _, _, err := db.platformVersion(ctx, tx, id); err != nil {
+	version, last, err := db.platformVersion(ctx, tx, id)
+	if err != nil {
 		return nil, err
 	}
+	events, err := platformEventsIn(ctx, tx, id, 0, version)
+	if err != nil {
+		return nil, err
+	}
+	st, err := domain.PlatformAsOf(events, id, time.Time{})
+	if err != nil {
+		return nil, foldErr(id, err)
+	}
+	standings := domain.LicenseStandings(st, last)
 	rows, err := tx.QueryContext(ctx, `SELECT license, kind, edition, module, sockets, quantity, issued_at, expires_at,
 			source, key_id, bundle, recorded_seq, recorded_event, recorded_at, arrived_seq, arrived_event, arrived_at,
-			superseded_by, superseded_event, superseded_at, deleted_event, deleted_at
+			deleted_event, deleted_at
 		FROM licenses WHERE platform = ? ORDER BY recorded_seq, license`, id)
 	if err != nil {
 		return nil, sqlErr("read licenses", err)
@@ -60,10 +91,10 @@ func (db *DB) Licenses(ctx context.Context, id string) ([]InventoryLicense, erro
 	for rows.Next() {
 		var l InventoryLicense
 		var issued, recAt, arrAt string
-		var expires, supBy, supEvent, supAt, delEvent, delAt sql.NullString
+		var expires, delEvent, delAt sql.NullString
 		if err := rows.Scan(&l.ID, &l.Kind, &l.Edition, &l.Module, &l.Sockets, &l.Quantity, &issued, &expires,
 			&l.Source, &l.KeyID, &l.Bundle, &l.BroughtBy.Seq, &l.BroughtBy.Event, &recAt,
-			&l.LastBrought.Seq, &l.LastBrought.Event, &arrAt, &supBy, &supEvent, &supAt, &delEvent, &delAt); err != nil {
+			&l.LastBrought.Seq, &l.LastBrought.Event, &arrAt, &delEvent, &delAt); err != nil {
 			return nil, sqlErr("read licenses", err)
 		}
 		for _, f := range []struct {
@@ -81,27 +112,40 @@ func (db *DB) Licenses(ctx context.Context, id string) ([]InventoryLicense, erro
 			}
 			l.ExpiresAt = &t
 		}
-		if supBy.Valid {
-			t, err := parseTS(supAt.String)
-			if err != nil {
-				return nil, err
-			}
-			l.SupersededBy = &Supersession{License: supBy.String, Event: supEvent.String, At: t}
-		}
 		if l.Deleted, err = optRef(delEvent, delAt, sql.NullInt64{}); err != nil {
 			return nil, err
 		}
-		switch {
-		case l.Deleted != nil:
-			l.State = LicenseDeleted
-		case l.SupersededBy != nil:
-			l.State = LicenseSuperseded
-		default:
-			l.State = LicenseCurrent
+		// A license the state no longer holds was carried by a key that
+		// no longer carries it: it takes no part.
+		sg, ok := standings[l.ID]
+		if !ok {
+			sg.Standing = domain.StandingUnavailable
+		}
+		l.State = sg.Standing
+		if sg.Next != nil {
+			l.Next = &StateChange{At: sg.Next.At, State: sg.Next.Standing}
+		}
+		if sg.DecidedBy != "" {
+			l.SupersededBy = &Supersession{License: sg.DecidedBy}
 		}
 		out = append(out, l)
 	}
-	return out, sqlErr("read licenses", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, sqlErr("read licenses", err)
+	}
+	// A superseding license is the latest arrival of the deciding one.
+	byID := make(map[string]*InventoryLicense, len(out))
+	for i := range out {
+		byID[out[i].ID] = &out[i]
+	}
+	for i := range out {
+		if s := out[i].SupersededBy; s != nil {
+			if by := byID[s.License]; by != nil {
+				s.Event, s.At = by.LastBrought.Event, by.LastBrought.At
+			}
+		}
+	}
+	return out, nil
 }
 
 // KeyInsertion is one insertion of a USB key on a node, and its removal.

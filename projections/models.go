@@ -15,7 +15,7 @@ import (
 const (
 	NameEvents    = "events"
 	NamePlatforms = "platforms"
-	NameLicenses  = "licenses-2" // 2: superseded_by names the current license of the slot
+	NameLicenses  = "licenses-2" // 2: superseded_by named the current license of the slot (migration 0004 drops it)
 	NameUSBKeys   = "usb_keys"
 	// "timeline" was a projection until migration 0003: the timeline is
 	// now read from the events projection (DB.Timeline).
@@ -129,7 +129,9 @@ func (platformsProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Rec
 	return nil
 }
 
-// licensesProjection is the license inventory with provenance.
+// licensesProjection is the license inventory with provenance: which
+// events brought and deleted each license. Where each stands in precedence
+// is the domain's answer, given at query time (DB.Licenses).
 type licensesProjection struct{}
 
 func (licensesProjection) Name() string     { return NameLicenses }
@@ -149,52 +151,18 @@ func (licensesProjection) Apply(ctx context.Context, tx *Tx, rec eventstore.Reco
 	if err != nil || !ok {
 		return err
 	}
-	e := rec.Event
 	lics := tx.licenses()
-	var arrived []domain.License
 	switch d := data.(type) {
 	case *domain.LicenseUploaded:
-		if err := lics.arrive(ctx, tx, id, rec, d.License, d.Source, d.KeyID, d.Bundle); err != nil {
-			return err
-		}
-		arrived = append(arrived, d.License)
+		return lics.arrive(ctx, tx, id, rec, d.License, d.Source, d.KeyID, d.Bundle)
 	case *domain.USBKeyInserted:
 		for _, l := range d.Licenses {
 			if err := lics.arrive(ctx, tx, id, rec, l, domain.SourceUSBKey, d.KeyID, ""); err != nil {
 				return err
 			}
-			arrived = append(arrived, l)
 		}
 	case *domain.LicenseDeleted:
 		return lics.delete(ctx, tx, id, rec, d.License)
-	}
-	// The licenses this event brought are the latest in their slots (R13:
-	// by log position); within the event, ties go to the greatest id, as
-	// in delete.
-	if len(arrived) == 0 {
-		return nil
-	}
-	at := tsMemo(tx, rec)
-	if len(arrived) == 1 {
-		l := arrived[0]
-		return lics.supersedeBy(ctx, tx, id, slotOf(l), l.ID, e.ID, at)
-	}
-	winners := map[string]string{}
-	var order []string
-	for _, l := range arrived {
-		slot := slotOf(l)
-		w, seen := winners[slot]
-		if !seen {
-			order = append(order, slot)
-		}
-		if !seen || l.ID > w {
-			winners[slot] = l.ID
-		}
-	}
-	for _, slot := range order {
-		if err := lics.supersedeBy(ctx, tx, id, slot, winners[slot], e.ID, at); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -23,9 +23,9 @@ func mustJSON(t *testing.T, v any) []byte {
 }
 
 // The read models of the test history, as golden files: the license
-// inventory with provenance (R13 supersession by log position, R14 deleted
-// licenses take no part), USB key insertions per node, the timeline, and
-// the platform row.
+// inventory with provenance and each license's standing in precedence as
+// the domain decides it (R13, R14 deleted licenses take no part), USB key
+// insertions per node, the timeline, and the platform row.
 func TestReadModelsGolden(t *testing.T) {
 	t.Parallel()
 	l := newLedger(t)

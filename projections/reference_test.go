@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/licledger/licledger/domain"
 	"github.com/licledger/licledger/eventstore"
@@ -77,99 +76,29 @@ func (refLicenses) Apply(ctx context.Context, tx *Tx, rec eventstore.Record) err
 		return err
 	}
 	e := rec.Event
-	var arrived []domain.License
 	switch d := data.(type) {
 	case *domain.LicenseUploaded:
-		if err := refArrive(ctx, tx, id, rec, d.License, d.Source, d.KeyID, d.Bundle); err != nil {
-			return err
-		}
-		arrived = append(arrived, d.License)
+		return refArrive(ctx, tx, id, rec, d.License, d.Source, d.KeyID, d.Bundle)
 	case *domain.USBKeyInserted:
 		for _, l := range d.Licenses {
 			if err := refArrive(ctx, tx, id, rec, l, domain.SourceUSBKey, d.KeyID, ""); err != nil {
 				return err
 			}
-			arrived = append(arrived, l)
 		}
 	case *domain.LicenseDeleted:
-		return refDeleteLicense(ctx, tx, id, e, d.License)
-	}
-	// The licenses this event brought are the latest in their slots (R13:
-	// by log position); within the event, ties go to the greatest id, as
-	// in deleteLicense.
-	winners := map[string]string{}
-	var order []string
-	for _, l := range arrived {
-		slot := slotOf(l)
-		w, seen := winners[slot]
-		if !seen {
-			order = append(order, slot)
-		}
-		if !seen || l.ID > w {
-			winners[slot] = l.ID
-		}
-	}
-	for _, slot := range order {
-		if err := refSupersedeBy(ctx, tx, id, slot, winners[slot], e.ID, ts(e.Time)); err != nil {
+		n, err := tx.Exec(ctx, `UPDATE licenses SET deleted_event = ?, deleted_at = ? WHERE platform = ? AND license = ?`,
+			e.ID, ts(e.Time), id, d.License)
+		if err != nil {
 			return err
+		}
+		if n == 0 {
+			return poisonf("event %s deletes license %s, which platform %s never received", e.ID, d.License, id)
 		}
 	}
 	return nil
 }
 
-// supersedeBy makes lic, which arrived with event at instant at, the
-// current license of its slot: every other live license of the slot is
-// superseded by it (R13), and it is superseded by none.
-func refSupersedeBy(ctx context.Context, tx *Tx, platform, slot, lic, event, at string) error {
-	// INDEXED BY: without statistics the planner would scan all of the
-	// platform's licenses by primary key rather than the slot's live ones.
-	if _, err := tx.Exec(ctx, `UPDATE licenses INDEXED BY licenses_live_by_slot
-		SET superseded_by = ?, superseded_event = ?, superseded_at = ?
-		WHERE platform = ? AND slot = ? AND deleted_event IS NULL AND license != ?
-			AND (superseded_by IS NOT ? OR superseded_event IS NOT ?)`,
-		lic, event, at, platform, slot, lic, lic, event); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `UPDATE licenses SET superseded_by = NULL, superseded_event = NULL, superseded_at = NULL
-		WHERE platform = ? AND license = ? AND superseded_by IS NOT NULL`, platform, lic)
-	return err
-}
-
-// deleteLicense records a deletion. A deleted license takes no part in
-// precedence (R14) and keeps its own supersession as history; when it was
-// its slot's current license, the latest other live one becomes current.
-func refDeleteLicense(ctx context.Context, tx *Tx, platform string, e domain.Event, lic string) error {
-	var slot string
-	var current bool
-	err := tx.QueryRow(ctx, `SELECT slot, superseded_by IS NULL AND deleted_event IS NULL FROM licenses WHERE platform = ? AND license = ?`,
-		platform, lic).Scan(&slot, &current)
-	if err == sql.ErrNoRows {
-		return poisonf("event %s deletes license %s, which platform %s never received", e.ID, lic, platform)
-	}
-	if err != nil {
-		return sqlErr("read license", err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE licenses SET deleted_event = ?, deleted_at = ? WHERE platform = ? AND license = ?`,
-		e.ID, ts(e.Time), platform, lic); err != nil {
-		return err
-	}
-	if !current {
-		return nil
-	}
-	var next, event, at string
-	err = tx.QueryRow(ctx, `SELECT license, arrived_event, arrived_at FROM licenses INDEXED BY licenses_live_by_slot
-		WHERE platform = ? AND slot = ? AND deleted_event IS NULL ORDER BY arrived_seq DESC, license DESC LIMIT 1`,
-		platform, slot).Scan(&next, &event, &at)
-	if err == sql.ErrNoRows {
-		return nil // the slot is empty now
-	}
-	if err != nil {
-		return sqlErr("read licenses", err)
-	}
-	return refSupersedeBy(ctx, tx, platform, slot, next, event, at)
-}
-
-// arrive records a license reaching a platform. A license arriving again
+// refArrive records a license reaching a platform. A license arriving again
 // (a key re-inserted, a deleted license uploaded again) keeps its first
 // arrival as recorded_* and takes the new one as arrived_*, which is what
 // precedence goes by.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/licledger/licledger/domain"
 )
@@ -35,7 +36,7 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !sameLicense(got.License, tt.lic) || got.Binding != tt.b || got.KeyID != "vendor-2026" {
+			if !got.License.Same(tt.lic) || got.Binding != tt.b || got.KeyID != "vendor-2026" {
 				t.Fatalf("got %+v, want license %+v binding %+v", got, tt.lic, tt.b)
 			}
 			again, err := got.Marshal()
@@ -255,4 +256,45 @@ func TestSignRefusesInvalidLicense(t *testing.T) {
 	wantRefusal(t, err, domain.EINVALID, domain.ReasonMalformed)
 	_, err = Sign(baseLicense("L-1"), Binding{}, key)
 	wantRefusal(t, err, domain.EINVALID, domain.ReasonMalformed)
+}
+
+// R1–R3, R8: the catalog and term rules of a file are the domain's, not a
+// copy: a license the domain refuses is refused with the domain's message
+// (naming the rule), under this package's reason malformed (FORMAT.md §1);
+// what the format adds (whole-second times) is refused here alone.
+func TestLicenseRulesAreTheDomains(t *testing.T) {
+	t.Parallel()
+	mod := func(f func(*domain.License), l domain.License) domain.License { f(&l); return l }
+	tests := []struct {
+		name      string
+		lic       domain.License
+		domainToo bool // the domain refuses it as well
+	}{
+		{"R1 unknown edition", mod(func(l *domain.License) { l.Edition = "ultimate" }, baseLicense("L-1")), true},
+		{"R1 community with a term", mod(func(l *domain.License) { l.Edition, l.Sockets = domain.EditionCommunity, 0 }, baseLicense("L-1")), true},
+		{"R2 enterprise without sockets", mod(func(l *domain.License) { l.Sockets = 0 }, baseLicense("L-1")), true},
+		{"R2 negative sockets", mod(func(l *domain.License) { l.Sockets = -4 }, baseLicense("L-1")), true},
+		{"R3 unknown module", plusLicense("L-2", "teleport", 0), true},
+		{"R3 counted module without quantity", plusLicense("L-2", "vmware", 0), true},
+		{"R3 uncounted module with quantity", plusLicense("L-2", "gpu", 2), true},
+		{"R8 expiry at issue", mod(func(l *domain.License) { l.ExpiresAt = &l.IssuedAt }, baseLicense("L-1")), true},
+		{"fractional issued_at", mod(func(l *domain.License) { l.IssuedAt = l.IssuedAt.Add(time.Millisecond) }, baseLicense("L-1")), false},
+		{"fractional expires_at", mod(func(l *domain.License) { l.ExpiresAt = tsp("2027-01-01T00:00:00.5Z") }, baseLicense("L-1")), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := validateLicense(tt.lic)
+			wantRefusal(t, err, domain.EINVALID, domain.ReasonMalformed)
+			derr := domain.ValidateLicense(tt.lic)
+			if got, want := derr != nil, tt.domainToo; got != want {
+				t.Fatalf("domain refuses: %v, want %v (%v)", got, want, derr)
+			}
+			if derr != nil {
+				if got, want := domain.ErrorMessage(err), domain.ErrorMessage(derr); got != want {
+					t.Errorf("message = %q, want the domain's %q", got, want)
+				}
+			}
+		})
+	}
 }

@@ -22,6 +22,12 @@ func init() {
 // runReplay folds a JSON-lines history (the fixture format, see
 // fixtures/README.md) with the domain alone and prints the platform's
 // entitlement: the same bytes as the HTTP API and the golden files.
+//
+// The platform's history is first checked against the rules the ledger
+// writes by (domain.CheckPlatformHistory, the guards DecidePlatform uses):
+// a history the ledger would not have written, such as the deletion of a
+// USB key's license (R14), is refused, naming the line, the event and the
+// refusal's reason word, rather than evaluated as if it could happen.
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -49,8 +55,11 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		at = t.UTC()
 	}
 
-	events, err := readHistory(*eventsPath)
+	events, lines, err := readHistory(*eventsPath)
 	if err != nil {
+		return err
+	}
+	if err := checkHistory(*eventsPath, events, lines, *platform); err != nil {
 		return err
 	}
 	if at.IsZero() {
@@ -72,22 +81,36 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return err
 }
 
-// readHistory parses a history file, or stdin for "-". Errors name the
-// file and keep the domain code (a malformed line is EINVALID with its
-// line number).
-func readHistory(path string) ([]domain.Event, error) {
+// checkHistory refuses a platform history the ledger would not have
+// written: EINVALID (the file is at fault) with the reason word the
+// ledger's refusal carries, naming the file's line, the event and why.
+func checkHistory(path string, events []domain.Event, lines []int, platform string) error {
+	i, err := domain.CheckPlatformHistory(events, platform)
+	if err == nil {
+		return nil
+	}
+	e := events[i]
+	return &domain.Error{Code: domain.EINVALID, Reason: domain.ErrorReason(err), Message: fmt.Sprintf(
+		"%s: line %d: event %s (%s) breaks the ledger's rules, which refuse it with %q: %s",
+		path, lines[i], e.ID, e.Type, domain.ErrorReason(err), domain.ErrorMessage(err))}
+}
+
+// readHistory parses a history file, or stdin for "-", and returns its
+// events with their line numbers. Errors name the file and keep the domain
+// code (a malformed line is EINVALID with its line number).
+func readHistory(path string) ([]domain.Event, []int, error) {
 	r := stdin
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, domain.Errorf(domain.EINVALID, "cannot read the history: %v", err)
+			return nil, nil, domain.Errorf(domain.EINVALID, "cannot read the history: %v", err)
 		}
 		defer f.Close()
 		r = f
 	}
-	events, err := fixtures.Parse(r)
+	events, lines, err := fixtures.ParseLines(r)
 	if err != nil {
-		return nil, &domain.Error{Code: domain.ErrorCode(err), Reason: domain.ErrorReason(err), Message: path + ": " + domain.ErrorMessage(err)}
+		return nil, nil, &domain.Error{Code: domain.ErrorCode(err), Reason: domain.ErrorReason(err), Message: path + ": " + domain.ErrorMessage(err)}
 	}
-	return events, nil
+	return events, lines, nil
 }

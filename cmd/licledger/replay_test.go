@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/licledger/licledger/domain"
 	"github.com/licledger/licledger/fixtures"
 )
 
@@ -91,4 +94,65 @@ func canonicalLog(t *testing.T, f fixtures.Fixture) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// Replay checks a history against the rules the ledger writes by: an event
+// the ledger would have refused fails the replay, naming the file's line,
+// the event and the reason word the command path gives.
+func TestReplayRefusesWhatTheLedgerWouldNotWrite(t *testing.T) {
+	raw, err := os.ReadFile("../../fixtures/r14-delete.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixture := string(raw)
+	lines := strings.Count(fixture, "\n")
+	ev := func(typ, time, data string) string {
+		return `{"type":"` + typ + `","subject":"platform/r14-delete","time":"` + time + `","data":` + data + "}\n"
+	}
+	tests := []struct {
+		name   string
+		extra  []string // appended to the fixture; the last one is refused
+		reason string
+		words  []string
+	}{
+		// R14: the key's vmware license cannot be deleted.
+		{"R14 deleting a USB key's license", []string{ev("license.deleted", "2026-02-02T00:00:00Z", `{"license":"L-K-VMW"}`)},
+			domain.ReasonKeyLicense, []string{"L-K-VMW", "K-14", "R14"}},
+		// R14: a deleted license is gone; deleting it again names no license.
+		{"R14 deleting a deleted license", []string{ev("license.deleted", "2026-02-02T00:00:00Z", `{"license":"L-RC-TEN"}`)},
+			domain.ReasonUnknownLicense, []string{"L-RC-TEN"}},
+		{"pulling a key from a node it is not on", []string{
+			ev("platform.node_added", "2026-02-02T00:00:00Z", `{"node":"mn-2"}`),
+			ev("usb_key.removed", "2026-02-03T00:00:00Z", `{"node":"mn-2","key_id":"K-14"}`)},
+			domain.ReasonUnknownKey, []string{"K-14", "mn-2"}},
+		// R15: one or two management nodes.
+		{"R15 a third management node", []string{
+			ev("platform.node_added", "2026-02-02T00:00:00Z", `{"node":"mn-2"}`),
+			ev("platform.node_added", "2026-02-02T00:00:00Z", `{"node":"mn-3"}`)},
+			domain.ReasonNodeCount, []string{"R15"}},
+		// R2: the standard Base's 16 sockets.
+		{"R2 a host beyond the socket quota", []string{
+			ev("host.added", "2026-02-02T00:00:00Z", `{"host":"h-1","hypervisor":"kvm","sockets":12}`),
+			ev("host.added", "2026-02-02T00:00:00Z", `{"host":"h-2","hypervisor":"kvm","sockets":8}`)},
+			domain.ReasonCapacityExceeded, []string{"h-2"}},
+		// R12: a key-bound upload needs its key inserted.
+		{"R12 a license bound to a key not inserted", []string{ev("license.uploaded", "2026-02-02T00:00:00Z",
+			`{"source":"usb-key","key_id":"K-99","license":{"id":"L-K99","kind":"plus","module":"cdp","issued_at":"2026-01-01T00:00:00Z"}}`)},
+			domain.ReasonWrongKey, []string{"K-99", "R12"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := fixture + strings.Join(tt.extra, "")
+			code, out, errs := replayRun(t, in, "--events", "-", "--platform", "r14-delete")
+			wantLine := fmt.Sprintf("-: line %d: event ", lines+len(tt.extra))
+			if code != 2 || out != "" || !strings.Contains(errs, wantLine) || !strings.Contains(errs, tt.reason) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 naming %q and %q", code, out, errs, wantLine, tt.reason)
+			}
+			for _, w := range tt.words {
+				if !strings.Contains(errs, w) {
+					t.Errorf("stderr %q does not mention %q", errs, w)
+				}
+			}
+		})
+	}
 }
