@@ -26,7 +26,8 @@ const (
 	ReasonBadParameter     = "bad-parameter"          // a query parameter or header is malformed
 	ReasonMissingToken     = "missing-token"          // no bearer token
 	ReasonBadToken         = "bad-token"              // a bearer token the server does not know
-	ReasonRole             = "role-not-allowed"       // the token's role may not use this endpoint
+	ReasonRole             = "role-not-allowed"       // the token's role (or customer scope) may not use this endpoint
+	ReasonUnknownCustomer  = "unknown-customer"       // no customer of this id holds anything
 
 	// Commands and the event store.
 	ReasonVersionMismatch      = "version-mismatch"       // If-Match names another version than the aggregate's
@@ -156,7 +157,8 @@ var refusals = []Refusal{
 	{ReasonBadParameter, EINVALID, 400, "a query parameter or header is malformed"},
 	{ReasonMissingToken, EUNAUTHORIZED, 401, "no bearer token was sent"},
 	{ReasonBadToken, EUNAUTHORIZED, 401, "the bearer token is not one the server knows"},
-	{ReasonRole, EFORBIDDEN, 403, "the token's role may not use this endpoint"},
+	{ReasonRole, EFORBIDDEN, 403, "the token's role, or its customer scope, may not use this endpoint"},
+	{ReasonUnknownCustomer, ENOTFOUND, 404, "no customer of this id holds anything in the ledger"},
 
 	{ReasonVersionMismatch, ECONFLICT, 412, "If-Match names another version than the aggregate's; reload and retry"},
 	{ReasonConcurrentUpdate, ECONFLICT, 409, "other writers kept winning the race for the aggregate; retry"},

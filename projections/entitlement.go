@@ -85,6 +85,11 @@ func (q *Queries) Entitlement(ctx context.Context, id string, at time.Time) ([]b
 	return doc, nil
 }
 
+// EntitlementDoc is Entitlement as a struct, for callers that read it.
+func (q *Queries) EntitlementDoc(ctx context.Context, id string, at time.Time) (domain.Entitlement, error) {
+	return q.entitlement(ctx, id, at)
+}
+
 func (q *Queries) entitlement(ctx context.Context, id string, at time.Time) (domain.Entitlement, error) {
 	st, err := q.stateAt(ctx, id, at)
 	if err != nil {

@@ -48,30 +48,36 @@ type Tokens struct {
 }
 
 type tokenEntry struct {
-	role  string
-	sum   [32]byte
-	actor string
+	role     string
+	sum      [32]byte
+	actor    string
+	customer string
 }
 
-// Caller is who made a request.
+// Caller is who made a request. Customer, if set, scopes it to one
+// customer: it sees and changes only what that customer holds, and
+// anything else answers as if it did not exist (no existence leak).
 type Caller struct {
-	Role  string
-	Actor string
+	Role     string
+	Actor    string
+	Customer string
 }
 
 type tokenSpec struct {
-	Role  string `json:"role"`
-	Token string `json:"token"`
+	Role     string `json:"role"`
+	Token    string `json:"token"`
+	Customer string `json:"customer,omitempty"`
 }
 
 // ParseTokens reads tokens in either format:
 //
-//	JSON:   {"tokens": [{"role": "admin", "token": "..."}]}  (or the bare array)
-//	lines:  role token      (one per line; '#' starts a comment)
+//	JSON:   {"tokens": [{"role": "admin", "token": "...", "customer": "acme"}]}  (or the bare array)
+//	lines:  role token [customer]      (one per line; '#' starts a comment)
 //
 // In the line format entries may also be separated by ',' or ';' and
-// written "role:token", which suits an environment variable:
-// LICLEDGER_TOKENS="admin:s3cr3t-admin-token,client:another-long-token".
+// written "role:token[:customer]", which suits an environment variable:
+// LICLEDGER_TOKENS="admin:s3cr3t-admin-token,client:another-long-token:acme".
+// A token with a customer is scoped to it (Caller.Customer).
 // Errors are EINVALID and never quote a token.
 func ParseTokens(data []byte) (*Tokens, error) {
 	trimmed := bytes.TrimSpace(data)
@@ -105,13 +111,20 @@ func ParseTokens(data []byte) (*Tokens, error) {
 					continue
 				}
 				role, token, ok := strings.Cut(entry, ":")
-				if f := strings.Fields(entry); len(f) == 2 {
-					role, token, ok = strings.TrimSuffix(f[0], ":"), f[1], true
+				customer := ""
+				if ok {
+					token, customer, _ = strings.Cut(token, ":")
+				}
+				if f := strings.Fields(entry); len(f) == 2 || len(f) == 3 {
+					role, token, customer, ok = strings.TrimSuffix(f[0], ":"), f[1], "", true
+					if len(f) == 3 {
+						customer = f[2]
+					}
 				}
 				if !ok || strings.ContainsAny(strings.TrimSpace(token), " \t") {
-					return nil, domain.Errorf(domain.EINVALID, "tokens line %d: want \"role token\" or \"role:token\"", line)
+					return nil, domain.Errorf(domain.EINVALID, "tokens line %d: want \"role token [customer]\" or \"role:token[:customer]\"", line)
 				}
-				specs = append(specs, tokenSpec{Role: strings.TrimSpace(role), Token: strings.TrimSpace(token)})
+				specs = append(specs, tokenSpec{Role: strings.TrimSpace(role), Token: strings.TrimSpace(token), Customer: strings.TrimSpace(customer)})
 			}
 		}
 	}
@@ -132,7 +145,12 @@ func ParseTokens(data []byte) (*Tokens, error) {
 				return nil, domain.Errorf(domain.EINVALID, "token %d (%s): the same token appears twice", i+1, s.Role)
 			}
 		}
-		t.entries = append(t.entries, tokenEntry{role: s.Role, sum: sum, actor: s.Role + "#" + hex.EncodeToString(sum[:4])})
+		if s.Customer != "" {
+			if err := domain.ValidateID(s.Customer); err != nil {
+				return nil, domain.Errorf(domain.EINVALID, "token %d (%s): customer: %s", i+1, s.Role, domain.ErrorMessage(err))
+			}
+		}
+		t.entries = append(t.entries, tokenEntry{role: s.Role, sum: sum, actor: s.Role + "#" + hex.EncodeToString(sum[:4]), customer: s.Customer})
 	}
 	return t, nil
 }
@@ -189,7 +207,7 @@ func (t *Tokens) Lookup(token string) (Caller, bool) {
 	ok := 0
 	for _, e := range t.entries {
 		if subtle.ConstantTimeCompare(sum[:], e.sum[:]) == 1 {
-			found, ok = Caller{Role: e.role, Actor: e.actor}, 1
+			found, ok = Caller{Role: e.role, Actor: e.actor, Customer: e.customer}, 1
 		}
 	}
 	return found, ok == 1

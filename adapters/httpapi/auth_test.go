@@ -19,6 +19,7 @@ func TestParseTokens(t *testing.T) {
 		{"lines", "# ops\nadmin " + a + "\n\nclient " + b + " # the product\n", map[string]string{a: RoleAdmin, b: RoleClient}},
 		{"env style", "admin:" + a + ",auditor:" + b, map[string]string{a: RoleAdmin, b: RoleAuditor}},
 		{"semicolons", "billing " + a + "; client: " + b, map[string]string{a: RoleBilling, b: RoleClient}},
+		{"customer-scoped", "client " + a + " acme\nadmin:" + b + ":acme", map[string]string{a: RoleClient, b: RoleAdmin}},
 		{"json", `{"tokens":[{"role":"admin","token":"` + a + `"},{"role":"billing","token":"` + b + `"}]}`, map[string]string{a: RoleAdmin, b: RoleBilling}},
 		{"json array", `[{"role":"auditor","token":"` + a + `"}]`, map[string]string{a: RoleAuditor}},
 	}
@@ -54,7 +55,8 @@ func TestParseTokensRefuses(t *testing.T) {
 		{"unknown role", "root " + secret},
 		{"short", "admin short"},
 		{"duplicate", "admin " + secret + "\nclient " + secret},
-		{"three fields", "admin " + secret + " extra"},
+		{"four fields", "admin " + secret + " acme extra"},
+		{"a customer that is no id", "client " + secret + " ac/me"},
 		{"json unknown field", `{"tokens":[{"role":"admin","token":"` + secret + `","x":1}]}`},
 		{"json empty", `{"tokens":[]}`},
 	}

@@ -163,6 +163,7 @@ type RegisterRequest struct {
 	ID          string   `json:"id"`
 	Nodes       []string `json:"nodes"`
 	RequestCode string   `json:"request_code,omitempty"`
+	Customer    string   `json:"customer,omitempty"`
 }
 
 func (s *Server) registerPlatform(w http.ResponseWriter, r *http.Request) error {
@@ -173,7 +174,11 @@ func (s *Server) registerPlatform(w http.ResponseWriter, r *http.Request) error 
 	if err := domain.ValidateID(req.ID); err != nil {
 		return domain.Reasonf(domain.EINVALID, domain.ReasonInvalidID, "id: %s", domain.ErrorMessage(err))
 	}
-	cmd := domain.RegisterPlatform{Platform: req.ID, Nodes: req.Nodes, RequestCode: req.RequestCode}
+	customer, err := customerFor(r, req.Customer)
+	if err != nil {
+		return err
+	}
+	cmd := domain.RegisterPlatform{Platform: req.ID, Nodes: req.Nodes, RequestCode: req.RequestCode, Customer: customer}
 	res, _, err := s.execute(r, "register_platform", req.ID, true, platformDecider(cmd))
 	if err != nil {
 		return err

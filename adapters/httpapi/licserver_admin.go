@@ -123,6 +123,9 @@ func (ls *licServer) createSubscription(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
+	if req.Customer, err = customerFor(r, req.Customer); err != nil {
+		return err
+	}
 	return keyedLicenseCommand(withLocation(w, "/v1/subscriptions/"+req.ID), r, ls, ls.cmds.Subscriptions, req.ID, "create_subscription", true,
 		func(hash string) func(*domain.SubscriptionState, time.Time) ([]domain.Event, error) {
 			cmd := domain.SubscriptionCreate{ID: req.ID, Customer: req.Customer, Plan: req.Plan, Period: req.Period, Lease: lease, LicenseKeySHA256: hash}
@@ -200,6 +203,9 @@ func (ls *licServer) purchasePerpetual(w http.ResponseWriter, r *http.Request) e
 	}
 	lease, err := leaseOf(req.LeaseSeconds)
 	if err != nil {
+		return err
+	}
+	if req.Customer, err = customerFor(r, req.Customer); err != nil {
 		return err
 	}
 	return keyedLicenseCommand(withLocation(w, "/v1/perpetual/"+req.ID), r, ls, ls.cmds.Perpetuals, req.ID, "purchase_perpetual", true,

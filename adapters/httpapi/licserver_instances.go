@@ -63,9 +63,12 @@ type DeactivateRequest struct {
 // holding the seats. A caller without a token is named after the key's
 // hash from here on (its events' source, the scope of its
 // Idempotency-Keys); the key itself is never logged or recorded.
-func parseLicenseKey(r *http.Request, key string) (domain.LicenseKey, *http.Request, error) {
+func (s *Server) parseLicenseKey(r *http.Request, key string) (domain.LicenseKey, *http.Request, error) {
 	k, err := domain.ParseLicenseKey(key)
 	if err != nil {
+		return k, r, err
+	}
+	if err := s.ownsLicenseKey(r, k); err != nil {
 		return k, r, err
 	}
 	if c, _ := CallerOf(r.Context()); c.Role == RoleLicenseKey {
@@ -181,7 +184,7 @@ func (ls *licServer) activate(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, ls.s.cfg.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	key, r, err := parseLicenseKey(r, req.LicenseKey)
+	key, r, err := ls.s.parseLicenseKey(r, req.LicenseKey)
 	if err != nil {
 		return err
 	}
@@ -283,7 +286,7 @@ func (ls *licServer) check(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, ls.s.cfg.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	key, r, err := parseLicenseKey(r, req.LicenseKey)
+	key, r, err := ls.s.parseLicenseKey(r, req.LicenseKey)
 	if err != nil {
 		return err
 	}
@@ -348,7 +351,7 @@ func (ls *licServer) deactivate(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, ls.s.cfg.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	key, r, err := parseLicenseKey(r, req.LicenseKey)
+	key, r, err := ls.s.parseLicenseKey(r, req.LicenseKey)
 	if err != nil {
 		return err
 	}

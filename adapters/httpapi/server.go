@@ -195,6 +195,9 @@ func (s *Server) routeTable() []route {
 		{"GET /metrics", nil, s.metricsHandler},
 		{"GET /openapi.json", nil, s.openapi},
 
+		{"GET /v1/platforms", readers, s.listPlatforms},
+		{"GET /v1/customers", readers, s.listCustomers},
+		{"GET /v1/customers/{id}", readers, s.getCustomer},
 		{"GET /v1/platforms/{id}", readers, s.getPlatform},
 		{"GET /v1/platforms/{id}/entitlement", everyone, s.getEntitlement},
 		{"GET /v1/platforms/{id}/licenses", readers, s.getLicenses},
@@ -266,6 +269,9 @@ func (s *Server) wrap(rt route) http.Handler {
 				}
 				caller = c
 				if err := authorize(c, rt); err != nil {
+					return err
+				}
+				if err := s.checkScope(r, rt, c); err != nil {
 					return err
 				}
 				r = r.WithContext(withCaller(r.Context(), c))

@@ -84,7 +84,9 @@ func TestKeyLicensesNeedSignatures(t *testing.T) {
 	if m := ent.Modules["vmware"]; m.Entitled || ent.USBKey.State != domain.KeyStateNone {
 		t.Errorf("after the refusal: vmware %+v, key state %s; want nothing granted, no key", m, ent.USBKey.State)
 	}
-	var tl struct{ Entries []struct{ Type, Event string } }
+	var tl struct {
+		Entries []struct{ Type, Event string }
+	}
 	json.Unmarshal(e.do("GET", "/v1/platforms/acme/timeline", adminToken, nil).body, &tl)
 	last := tl.Entries[len(tl.Entries)-1]
 	stored := e.do("GET", "/v1/events/"+last.Event, adminToken, nil).body
