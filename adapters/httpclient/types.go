@@ -67,6 +67,7 @@ type RegisterRequest struct {
 	ID          string   `json:"id"`
 	Nodes       []string `json:"nodes"`
 	RequestCode string   `json:"request_code,omitempty"`
+	Customer    string   `json:"customer,omitempty"` // the customer owning the platform
 }
 
 // License is the license object of the event contract (design.md). Kind is
