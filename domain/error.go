@@ -15,6 +15,7 @@ const (
 	EFORBIDDEN    = "forbidden"          // authenticated, but the role may not do this
 	EUNAUTHORIZED = "unauthorized"       // no or bad credentials
 	EMETHOD       = "method_not_allowed" // the endpoint exists, but not with this method
+	ERATELIMITED  = "rate_limited"       // too many requests: wait (Retry-After) and try again
 )
 
 // Error is the one error type the domain returns. Code is machine-readable

@@ -27,6 +27,7 @@ const (
 	ReasonMissingToken     = "missing-token"          // no bearer token
 	ReasonBadToken         = "bad-token"              // a bearer token the server does not know
 	ReasonRole             = "role-not-allowed"       // the token's role (or customer scope) may not use this endpoint
+	ReasonRateLimited      = "rate-limited"           // too many requests, or failed secrets: wait
 	ReasonUnknownCustomer  = "unknown-customer"       // no customer of this id holds anything
 
 	// Commands and the event store.
@@ -130,6 +131,7 @@ var statusOfCode = map[string]int{
 	EFORBIDDEN:    403,
 	ENOTFOUND:     404,
 	EMETHOD:       405,
+	ERATELIMITED:  429,
 	ECONFLICT:     409,
 	EINTERNAL:     500,
 }
@@ -158,6 +160,7 @@ var refusals = []Refusal{
 	{ReasonMissingToken, EUNAUTHORIZED, 401, "no bearer token was sent"},
 	{ReasonBadToken, EUNAUTHORIZED, 401, "the bearer token is not one the server knows"},
 	{ReasonRole, EFORBIDDEN, 403, "the token's role, or its customer scope, may not use this endpoint"},
+	{ReasonRateLimited, ERATELIMITED, 429, "too many requests, or too many failed secrets, from this address or for this license; wait Retry-After"},
 	{ReasonUnknownCustomer, ENOTFOUND, 404, "no customer of this id holds anything in the ledger"},
 
 	{ReasonVersionMismatch, ECONFLICT, 412, "If-Match names another version than the aggregate's; reload and retry"},

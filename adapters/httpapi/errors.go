@@ -59,6 +59,13 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="licledger"`)
 	}
+	var ra *retryAfter
+	if errors.As(err, &ra) {
+		w.Header().Set("Retry-After", ra.seconds())
+	}
+	if sw, ok := w.(*statusWriter); ok {
+		sw.reason = body.Error.Reason
+	}
 	writeJSON(w, status, body)
 }
 

@@ -68,6 +68,9 @@ func (s *Server) parseLicenseKey(r *http.Request, key string) (domain.LicenseKey
 	if err != nil {
 		return k, r, err
 	}
+	if err := s.checkInstanceLimits(r, k.Aggregate.String()); err != nil {
+		return k, r, err
+	}
 	if err := s.ownsLicenseKey(r, k); err != nil {
 		return k, r, err
 	}

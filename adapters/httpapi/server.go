@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,6 +70,9 @@ type Config struct {
 	// ScratchDir is where GET /v1/projections/verify builds its scratch
 	// database; default the projections database's directory.
 	ScratchDir string
+	// RateLimits bounds the instance endpoints per license and source
+	// address, and slows down repeated failed secrets (ratelimit.go).
+	RateLimits RateLimits
 	// LicenseServer configures the license-server endpoints
 	// (licserver.go); the zero value works.
 	LicenseServer LicenseServerConfig
@@ -87,6 +91,7 @@ type Server struct {
 	metrics *metrics
 	routes  []route
 	cmds    Commands
+	limits  *limiter
 }
 
 // route is one endpoint: its pattern (Go 1.22 ServeMux syntax, with the
@@ -124,7 +129,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Commands.Platforms == nil {
 		cfg.Commands = CommandsOf(eventstore.NewExecutors(cfg.Store, eventstore.ExecutorConfig{MaxRetries: cfg.MaxRetries, Now: cfg.Now}))
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(), cmds: cfg.Commands}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(), cmds: cfg.Commands,
+		limits: newLimiter(cfg.RateLimits, cfg.Now)}
 	s.metrics = newMetrics(func(ctx context.Context) (float64, error) {
 		st, err := cfg.Runner.Status(ctx)
 		return float64(st.Lag), err
@@ -223,6 +229,7 @@ func (s *Server) routeTable() []route {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	reason string // of an error answer
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -258,6 +265,15 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			d := time.Since(start)
 			s.metrics.observe(rt.pattern, sw.status, d)
+			if slices.Contains(rt.roles, RoleLicenseKey) {
+				s.noteSecretOutcome(r, sw.status, sw.reason)
+			}
+			if securityRefusal(sw.status, sw.reason) {
+				// Refusals that matter for security are the operator's to
+				// see: at info, with who asked, never a token, key or secret.
+				s.log.Info("request refused", "method", r.Method, "route", rt.pattern, "status", sw.status, "reason", sw.reason,
+					"role", caller.Role, "actor", caller.Actor, "customer", caller.Customer, "remote", sourceAddress(r))
+			}
 			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", rt.pattern,
 				"status", sw.status, "duration", d, "actor", caller.Actor)
 		}()
@@ -352,4 +368,15 @@ func pathID(r *http.Request, name string) (string, error) {
 
 func badParam(name, format string, args ...any) error {
 	return domain.Reasonf(domain.EINVALID, domain.ReasonBadParameter, "query parameter %s: %s", name, fmt.Sprintf(format, args...))
+}
+
+// securityRefusal reports whether an answer is a refusal an operator
+// watches for: no or bad credentials, a forbidden route or resource, a
+// rate limit, a bad instance secret or license key.
+func securityRefusal(status int, reason string) bool {
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests:
+		return true
+	}
+	return reason == domain.ReasonInstanceBadSecret || reason == domain.ReasonWrongLicenseKey
 }
