@@ -37,6 +37,7 @@ func demoFiles(t *testing.T, dir string) map[string][]byte {
 // interrupted run is completed, and a contradiction is an error, never an
 // overwrite.
 func TestDemoInit(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "demo")
 	args := []string{"demo", "init", "--dir", dir, "--platform", "demo", "--machine-id", "machine-1"}
 	out := vendorMustRun(t, args...)
@@ -131,6 +132,7 @@ func assertSameFiles(t *testing.T, dir string, want map[string][]byte) {
 // Without /etc/machine-id (some containers) the demo still gets a stable
 // request code.
 func TestDemoInitWithoutMachineID(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "demo")
 	vendorMustRun(t, "demo", "init", "--dir", dir, "--machine-id-file", filepath.Join(dir, "no-such-file"))
 	want, _ := licensefile.RequestCode("demo", []string{demoFallbackMachineID})
@@ -145,6 +147,7 @@ func TestDemoInitWithoutMachineID(t *testing.T) {
 // What `make run` does: demo init, then serve trusting the demo keys; the
 // sample bundle uploads to the registered demo platform and entitles it.
 func TestDemoBundleServes(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	demo := filepath.Join(t.TempDir(), "demo")
 	vendorMustRun(t, "demo", "init", "--dir", demo, "--machine-id", "machine-1")

@@ -59,6 +59,7 @@ func summaryLine(t *testing.T, out, prefix string) string {
 // seats. The ledger agrees: two instances were ever activated (no
 // over-allocation), both deactivated.
 func TestFleetSimulate(t *testing.T) {
+	t.Parallel()
 	l := mustRunMain(t, fleetServe(eventstoretest.NewClock(fleetT0))...)
 	createSubscription(t, l, "S-SIM", "acme", "monthly")
 
@@ -108,6 +109,7 @@ func TestFleetSimulate(t *testing.T) {
 // frees is refused seat-released at its next check-in and activates
 // again; Ctrl-C (the context ending) stops the run with its summary.
 func TestFleetSimulateSeatsAndInterrupt(t *testing.T) {
+	t.Parallel()
 	l := mustRunMain(t, fleetServe(eventstoretest.NewClock(fleetT0))...)
 	createSubscription(t, l, "S-SIM", "acme", "monthly")
 
@@ -180,6 +182,7 @@ func sameValues(a, b []any) bool {
 // Bad flags are usage errors (exit 2) that say what is wrong; answers no
 // retry can change (a bad token, no ledger) stop the run (exit 1).
 func TestFleetSimulateErrors(t *testing.T) {
+	t.Parallel()
 	l := mustRunMain(t, fleetServe(eventstoretest.NewClock(fleetT0))...)
 	createSubscription(t, l, "S-SIM", "", "monthly")
 	for _, tc := range []struct {
@@ -213,6 +216,7 @@ func TestFleetSimulateErrors(t *testing.T) {
 
 // The summary's text, as a person reads it at the end of a run.
 func TestFleetSummaryText(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		sum  fleetSummary
@@ -251,6 +255,7 @@ func TestFleetSummaryText(t *testing.T) {
 // Quantiles come from log-linear buckets: exact below 64µs, within 1/64
 // above, and never above the largest sample.
 func TestLatencyHistogram(t *testing.T) {
+	t.Parallel()
 	var h latencyHistogram
 	for i := 1; i <= 1000; i++ {
 		h.add(time.Duration(i) * 10 * time.Microsecond) // 10µs .. 10ms

@@ -72,6 +72,7 @@ func (in *simInstance) check(t *testing.T, c *httpclient.Client, license string)
 // takes the freed seat (R27), and everything survives a restart with the
 // same answers (R32) and a bounded log (design: check-in growth).
 func TestFleetEndToEnd(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	clock := eventstoretest.NewClock(fleetT0)
 	l := mustRunMain(t, fleetServe(clock)...)

@@ -64,6 +64,7 @@ func (v *signedVendor) issue(name string, args ...string) []byte {
 // recorded atomically; every refusal answered with its reason and recorded
 // as license.upload_rejected with the file's digest, changing nothing else.
 func TestSignedLicenseUploadsEndToEnd(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	v := newSignedVendor(t)
 	clock := eventstoretest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
@@ -223,6 +224,7 @@ func TestSignedLicenseUploadsEndToEnd(t *testing.T) {
 // R11: ?source= and ?key_id= may not contradict the signed binding. Raw:
 // the client sends source and key_id only together, as WithUSBKeySource.
 func TestSignedUploadBindingParameters(t *testing.T) {
+	t.Parallel()
 	v := newSignedVendor(t)
 	l := v.serveSigned(eventstoretest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)))
 	file := v.issue("cdp.license", "--id", "L-1", "--kind", "plus", "--module", "cdp", "--request-code", v.code)

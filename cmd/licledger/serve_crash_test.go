@@ -96,6 +96,7 @@ func TestServeCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
+	t.Parallel()
 	ctx := t.Context()
 	dir := t.TempDir()
 	c := startChild(t, dir)

@@ -22,6 +22,7 @@ import (
 // and get identical answers; `projections verify` and `rebuild` on the
 // stopped data directory.
 func TestServeEndToEnd(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := eventstoretest.NewClock(t0)
@@ -117,6 +118,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 // Without tokens, serve refuses anything but loopback.
 func TestServeRefusesOpenNonLoopback(t *testing.T) {
+	t.Parallel()
 	for _, addr := range []string{"0.0.0.0:0", ":0", "192.0.2.1:8080"} {
 		m := NewMain()
 		m.Config.DataDir = t.TempDir()

@@ -21,6 +21,7 @@ const jsonLicense = `{"id":"L-1","kind":"plus","module":"cdp","issued_at":"2026-
 // none otherwise: a refusal that is not recorded, since the uploader did
 // nothing wrong (R11 records refusals of what was sent).
 func TestServeLicenseUploadModes(t *testing.T) {
+	t.Parallel()
 	keys := filepath.Join(t.TempDir(), "keys")
 	vendorMustRun(t, "vendor", "keygen", "--out", keys, "--id", "vendor-2026")
 	tests := []struct {
@@ -37,6 +38,7 @@ func TestServeLicenseUploadModes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			ctx := t.Context()
 			l := mustRunMain(t, withArgs(tt.args...))
 			reg, err := l.API.RegisterPlatform(ctx, httpclient.RegisterRequest{ID: "acme", Nodes: []string{"mn-1"}, RequestCode: "RC-1"})
@@ -123,6 +125,7 @@ func TestServeWiringFlagsRefused(t *testing.T) {
 // the node as the events' source; /readyz reports it; a key pulled while
 // serve was down is recorded as removed at the next start.
 func TestServeUSBKeyWatcher(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	clock := eventstoretest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	keys := &fakeKeys{}
@@ -196,6 +199,7 @@ func TestServeUSBKeyWatcher(t *testing.T) {
 // An unavailable HID subsystem does not stop serve: the ledger is ready,
 // and /readyz says why the watcher sees no keys.
 func TestServeUSBWatcherUnavailable(t *testing.T) {
+	t.Parallel()
 	keys := &fakeKeys{}
 	keys.fail(fmt.Errorf("%w: no hidraw device class", hid.ErrUnavailable))
 	l := mustRunMain(t, withHID(keys), withArgs("--platform", "acme", "--node", "mn-1", "--usb-vendor", "0x096e", "--usb-poll", "5ms"))
@@ -217,6 +221,7 @@ func TestServeUSBWatcherUnavailable(t *testing.T) {
 // devices, no hidraw, no udev) does not stop serve from starting; the
 // watcher is either working or says why it cannot.
 func TestServeStartsWithRealHID(t *testing.T) {
+	t.Parallel()
 	l := mustRunMain(t, withArgs("--platform", "acme", "--node", "mn-1",
 		"--usb-vendor", "0x096e", "--usb-product", "0x0006", "--usb-poll", "20ms"))
 	var rz readyz
@@ -239,6 +244,7 @@ func TestServeStartsWithRealHID(t *testing.T) {
 
 // Without --usb-vendor the watcher is off, and /readyz says so.
 func TestServeUSBWatcherOff(t *testing.T) {
+	t.Parallel()
 	l := mustRunMain(t)
 	_, rz := getReadyz(t, l.URL)
 	if rz.USBKeyWatcher.State != hid.StateOff || rz.USBKeyWatcher.Reason == "" || len(l.Background) != 0 {
