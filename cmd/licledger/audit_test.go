@@ -37,6 +37,7 @@ func openAuditLedger(t *testing.T, dir string) *eventstore.Store {
 // R33: `licledger audit verify` passes a clean log and fails, naming the
 // sequence, once a message was deleted behind the ledger's back.
 func TestAuditVerifyCommand(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	s := openAuditLedger(t, dir)
@@ -91,6 +92,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 }
 
 func TestAuditVerifyRefuses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		args []string

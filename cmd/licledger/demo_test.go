@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/licledger/licledger/adapters/httpclient"
 	"github.com/licledger/licledger/adapters/licensefile"
 	"github.com/licledger/licledger/domain"
 )
@@ -35,6 +37,7 @@ func demoFiles(t *testing.T, dir string) map[string][]byte {
 // interrupted run is completed, and a contradiction is an error, never an
 // overwrite.
 func TestDemoInit(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "demo")
 	args := []string{"demo", "init", "--dir", dir, "--platform", "demo", "--machine-id", "machine-1"}
 	out := vendorMustRun(t, args...)
@@ -129,6 +132,7 @@ func assertSameFiles(t *testing.T, dir string, want map[string][]byte) {
 // Without /etc/machine-id (some containers) the demo still gets a stable
 // request code.
 func TestDemoInitWithoutMachineID(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "demo")
 	vendorMustRun(t, "demo", "init", "--dir", dir, "--machine-id-file", filepath.Join(dir, "no-such-file"))
 	want, _ := licensefile.RequestCode("demo", []string{demoFallbackMachineID})
@@ -143,26 +147,30 @@ func TestDemoInitWithoutMachineID(t *testing.T) {
 // What `make run` does: demo init, then serve trusting the demo keys; the
 // sample bundle uploads to the registered demo platform and entitles it.
 func TestDemoBundleServes(t *testing.T) {
-	dir := t.TempDir()
-	demo := filepath.Join(dir, "demo")
+	t.Parallel()
+	ctx := t.Context()
+	demo := filepath.Join(t.TempDir(), "demo")
 	vendorMustRun(t, "demo", "init", "--dir", demo, "--machine-id", "machine-1")
 	d := demoLayout{dir: demo, platform: "demo"}
-	m := startFlagsMain(t, []string{"--data", dir, "--trusted-keys", d.trustedDir()}, nil, nil)
-	base := "http://" + m.Addr()
+	l := mustRunMain(t, withArgs("--trusted-keys", d.trustedDir()))
 	code, err := os.ReadFile(d.requestCode())
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustCall(t, 201, "POST", base+"/v1/platforms", `{"id":"demo","nodes":["mn-1"],"request_code":"`+strings.TrimSpace(string(code))+`"}`)
+	if _, err := l.API.RegisterPlatform(ctx, httpclient.RegisterRequest{ID: "demo", Nodes: []string{"mn-1"}, RequestCode: strings.TrimSpace(string(code))}); err != nil {
+		t.Fatal(err)
+	}
 	bundle, err := os.ReadFile(d.bundle())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := send(t, "POST", base+"/v1/platforms/demo/licenses", "application/gzip", bundle); r.status != 201 {
-		t.Fatalf("demo bundle upload: %d %s", r.status, r.body)
+	if res, err := l.API.UploadLicense(ctx, "demo", bundle, "application/gzip"); err != nil || len(res.Events) == 0 {
+		t.Fatalf("demo bundle upload: %v %+v", err, res)
 	}
-	var e domain.Entitlement
-	decode(t, mustCall(t, 200, "GET", base+"/v1/platforms/demo/entitlement", ""), &e)
+	e, err := l.API.Entitlement(ctx, "demo", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if e.Status != domain.StatusLicensed || e.Base == nil || e.Base.Edition != domain.EditionStandard ||
 		!e.Modules["vmware"].Entitled || !e.Modules["gpu"].Entitled {
 		t.Errorf("demo entitlement: status %s base %+v vmware %+v gpu %+v", e.Status, e.Base, e.Modules["vmware"], e.Modules["gpu"])

@@ -3,33 +3,44 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/adapters/httpclient"
 	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
 
-// simulate runs `licledger fleet simulate` against the ledger with the
-// client token and returns its exit code, stdout and stderr.
-func (l *fleetLedger) simulate(ctx context.Context, args ...string) (int, string, string) {
-	l.t.Helper()
+// simulate runs `licledger fleet simulate` against l with the client
+// token and returns its exit code, stdout and stderr.
+func simulate(ctx context.Context, l *testLedger, args ...string) (int, string, string) {
 	var stdout, stderr eventstoretest.SyncBuffer
-	all := append([]string{"fleet", "simulate", "--url", l.base, "--token", fleetClient, "--progress", "0"}, args...)
+	all := append([]string{"fleet", "simulate", "--url", l.URL, "--token", fleetClient, "--progress", "0"}, args...)
 	code := dispatch(ctx, all, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
 // subscriptionDoc reads a subscription's view as the admin.
-func (l *fleetLedger) subscriptionDoc(id string) domain.SubscriptionDoc {
-	l.t.Helper()
-	var doc domain.SubscriptionDoc
-	decode(l.t, l.admin(http.StatusOK, "GET", "/v1/subscriptions/"+id, nil), &doc)
+func subscriptionDoc(t *testing.T, l *testLedger, id string) *httpclient.SubscriptionDoc {
+	t.Helper()
+	doc, err := l.API.GetSubscription(t.Context(), id, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return doc
+}
+
+// createSubscription creates subscription id with a plan of two seats.
+func createSubscription(t *testing.T, l *testLedger, id, customer, period string) (licenseKey string) {
+	t.Helper()
+	r, err := l.API.CreateSubscription(t.Context(), httpclient.SubscriptionRequest{ID: id, Customer: customer,
+		Plan: httpclient.InstancePlan{Name: "team", Instances: 2}, Period: period})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.LicenseKey
 }
 
 // summaryLine returns the summary line starting with prefix.
@@ -50,11 +61,11 @@ func summaryLine(t *testing.T, out, prefix string) string {
 // seats. The ledger agrees: two instances were ever activated (no
 // over-allocation), both deactivated.
 func TestFleetSimulate(t *testing.T) {
-	l := startFleetLedger(t, t.TempDir(), eventstoretest.NewClock(fleetT0))
-	key := licenseKeyOf(t, l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-SIM", "customer": "acme",
-		"plan": map[string]any{"name": "team", "instances": 2}, "period": "monthly"}))
+	t.Parallel()
+	l := mustRunMain(t, fleetServe(eventstoretest.NewClock(fleetT0))...)
+	key := createSubscription(t, l, "S-SIM", "acme", "monthly")
 
-	code, out, errOut := l.simulate(context.Background(), "--license-key", key, "--instances", "3", "--interval", "50ms", "--duration", "1s")
+	code, out, errOut := simulate(t.Context(), l, "--license-key", key, "--instances", "3", "--interval", "50ms", "--duration", "1s")
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -85,7 +96,7 @@ func TestFleetSimulate(t *testing.T) {
 		}
 	}
 
-	doc := l.subscriptionDoc("S-SIM")
+	doc := subscriptionDoc(t, l, "S-SIM")
 	var seats []string
 	for _, in := range doc.Instances {
 		seats = append(seats, in.Seat+" by "+in.DeactivatedBy)
@@ -100,11 +111,11 @@ func TestFleetSimulate(t *testing.T) {
 // frees is refused seat-released at its next check-in and activates
 // again; Ctrl-C (the context ending) stops the run with its summary.
 func TestFleetSimulateSeatsAndInterrupt(t *testing.T) {
-	l := startFleetLedger(t, t.TempDir(), eventstoretest.NewClock(fleetT0))
-	key := licenseKeyOf(t, l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-SIM", "customer": "acme",
-		"plan": map[string]any{"name": "team", "instances": 2}, "period": "monthly"}))
+	t.Parallel()
+	l := mustRunMain(t, fleetServe(eventstoretest.NewClock(fleetT0))...)
+	key := createSubscription(t, l, "S-SIM", "acme", "monthly")
 
-	ctx, interrupt := context.WithCancel(context.Background())
+	ctx, interrupt := context.WithCancel(t.Context())
 	defer interrupt()
 	type result struct {
 		code     int
@@ -112,12 +123,12 @@ func TestFleetSimulateSeatsAndInterrupt(t *testing.T) {
 	}
 	done := make(chan result)
 	go func() {
-		code, out, errOut := l.simulate(ctx, "--license-key", key, "--instances", "2", "--interval", "50ms", "--duration", "0", "--keep-seats", "--json")
+		code, out, errOut := simulate(ctx, l, "--license-key", key, "--instances", "2", "--interval", "50ms", "--duration", "0", "--keep-seats", "--json")
 		done <- result{code, out, errOut}
 	}()
-	eventually(t, "two seats held", func() bool { return l.subscriptionDoc("S-SIM").InstancesInUse == 2 })
+	eventually(t, "two seats held", func() bool { return subscriptionDoc(t, l, "S-SIM").InstancesInUse == 2 })
 
-	code, out, errOut := l.simulate(context.Background(), "--license-key", key, "--instances", "1", "--interval", "50ms", "--duration", "300ms", "--json")
+	code, out, errOut := simulate(t.Context(), l, "--license-key", key, "--instances", "1", "--interval", "50ms", "--duration", "300ms", "--json")
 	var extra fleetSummary
 	if err := json.Unmarshal([]byte(out), &extra); code != 0 || err != nil {
 		t.Fatalf("exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, out, errOut)
@@ -126,10 +137,12 @@ func TestFleetSimulateSeatsAndInterrupt(t *testing.T) {
 		t.Errorf("a third instance next to a running fleet: %d activated, %d refused too-many-instances; want 0, %d", extra.Activated, got, want)
 	}
 
-	victim := l.subscriptionDoc("S-SIM").Instances[0].ID
-	l.admin(http.StatusCreated, "POST", "/v1/instances/"+victim+"/deactivate", map[string]string{"license_key": "subscription/S-SIM"})
+	victim := subscriptionDoc(t, l, "S-SIM").Instances[0].ID
+	if res, err := l.API.Deactivate(t.Context(), victim, httpclient.DeactivateRequest{LicenseKey: "subscription/S-SIM"}); err != nil || len(res.Events) != 1 {
+		t.Fatalf("deactivate %s as the admin: %v %+v, want one event", victim, err, res)
+	}
 	eventually(t, "the freed seat taken again", func() bool {
-		doc := l.subscriptionDoc("S-SIM")
+		doc := subscriptionDoc(t, l, "S-SIM")
 		return len(doc.Instances) == 3 && doc.InstancesInUse == 2
 	})
 	interrupt()
@@ -151,7 +164,7 @@ func TestFleetSimulateSeatsAndInterrupt(t *testing.T) {
 	if !strings.Contains(r.err, "check-in refused, seat lost: seat-released") {
 		t.Errorf("stderr does not report the lost seat:\n%s", r.err)
 	}
-	if got := l.subscriptionDoc("S-SIM").InstancesInUse; got != 2 {
+	if got := subscriptionDoc(t, l, "S-SIM").InstancesInUse; got != 2 {
 		t.Errorf("%d seats held after --keep-seats, want 2", got)
 	}
 }
@@ -171,9 +184,9 @@ func sameValues(a, b []any) bool {
 // Bad flags are usage errors (exit 2) that say what is wrong; answers no
 // retry can change (a bad token, no ledger) stop the run (exit 1).
 func TestFleetSimulateErrors(t *testing.T) {
-	l := startFleetLedger(t, t.TempDir(), eventstoretest.NewClock(fleetT0))
-	l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-SIM",
-		"plan": map[string]any{"name": "team", "instances": 2}, "period": "monthly"})
+	t.Parallel()
+	l := mustRunMain(t, fleetServe(eventstoretest.NewClock(fleetT0))...)
+	createSubscription(t, l, "S-SIM", "", "monthly")
 	for _, tc := range []struct {
 		name     string
 		args     []string
@@ -196,7 +209,7 @@ func TestFleetSimulateErrors(t *testing.T) {
 		{"empty version", []string{"--license-key", "S-SIM", "--version", ""}, 2, "--version must not be empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, out, errOut := l.simulate(context.Background(), tc.args...)
+			code, out, errOut := simulate(t.Context(), l, tc.args...)
 			if code != tc.wantCode || !strings.Contains(errOut, tc.wantErr) {
 				t.Errorf("exit %d, want %d; stderr lacks %q:\n%s\nstdout:\n%s", code, tc.wantCode, tc.wantErr, errOut, out)
 			}
@@ -206,6 +219,7 @@ func TestFleetSimulateErrors(t *testing.T) {
 
 // The summary's text, as a person reads it at the end of a run.
 func TestFleetSummaryText(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		sum  fleetSummary
@@ -244,6 +258,7 @@ func TestFleetSummaryText(t *testing.T) {
 // Quantiles come from log-linear buckets: exact below 64µs, within 1/64
 // above, and never above the largest sample.
 func TestLatencyHistogram(t *testing.T) {
+	t.Parallel()
 	var h latencyHistogram
 	for i := 1; i <= 1000; i++ {
 		h.add(time.Duration(i) * 10 * time.Microsecond) // 10µs .. 10ms
@@ -265,16 +280,4 @@ func TestLatencyHistogram(t *testing.T) {
 	if got := (&latencyHistogram{}).quantile(0.5); got != 0 {
 		t.Errorf("empty histogram p50 = %v, want 0", got)
 	}
-}
-
-// licenseKeyOf reads the license key a create answered (shown once).
-func licenseKeyOf(t *testing.T, body []byte) string {
-	t.Helper()
-	var r struct {
-		LicenseKey string `json:"license_key"`
-	}
-	if err := json.Unmarshal(body, &r); err != nil || r.LicenseKey == "" {
-		t.Fatalf("no license_key in %s (%v)", body, err)
-	}
-	return r.LicenseKey
 }

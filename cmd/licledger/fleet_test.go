@@ -1,19 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/licledger/licledger/adapters/httpapi"
-	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/adapters/httpclient"
 	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
 
@@ -25,84 +19,20 @@ const (
 
 var fleetT0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 
-// fleetLedger is `licledger serve` (Main) on a data directory, with an
-// admin and a client token.
-type fleetLedger struct {
-	t    *testing.T
-	m    *Main
-	base string
+// fleetServe is how the fleet's ledger serves: on clock, with an admin
+// and a client token.
+func fleetServe(clock *eventstoretest.Clock) []mainOption {
+	return []mainOption{withClock(clock), withToken("admin", fleetAdmin), withToken("client", fleetClient)}
 }
 
-func startFleetLedger(t *testing.T, dir string, clock *eventstoretest.Clock) *fleetLedger {
+// outcome is "ok" or the refusal: "409 too-many-instances" and the like.
+func outcome(t *testing.T, err error) string {
 	t.Helper()
-	tokens, err := httpapi.ParseTokens([]byte("admin:" + fleetAdmin + ",client:" + fleetClient))
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		return "ok"
 	}
-	m := NewMain()
-	m.Config.DataDir = dir
-	m.Config.HTTPAddr = "127.0.0.1:0"
-	m.Config.Tokens = tokens
-	m.Config.Now = clock.Now
-	m.Config.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := m.Run(ctx); err != nil {
-		t.Fatalf("Main.Run: %v", err)
-	}
-	l := &fleetLedger{t: t, m: m, base: "http://" + m.Addr()}
-	t.Cleanup(func() { l.m.Close() })
-	return l
-}
-
-// send makes one request and returns the status and body.
-func (l *fleetLedger) send(token, method, path string, body any) (int, []byte) {
-	l.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			l.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, l.base+path, rd)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
-}
-
-func (l *fleetLedger) admin(want int, method, path string, body any) []byte {
-	l.t.Helper()
-	status, b := l.send(fleetAdmin, method, path, body)
-	if status != want {
-		l.t.Fatalf("%s %s: %d, want %d: %s", method, path, status, want, b)
-	}
-	return b
-}
-
-// outcome is "200", "201" or "409 too-many-instances" and the like.
-func outcome(t *testing.T, status int, body []byte) string {
-	t.Helper()
-	if status < 400 {
-		return fmt.Sprint(status)
-	}
-	var e httpapi.ErrorBody
-	if err := json.Unmarshal(body, &e); err != nil {
-		t.Fatalf("error body %q: %v", body, err)
-	}
-	return fmt.Sprintf("%d %s", status, e.Error.Reason)
+	e := apiErr(t, err)
+	return fmt.Sprintf("%d %s", e.Status, e.Reason)
 }
 
 // simInstance is one simulated product instance: it activates, keeps its
@@ -115,33 +45,24 @@ type simInstance struct {
 	running bool
 }
 
-func (in *simInstance) activate(l *fleetLedger, license string) string {
-	l.t.Helper()
-	status, b := l.send(fleetClient, "POST", "/v1/instances/activate", map[string]string{"license_key": license, "product_version": "5.2.0"})
-	if status == http.StatusCreated {
-		var a httpapi.ActivateResponse
-		if err := json.Unmarshal(b, &a); err != nil {
-			l.t.Fatal(err)
-		}
+func (in *simInstance) activate(t *testing.T, c *httpclient.Client, license string) string {
+	t.Helper()
+	a, err := c.Activate(t.Context(), httpclient.ActivateRequest{LicenseKey: license, ProductVersion: "5.2.0"})
+	if err == nil {
 		in.id, in.secret, in.plan, in.running = a.InstanceID, a.Secret, a.Plan.Name, true
 	}
-	return outcome(l.t, status, b)
+	return outcome(t, err)
 }
 
-func (in *simInstance) check(l *fleetLedger, license string) string {
-	l.t.Helper()
-	status, b := l.send(fleetClient, "POST", "/v1/instances/"+in.id+"/check",
-		map[string]string{"license_key": license, "secret": in.secret, "product_version": "5.2.0"})
-	if status == http.StatusOK {
-		var r domain.InstanceCheckReply
-		if err := json.Unmarshal(b, &r); err != nil {
-			l.t.Fatal(err)
-		}
+func (in *simInstance) check(t *testing.T, c *httpclient.Client, license string) string {
+	t.Helper()
+	r, err := c.Check(t.Context(), in.id, httpclient.CheckRequest{LicenseKey: license, Secret: in.secret, ProductVersion: "5.2.0"})
+	if err == nil {
 		in.plan = r.Plan.Name
 	} else {
 		in.running = false
 	}
-	return outcome(l.t, status, b)
+	return outcome(t, err)
 }
 
 // A simulated fleet against the real server (Main: embedded JetStream,
@@ -151,11 +72,17 @@ func (in *simInstance) check(l *fleetLedger, license string) string {
 // takes the freed seat (R27), and everything survives a restart with the
 // same answers (R32) and a bounded log (design: check-in growth).
 func TestFleetEndToEnd(t *testing.T) {
-	dir := t.TempDir()
+	t.Parallel()
+	ctx := t.Context()
 	clock := eventstoretest.NewClock(fleetT0)
-	l := startFleetLedger(t, dir, clock)
-	license := licenseKeyOf(t, l.admin(http.StatusCreated, "POST", "/v1/subscriptions", map[string]any{"id": "S-FLEET", "customer": "acme",
-		"plan": map[string]any{"name": "team", "instances": 3}, "period": "annual", "lease_seconds": 3600}))
+	l := mustRunMain(t, fleetServe(clock)...)
+	c := l.client(t, fleetClient)
+	created, err := l.API.CreateSubscription(ctx, httpclient.SubscriptionRequest{ID: "S-FLEET", Customer: "acme",
+		Plan: httpclient.InstancePlan{Name: "team", Instances: 3}, Period: "annual", LeaseSeconds: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	license := created.LicenseKey
 
 	fleet := make([]*simInstance, 5)
 	for i := range fleet {
@@ -164,9 +91,9 @@ func TestFleetEndToEnd(t *testing.T) {
 	// R26: three seats, five instances.
 	var got []string
 	for _, in := range fleet {
-		got = append(got, in.activate(l, license))
+		got = append(got, in.activate(t, c, license))
 	}
-	if want := "201,201,201,409 too-many-instances,409 too-many-instances"; strings.Join(got, ",") != want {
+	if want := "ok,ok,ok,409 too-many-instances,409 too-many-instances"; strings.Join(got, ",") != want {
 		t.Fatalf("activations: %s, want %s", strings.Join(got, ","), want)
 	}
 
@@ -180,14 +107,16 @@ func TestFleetEndToEnd(t *testing.T) {
 		clock.Set(now)
 		switch tick {
 		case 12: // 1h: the admin upgrades to 4 instances (R24, R25)
-			l.admin(http.StatusCreated, "PUT", "/v1/subscriptions/S-FLEET/plan", map[string]any{"plan": map[string]any{"name": "business", "instances": 4}})
+			if res, err := l.API.ChangePlan(ctx, "S-FLEET", httpclient.InstancePlan{Name: "business", Instances: 4}); err != nil || len(res.Events) != 1 {
+				t.Fatalf("plan change: %v %+v, want one event", err, res)
+			}
 		case 18: // 1h30: node-1 crashes and stops checking in
 			fleet[0].running = false
 		}
 		for _, in := range fleet {
 			switch {
 			case in.running:
-				if got := in.check(l, license); got != "200" {
+				if got := in.check(t, c, license); got != "ok" {
 					t.Fatalf("+%v %s check: %s", now.Sub(fleetT0), in.name, got)
 				}
 				lastCheck[in.name] = now
@@ -195,8 +124,8 @@ func TestFleetEndToEnd(t *testing.T) {
 					upgradedSeenBy = append(upgradedSeenBy, in.name)
 				}
 			case in != fleet[0]: // a waiting instance retries its activation
-				switch got := in.activate(l, license); got {
-				case "201":
+				switch got := in.activate(t, c, license); got {
+				case "ok":
 					activatedAt[in.name] = now
 				case "409 too-many-instances":
 				default:
@@ -221,18 +150,17 @@ func TestFleetEndToEnd(t *testing.T) {
 		t.Errorf("node-5 took the seat at +%v; node-1 last checked in at +%v with a 1h lease", takenAt.Sub(fleetT0), crash.Sub(fleetT0))
 	}
 	// node-1 comes back: its seat is gone, and every seat is taken.
-	if got, want := fleet[0].check(l, license), "409 seat-released"; got != want {
+	if got, want := fleet[0].check(t, c, license), "409 seat-released"; got != want {
 		t.Errorf("node-1 back: %s, want %s", got, want)
 	}
-	if got, want := fleet[0].activate(l, license), "409 too-many-instances"; got != want {
+	if got, want := fleet[0].activate(t, c, license), "409 too-many-instances"; got != want {
 		t.Errorf("node-1 re-activating: %s, want %s", got, want)
 	}
 
 	// Bounded growth: 1 created + 1 plan change + 5 activations + at most
 	// one check-in per instance per lease/4 of running time.
-	view := l.admin(http.StatusOK, "GET", "/v1/subscriptions/S-FLEET", nil)
-	var doc domain.SubscriptionDoc
-	if err := json.Unmarshal(view, &doc); err != nil {
+	doc, err := l.API.GetSubscription(ctx, "S-FLEET", time.Time{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	checkIns := int(doc.Version) - 2 - 5
@@ -245,15 +173,16 @@ func TestFleetEndToEnd(t *testing.T) {
 
 	// Restart on the same data: the same answers from the log alone (R32),
 	// and the running instances keep their seats with the same secrets.
-	if err := l.m.Close(); err != nil {
+	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	l = startFleetLedger(t, dir, clock)
-	if after := l.admin(http.StatusOK, "GET", "/v1/subscriptions/S-FLEET", nil); !bytes.Equal(after, view) {
-		t.Errorf("view after restart:\n%s\nbefore:\n%s", after, view)
+	l = mustRunMain(t, append(fleetServe(clock), withDataDir(l.Dir))...)
+	c = l.client(t, fleetClient)
+	if after, err := l.API.GetSubscription(ctx, "S-FLEET", time.Time{}); err != nil || !reflect.DeepEqual(after, doc) {
+		t.Errorf("view after restart (%v):\n%+v\nbefore:\n%+v", err, after, doc)
 	}
 	for _, in := range fleet[1:] {
-		if got := in.check(l, license); got != "200" {
+		if got := in.check(t, c, license); got != "ok" {
 			t.Errorf("%s after restart: %s", in.name, got)
 		}
 	}

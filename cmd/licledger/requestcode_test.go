@@ -10,6 +10,7 @@ import (
 // R11: the CLI prints the documented request code (FORMAT.md §5) from
 // machine-id files and values, in any order.
 func TestRequestCodeCommand(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 	if err := os.WriteFile(a, []byte("0123456789abcdef0123456789abcdef\n"), 0o444); err != nil {
@@ -38,6 +39,7 @@ func TestRequestCodeCommand(t *testing.T) {
 }
 
 func TestRequestCodeCommandRefuses(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tests := []struct {
 		name string

@@ -22,12 +22,8 @@ func TestRetryAfterRestartGetsTheOriginalAnswer(t *testing.T) {
 	clock := eventstoretest.NewClock(fleetT0)
 	ctx := context.Background()
 	run := func() (*Main, *httpclient.Client) {
-		m := startMain(t, dir, clock)
-		c, err := httpclient.New("http://" + m.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m, c
+		l := mustRunMain(t, withDataDir(dir), withClock(clock))
+		return l.Main, l.API
 	}
 	m, c := run()
 	created, err := c.CreateSubscription(ctx, httpclient.SubscriptionRequest{ID: "S-1", Plan: httpclient.InstancePlan{Name: "solo", Instances: 1}, Period: "annual"},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/licledger/licledger/adapters/httpclient"
 )
 
 // crashChildEnv makes TestServeCrashChild run `serve` instead of skipping.
@@ -95,9 +96,14 @@ func TestServeCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
+	t.Parallel()
+	ctx := t.Context()
 	dir := t.TempDir()
 	c := startChild(t, dir)
-	mustCall(t, 201, "POST", c.base+"/v1/platforms", `{"id":"acme","nodes":["mn-1"],"request_code":"RC-1"}`)
+	api := newClient(t, c.base, "")
+	if _, err := api.RegisterPlatform(ctx, httpclient.RegisterRequest{ID: "acme", Nodes: []string{"mn-1"}, RequestCode: "RC-1"}); err != nil {
+		t.Fatal(err)
+	}
 
 	type acked struct {
 		key    string
@@ -110,7 +116,10 @@ func TestServeCrash(t *testing.T) {
 		sent  int
 		start = make(chan struct{})
 	)
-	client := &http.Client{Timeout: 10 * time.Second}
+	client, err := httpclient.New(c.base, httpclient.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	const workers = 6
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
@@ -119,21 +128,14 @@ func TestServeCrash(t *testing.T) {
 			<-start
 			for i := 0; ; i++ {
 				key := fmt.Sprintf("w%d-%d", w, i)
-				body := fmt.Sprintf(`{"id":"L-%s","kind":"plus","module":"tenant","issued_at":"2026-01-01T00:00:00Z"}`, key)
-				req, _ := http.NewRequest("POST", c.base+"/v1/platforms/acme/licenses", strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Idempotency-Key", key)
 				mu.Lock()
 				sent++
 				mu.Unlock()
-				resp, err := client.Do(req)
-				if err != nil {
+				res, err := client.UploadLicense(ctx, "acme", crashLicense(key), "application/json", httpclient.WithIdempotencyKey(key))
+				if err != nil && httpclient.Status(err) == 0 {
 					return // the server is gone
 				}
-				var res struct{ Events []struct{ ID string } }
-				json.NewDecoder(resp.Body).Decode(&res)
-				resp.Body.Close()
-				if resp.StatusCode/100 == 2 {
+				if err == nil {
 					a := acked{key: key}
 					for _, e := range res.Events {
 						a.events = append(a.events, e.ID)
@@ -164,36 +166,29 @@ func TestServeCrash(t *testing.T) {
 	t.Logf("%d commands sent, %d acknowledged before SIGKILL", sent, len(oks))
 
 	c2 := startChild(t, dir)
-	waitReady(t, c2.base)
+	api2 := newClient(t, c2.base, "")
+	waitReady(t, api2)
+	// Raw from here on where the client has no method: events by id, the
+	// platform's view, verify.
 	for _, a := range oks {
 		if len(a.events) != 1 {
 			t.Fatalf("command %s acknowledged with %d events", a.key, len(a.events))
 		}
-		if status, body := call(t, "GET", c2.base+"/v1/events/"+a.events[0], ""); status != 200 {
-			t.Errorf("acknowledged command %s (event %s) lost: %d %s", a.key, a.events[0], status, body)
+		if r := rawHTTP(t, "GET", c2.base+"/v1/events/"+a.events[0], "", nil); r.status != 200 {
+			t.Errorf("acknowledged command %s (event %s) lost: %d %s", a.key, a.events[0], r.status, r.body)
 		}
 	}
 	// Retrying acknowledged commands appends nothing and answers the same.
 	var before struct{ Version uint64 }
-	json.Unmarshal(mustCall(t, 200, "GET", c2.base+"/v1/platforms/acme", ""), &before)
+	decode(t, rawHTTP(t, "GET", c2.base+"/v1/platforms/acme", "", nil).want(t, 200), &before)
 	for _, a := range oks[:min(len(oks), 10)] {
-		body := fmt.Sprintf(`{"id":"L-%s","kind":"plus","module":"tenant","issued_at":"2026-01-01T00:00:00Z"}`, a.key)
-		req, _ := http.NewRequest("POST", c2.base+"/v1/platforms/acme/licenses", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", a.key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var res struct{ Events []struct{ ID string } }
-		json.NewDecoder(resp.Body).Decode(&res)
-		resp.Body.Close()
-		if resp.StatusCode != 201 || len(res.Events) != 1 || res.Events[0].ID != a.events[0] {
-			t.Errorf("retry of %s: %d %+v, want the original event %s", a.key, resp.StatusCode, res, a.events[0])
+		res, err := api2.UploadLicense(ctx, "acme", crashLicense(a.key), "application/json", httpclient.WithIdempotencyKey(a.key))
+		if err != nil || len(res.Events) != 1 || res.Events[0].ID != a.events[0] {
+			t.Errorf("retry of %s: %v %+v, want the original event %s", a.key, err, res, a.events[0])
 		}
 	}
 	var after struct{ Version uint64 }
-	json.Unmarshal(mustCall(t, 200, "GET", c2.base+"/v1/platforms/acme", ""), &after)
+	decode(t, rawHTTP(t, "GET", c2.base+"/v1/platforms/acme", "", nil).want(t, 200), &after)
 	if after.Version != before.Version {
 		t.Errorf("retries moved the platform from version %d to %d", before.Version, after.Version)
 	}
@@ -201,7 +196,7 @@ func TestServeCrash(t *testing.T) {
 		Clean bool
 		Seq   uint64
 	}
-	json.Unmarshal(mustCall(t, 200, "GET", c2.base+"/v1/projections/verify", ""), &rep)
+	decode(t, rawHTTP(t, "GET", c2.base+"/v1/projections/verify", "", nil).want(t, 200), &rep)
 	if !rep.Clean || rep.Seq < uint64(len(oks))+1 {
 		t.Errorf("verify after the crash: %+v, want clean at >= %d", rep, len(oks)+1)
 	}
@@ -210,4 +205,9 @@ func TestServeCrash(t *testing.T) {
 	if err := c2.cmd.Wait(); err != nil {
 		t.Errorf("serve after SIGTERM: %v, want a clean exit", err)
 	}
+}
+
+// crashLicense is the body of the burst's command keyed key.
+func crashLicense(key string) []byte {
+	return fmt.Appendf(nil, `{"id":"L-%s","kind":"plus","module":"tenant","issued_at":"2026-01-01T00:00:00Z"}`, key)
 }

@@ -32,6 +32,7 @@ func vendorMustRun(t *testing.T, args ...string) string {
 // R9–R11 from the vendor's side: keygen, issue for a request code and for
 // a USB key, bundle; the ledger side (Verifier) accepts what comes out.
 func TestVendorCommands(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys")
 	vendorMustRun(t, "vendor", "keygen", "--out", keys, "--id", "vendor-2026")
@@ -99,6 +100,7 @@ func TestVendorCommands(t *testing.T) {
 
 // Bad input gets a clear error and exit status 2, and writes nothing.
 func TestVendorCommandsRefuse(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	vendorMustRun(t, "vendor", "keygen", "--out", dir, "--id", "k")
 	priv := filepath.Join(dir, "k.key")
@@ -138,6 +140,7 @@ func TestVendorCommandsRefuse(t *testing.T) {
 // R10: the bundle command refuses what the ledger would refuse: no Base,
 // two request codes, a key-bound file.
 func TestVendorBundleRefuses(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	vendorMustRun(t, "vendor", "keygen", "--out", dir, "--id", "k")
 	priv := filepath.Join(dir, "k.key")

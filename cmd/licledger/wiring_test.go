@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/licledger/licledger/adapters/hid"
+	"github.com/licledger/licledger/adapters/httpclient"
 	"github.com/licledger/licledger/domain"
 	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
@@ -20,6 +21,7 @@ const jsonLicense = `{"id":"L-1","kind":"plus","module":"cdp","issued_at":"2026-
 // none otherwise: a refusal that is not recorded, since the uploader did
 // nothing wrong (R11 records refusals of what was sent).
 func TestServeLicenseUploadModes(t *testing.T) {
+	t.Parallel()
 	keys := filepath.Join(t.TempDir(), "keys")
 	vendorMustRun(t, "vendor", "keygen", "--out", keys, "--id", "vendor-2026")
 	tests := []struct {
@@ -36,24 +38,29 @@ func TestServeLicenseUploadModes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := startFlagsMain(t, append([]string{"--data", t.TempDir()}, tt.args...), nil, nil)
-			base := "http://" + m.Addr()
-			mustCall(t, 201, "POST", base+"/v1/platforms", `{"id":"acme","nodes":["mn-1"],"request_code":"RC-1"}`)
-			r := send(t, "POST", base+"/v1/platforms/acme/licenses", "application/json", []byte(jsonLicense))
-			if r.status != tt.status {
-				t.Fatalf("upload: %d, want %d: %s", r.status, tt.status, r.body)
+			t.Parallel()
+			ctx := t.Context()
+			l := mustRunMain(t, withArgs(tt.args...))
+			reg, err := l.API.RegisterPlatform(ctx, httpclient.RegisterRequest{ID: "acme", Nodes: []string{"mn-1"}, RequestCode: "RC-1"})
+			if err != nil {
+				t.Fatal(err)
 			}
-			if tt.reason != "" {
-				if got := r.apiError(t); got.Reason != tt.reason {
-					t.Errorf("reason %q, want %q (%s)", got.Reason, tt.reason, got.Message)
-				}
+			_, err = l.API.UploadLicense(ctx, "acme", []byte(jsonLicense), "application/json")
+			if err == nil && tt.status != 201 || err != nil && httpclient.Status(err) != tt.status {
+				t.Fatalf("upload: %v, want %d", err, tt.status)
 			}
-			var p struct{ Version uint64 }
-			decode(t, mustCall(t, 200, "GET", base+"/v1/platforms/acme", ""), &p)
-			if got := int(p.Version) - 1; got != tt.wantEvents {
+			if got := httpclient.Reason(err); got != tt.reason {
+				t.Errorf("reason %q, want %q (%v)", got, tt.reason, err)
+			}
+			// What the upload appended, accepted or recorded as refused.
+			tl, err := l.API.Timeline(ctx, "acme", reg.Version, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(tl.Entries); got != tt.wantEvents {
 				t.Errorf("the upload appended %d events, want %d", got, tt.wantEvents)
 			}
-			if _, rz := getReadyz(t, base); rz.LicenseUploads.Mode != tt.mode {
+			if _, rz := getReadyz(t, l.URL); rz.LicenseUploads.Mode != tt.mode {
 				t.Errorf("readyz license_uploads = %+v, want mode %s", rz.LicenseUploads, tt.mode)
 			}
 		})
@@ -118,38 +125,47 @@ func TestServeWiringFlagsRefused(t *testing.T) {
 // the node as the events' source; /readyz reports it; a key pulled while
 // serve was down is recorded as removed at the next start.
 func TestServeUSBKeyWatcher(t *testing.T) {
-	dir := t.TempDir()
+	t.Parallel()
+	ctx := t.Context()
 	clock := eventstoretest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	keys := &fakeKeys{}
-	args := []string{"--data", dir, "--insecure-json-licenses", "--platform", "acme", "--node", "mn-1",
-		"--usb-vendor", "0x096e", "--usb-product", "0x0006", "--usb-poll", "5ms", "--usb-debounce", "3"}
-	m := startFlagsMain(t, args, clock, keys)
-	base := "http://" + m.Addr()
-	mustCall(t, 201, "POST", base+"/v1/platforms", `{"id":"acme","nodes":["mn-1","mn-2"],"request_code":"RC-1"}`)
-	mustCall(t, 201, "POST", base+"/v1/platforms/acme/licenses",
-		`{"id":"L-1","kind":"base","edition":"standard","sockets":8,"issued_at":"2026-01-01T00:00:00Z","expires_at":"2027-01-01T00:00:00Z"}`)
+	serve := []mainOption{withClock(clock), withHID(keys), withArgs("--insecure-json-licenses", "--platform", "acme", "--node", "mn-1",
+		"--usb-vendor", "0x096e", "--usb-product", "0x0006", "--usb-poll", "5ms", "--usb-debounce", "3")}
+	l := mustRunMain(t, serve...)
+	if _, err := l.API.RegisterPlatform(ctx, httpclient.RegisterRequest{ID: "acme", Nodes: []string{"mn-1", "mn-2"}, RequestCode: "RC-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.API.UploadLicense(ctx, "acme",
+		[]byte(`{"id":"L-1","kind":"base","edition":"standard","sockets":8,"issued_at":"2026-01-01T00:00:00Z","expires_at":"2027-01-01T00:00:00Z"}`), "application/json"); err != nil {
+		t.Fatal(err)
+	}
 
-	entitlement := func(base string) domain.Entitlement {
-		var e domain.Entitlement
-		decode(t, mustCall(t, 200, "GET", base+"/v1/platforms/acme/entitlement", ""), &e)
+	entitlement := func(l *testLedger) *httpclient.Entitlement {
+		e, err := l.API.Entitlement(ctx, "acme", time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		return e
 	}
 	keys.attach("K-1")
 	eventually(t, "K-1 recorded as inserted on mn-1", func() bool {
-		u := entitlement(base).USBKey
+		u := entitlement(l).USBKey
 		return u.State == domain.KeyStateReady && u.ActiveKey == "K-1"
 	})
 	// A key-bound file is accepted now that the watcher recorded the key (R12).
-	mustCall(t, 201, "POST", base+"/v1/platforms/acme/licenses?source=usb-key&key_id=K-1",
-		`{"id":"L-2","kind":"plus","module":"gpu","issued_at":"2026-01-01T00:00:00Z","expires_at":"2027-01-01T00:00:00Z"}`)
-	status, rz := getReadyz(t, base)
+	if _, err := l.API.UploadLicense(ctx, "acme",
+		[]byte(`{"id":"L-2","kind":"plus","module":"gpu","issued_at":"2026-01-01T00:00:00Z","expires_at":"2027-01-01T00:00:00Z"}`), "application/json",
+		httpclient.WithUSBKeySource("K-1")); err != nil {
+		t.Fatal(err)
+	}
+	status, rz := getReadyz(t, l.URL)
 	if w := rz.USBKeyWatcher; status != 200 || w.State != hid.StateOK || w.Node != "mn-1" || w.Platform != "acme" || w.Polls == 0 || w.LastPoll == nil {
 		t.Errorf("readyz %d usb_key_watcher = %+v, want ok on acme/mn-1", status, w)
 	}
-	var tl struct {
-		Entries []struct{ Type, Source string }
+	tl, err := l.API.Timeline(ctx, "acme", 0, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	decode(t, mustCall(t, 200, "GET", base+"/v1/platforms/acme/timeline", ""), &tl)
 	sources := map[string]string{}
 	for _, e := range tl.Entries {
 		sources[e.Type] = e.Source
@@ -158,23 +174,22 @@ func TestServeUSBKeyWatcher(t *testing.T) {
 		t.Errorf("usb_key.inserted source %q, want node/mn-1", got)
 	}
 	// The watcher's append is counted like the API's.
-	if metrics := string(mustCall(t, 200, "GET", base+"/metrics", "")); !strings.Contains(metrics, `licledger_events_appended_total{type="usb_key.inserted"} 1`) {
+	if metrics := string(rawHTTP(t, "GET", l.URL+"/metrics", "", nil).want(t, 200)); !strings.Contains(metrics, `licledger_events_appended_total{type="usb_key.inserted"} 1`) {
 		t.Errorf("metrics do not count the watcher's usb_key.inserted:\n%s", grepLines(metrics, "licledger_events_appended_total"))
 	}
 
 	// Pulled while serve is down: recorded at the next start.
-	if err := m.Close(); err != nil {
+	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
 	keys.attach()
 	clock.Set(time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC))
-	m2 := startFlagsMain(t, args, clock, keys)
-	base2 := "http://" + m2.Addr()
+	l2 := mustRunMain(t, append(serve, withDataDir(l.Dir))...)
 	eventually(t, "K-1 recorded as removed after the restart", func() bool {
-		return entitlement(base2).USBKey.State == domain.KeyStateMissing
+		return entitlement(l2).USBKey.State == domain.KeyStateMissing
 	})
 	// R19: pulled while in force, the key's licenses hold for 30 days.
-	e := entitlement(base2)
+	e := entitlement(l2)
 	want := time.Date(2026, 4, 9, 0, 0, 0, 0, time.UTC)
 	if e.USBKey.BufferExpiresAt == nil || !e.USBKey.BufferExpiresAt.Equal(want) || !e.Modules["gpu"].Entitled {
 		t.Errorf("after the pull: usb_key %+v gpu %+v, want a buffer until %s keeping gpu", e.USBKey, e.Modules["gpu"], want)
@@ -184,33 +199,35 @@ func TestServeUSBKeyWatcher(t *testing.T) {
 // An unavailable HID subsystem does not stop serve: the ledger is ready,
 // and /readyz says why the watcher sees no keys.
 func TestServeUSBWatcherUnavailable(t *testing.T) {
+	t.Parallel()
 	keys := &fakeKeys{}
 	keys.fail(fmt.Errorf("%w: no hidraw device class", hid.ErrUnavailable))
-	m := startFlagsMain(t, []string{"--data", t.TempDir(), "--platform", "acme", "--node", "mn-1", "--usb-vendor", "0x096e", "--usb-poll", "5ms"}, nil, keys)
-	base := "http://" + m.Addr()
+	l := mustRunMain(t, withHID(keys), withArgs("--platform", "acme", "--node", "mn-1", "--usb-vendor", "0x096e", "--usb-poll", "5ms"))
 	var rz readyz
 	status := 0
 	eventually(t, "the watcher's first poll", func() bool {
-		status, rz = getReadyz(t, base)
+		status, rz = getReadyz(t, l.URL)
 		return rz.USBKeyWatcher.State != hid.StateStarting
 	})
 	if w := rz.USBKeyWatcher; status != 200 || rz.Status != "ready" || w.State != hid.StateUnavailable || !strings.Contains(w.Error, "no hidraw") {
 		t.Errorf("readyz %d %+v, want ready with the watcher unavailable and why", status, rz)
 	}
-	mustCall(t, 201, "POST", base+"/v1/platforms", `{"id":"acme","nodes":["mn-1"],"request_code":"RC-1"}`)
+	if _, err := l.API.RegisterPlatform(t.Context(), httpclient.RegisterRequest{ID: "acme", Nodes: []string{"mn-1"}, RequestCode: "RC-1"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // The real go-hid enumeration on this machine (whatever it has: no USB
 // devices, no hidraw, no udev) does not stop serve from starting; the
 // watcher is either working or says why it cannot.
 func TestServeStartsWithRealHID(t *testing.T) {
-	m := startFlagsMain(t, []string{"--data", t.TempDir(), "--platform", "acme", "--node", "mn-1",
-		"--usb-vendor", "0x096e", "--usb-product", "0x0006", "--usb-poll", "20ms"}, nil, nil)
-	base := "http://" + m.Addr()
+	t.Parallel()
+	l := mustRunMain(t, withArgs("--platform", "acme", "--node", "mn-1",
+		"--usb-vendor", "0x096e", "--usb-product", "0x0006", "--usb-poll", "20ms"))
 	var rz readyz
 	status := 0
 	eventually(t, "the watcher's first poll", func() bool {
-		status, rz = getReadyz(t, base)
+		status, rz = getReadyz(t, l.URL)
 		return rz.USBKeyWatcher.State != hid.StateStarting
 	})
 	w := rz.USBKeyWatcher
@@ -227,10 +244,11 @@ func TestServeStartsWithRealHID(t *testing.T) {
 
 // Without --usb-vendor the watcher is off, and /readyz says so.
 func TestServeUSBWatcherOff(t *testing.T) {
-	m := startFlagsMain(t, []string{"--data", t.TempDir()}, nil, nil)
-	_, rz := getReadyz(t, "http://"+m.Addr())
-	if rz.USBKeyWatcher.State != hid.StateOff || rz.USBKeyWatcher.Reason == "" || len(m.Background) != 0 {
-		t.Errorf("usb_key_watcher = %+v with %d background tasks, want off with a reason and none", rz.USBKeyWatcher, len(m.Background))
+	t.Parallel()
+	l := mustRunMain(t)
+	_, rz := getReadyz(t, l.URL)
+	if rz.USBKeyWatcher.State != hid.StateOff || rz.USBKeyWatcher.Reason == "" || len(l.Background) != 0 {
+		t.Errorf("usb_key_watcher = %+v with %d background tasks, want off with a reason and none", rz.USBKeyWatcher, len(l.Background))
 	}
 }
 
