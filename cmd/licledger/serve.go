@@ -160,7 +160,7 @@ func mainFromFlagsWith(args []string, stderr io.Writer, enumerator enumeratorFun
 	if err != nil {
 		return nil, err
 	}
-	usb, err := hid.NewNode(o.usb, enumerator)
+	usb, err := hid.NewNode(o.usb, enumerator, hid.KeyFiles{Off: "stored license files are not read yet"})
 	if err != nil {
 		return nil, err
 	}
