@@ -12,19 +12,24 @@ import (
 	"time"
 
 	"github.com/licledger/licledger/adapters/hid"
+	"github.com/licledger/licledger/adapters/hid/hidtest"
 	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
 
 // startFlagsMain builds a Main from serve's flags, as `licledger serve`
-// does (the USB enumerator aside), runs it on the test's clock, and closes
-// it at the end of the test.
+// does (the USB hardware aside: enum, when given, lists the dongles, and
+// a *fakeKeys also serves their stored files), runs it on the test's
+// clock, and closes it at the end of the test.
 func startFlagsMain(t *testing.T, args []string, clock *eventstoretest.Clock, enum hid.Enumerator) *Main {
 	t.Helper()
-	enumerator := hidEnumerator
+	hw := realHardware
 	if enum != nil {
-		enumerator = func(vendor, product uint16) hid.Enumerator { return enum }
+		hw.enumerator = func(vendor, product uint16) hid.Enumerator { return enum }
 	}
-	m, err := mainFromFlagsWith(append([]string{"--http", "127.0.0.1:0", "--log-level", "error"}, args...), io.Discard, enumerator)
+	if keys, ok := enum.(*fakeKeys); ok {
+		hw.transport = keys.dongles.Open
+	}
+	m, err := mainFromFlagsWith(append([]string{"--http", "127.0.0.1:0", "--log-level", "error"}, args...), io.Discard, hw)
 	if err != nil {
 		t.Fatalf("serve %v: %v", args, err)
 	}
@@ -123,11 +128,14 @@ func getReadyz(t *testing.T, base string) (int, readyz) {
 }
 
 // fakeKeys is the fake USB hardware: the serial numbers of the dongles
-// "attached" now, or an enumeration error.
+// "attached" now, or an enumeration error, and the dongles themselves,
+// answering the reference protocol with the files each stores (none
+// unless told).
 type fakeKeys struct {
 	mu      sync.Mutex
 	serials []string
 	err     error
+	dongles hidtest.Keys
 }
 
 func (f *fakeKeys) Enumerate(ctx context.Context) ([]hid.Device, error) {
@@ -147,6 +155,11 @@ func (f *fakeKeys) attach(serials ...string) {
 	f.mu.Lock()
 	f.serials = slices.Clone(serials)
 	f.mu.Unlock()
+}
+
+// store sets the license files the dongle with serial stores.
+func (f *fakeKeys) store(serial string, files ...[]byte) {
+	f.dongles.Dongle(serial).SetFiles(files...)
 }
 
 func (f *fakeKeys) fail(err error) {
