@@ -141,6 +141,24 @@ func (n *node) state() *domain.PlatformState {
 	return s
 }
 
+// appends wraps the command layer, counting the commands that appended
+// and the events of each: what "one atomic append" means here.
+type appends struct {
+	hid.Platforms
+	mu     sync.Mutex
+	counts []int
+}
+
+func (a *appends) Execute(ctx context.Context, cmd eventstore.Command[*domain.PlatformState]) (eventstore.Result[*domain.PlatformState], error) {
+	res, err := a.Platforms.Execute(ctx, cmd)
+	if err == nil && len(res.Records) > 0 {
+		a.mu.Lock()
+		a.counts = append(a.counts, len(res.Records))
+		a.mu.Unlock()
+	}
+	return res, err
+}
+
 func (n *node) records() []eventstore.Record {
 	n.t.Helper()
 	recs, err := n.store.Load(context.Background(), domain.Aggregate{Kind: domain.KindPlatform, ID: "acme"})
@@ -163,6 +181,8 @@ func TestWatcherRecordsStoredFiles(t *testing.T) {
 	requestCode := n.vendor.issue("L-BIL", domain.ModuleBilling, licensefile.Binding{RequestCode: "RC-1"})
 	base := n.vendor.issue("L-BASE", "", licensefile.Binding{USBKey: "K-1"})
 	n.keys.Dongle("K-1").SetFiles(base, cdp, tampered, otherKey, gpu, requestCode)
+	counted := &appends{Platforms: n.x}
+	n.events.Platforms = counted
 	n.devices.set(key("K-1"))
 	w := n.watcher()
 	if err := w.Poll(context.Background()); err != nil {
@@ -180,8 +200,8 @@ func TestWatcherRecordsStoredFiles(t *testing.T) {
 		{domain.EventLicenseUploadRejected, domain.Digest(otherKey), domain.ReasonBindingMismatch},
 		{domain.EventLicenseUploadRejected, domain.Digest(requestCode), domain.ReasonBindingMismatch},
 	}
-	if len(recs) != len(want) {
-		t.Fatalf("%d events appended, want %d", len(recs), len(want))
+	if len(recs) != len(want) || !slices.Equal(counted.counts, []int{len(want)}) {
+		t.Fatalf("%d events appended in appends of %v, want %d in one", len(recs), counted.counts, len(want))
 	}
 	for i, w := range want {
 		r := recs[i]
