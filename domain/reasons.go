@@ -206,7 +206,7 @@ var refusals = []Refusal{
 	{ReasonWrongRequestCode, EFORBIDDEN, 403, "issued for another platform's request code (R11)"},
 	{ReasonBundleTooLarge, EINVALID, 400, "the bundle is over the reader's limits"},
 	{ReasonBundleBadEntry, EINVALID, 400, "a bundle entry is not a license file"},
-	{ReasonBindingMismatch, EINVALID, 400, "?source= or ?key_id= contradicts the file's signed binding"},
+	{ReasonBindingMismatch, EINVALID, 400, "the file's signed binding contradicts where it was sent (?source=, ?key_id=, or a USB key storing a file bound to another)"},
 	{ReasonUploadsDisabled, EFORBIDDEN, 403, "the ledger trusts no vendor key and accepts no upload"},
 	{ReasonSignedFilesOnly, EFORBIDDEN, 403, "the ledger accepts only vendor-signed license files, not license JSON"},
 

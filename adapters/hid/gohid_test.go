@@ -5,6 +5,7 @@ package hid
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -41,5 +42,27 @@ func TestHIDEnumeratorCancelled(t *testing.T) {
 	cancel()
 	if _, err := (HIDEnumerator{}).Enumerate(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// The real hidapi transport on this machine: a device that is not there
+// cannot be opened, and the error says which (or that HID is unavailable
+// here); a cancelled context opens nothing. The protocol above it is
+// tested against hidtest's dongle.
+func TestOpenHIDTransportOnThisMachine(t *testing.T) {
+	t.Parallel()
+	dev := Device{Path: "/dev/hidraw-licledger-test-none", Serial: "K-1"}
+	tr, err := OpenHIDTransport(context.Background(), dev)
+	if err == nil {
+		tr.Close()
+		t.Fatal("opened a device that does not exist")
+	}
+	if !errors.Is(err, ErrUnavailable) && !strings.Contains(err.Error(), dev.Path) {
+		t.Errorf("err = %v, want ErrUnavailable or an error naming %s", err, dev.Path)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := OpenHIDTransport(ctx, dev); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: err = %v, want context.Canceled", err)
 	}
 }

@@ -18,10 +18,13 @@ type Platforms interface {
 }
 
 // LedgerEvents is the KeyEvents that records a watcher's changes on a
-// platform as domain.InsertUSBKey / domain.RemoveUSBKey, through the
-// command layer, with Source as the events' source ("node/<id>"). The
-// insertion carries no licenses: a key's licenses arrive as signed files
-// bound to its id (see the package comment).
+// platform through the command layer, with Source as the events' source
+// ("node/<id>"): a removal as domain.RemoveUSBKey, an insertion with the
+// files the key stores as domain.DecideKeyInsertion, in one append: a
+// usb_key.inserted carrying the licenses of the files Verifier accepts,
+// and a license.upload_rejected (R11, actor Source) with the digest and
+// reason of each file it refuses. A key that stores no files, or a watcher
+// that reads none, records the bare insertion.
 //
 // It is idempotent as KeyEvents requires: inserting a key the platform
 // already records on that node, or removing one it does not, appends
@@ -33,15 +36,30 @@ type LedgerEvents struct {
 	Platform  string
 	Source    string
 	Platforms Platforms
+	// Verifier checks the files a key stores; required when the watcher
+	// reads them (Config.Files).
+	Verifier KeyFileVerifier
 }
 
-// KeyInserted records keyID inserted on node.
-func (l LedgerEvents) KeyInserted(ctx context.Context, node, keyID string) error {
+// KeyInserted records keyID inserted on node with the licenses of the
+// files it stores. The files are verified before the command runs; a
+// verifier failure that is not a refusal of the file (internal) records
+// nothing and is returned, so the watcher retries.
+func (l LedgerEvents) KeyInserted(ctx context.Context, node, keyID string, files [][]byte) error {
+	if len(files) > 0 && l.Verifier == nil {
+		return domain.Errorf(domain.EINTERNAL, "USB key %s stores %d license files, but no verifier is configured to check them", keyID, len(files))
+	}
+	in := domain.KeyInsertion{Node: node, KeyID: keyID, Files: make([]domain.KeyFile, len(files)), Actor: l.Source}
+	for i, raw := range files {
+		f := &in.Files[i]
+		f.Digest = domain.Digest(raw)
+		f.License, f.Refused = l.Verifier.VerifyKeyFile(raw, keyID)
+	}
 	return l.exec(ctx, func(s *domain.PlatformState, now time.Time) ([]domain.Event, error) {
 		if slices.Contains(KeysOnNode(s, node), keyID) {
 			return nil, nil
 		}
-		return domain.DecidePlatform(s, domain.InsertUSBKey{Node: node, KeyID: keyID}, now)
+		return domain.DecideKeyInsertion(s, in, now)
 	})
 }
 

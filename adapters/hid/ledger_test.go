@@ -188,12 +188,12 @@ func TestLedgerEventsIdempotent(t *testing.T) {
 		version uint64
 		code    string
 	}{
-		{"insert", func() error { return ev.KeyInserted(ctx, "mn-1", "K-1") }, 2, ""},
-		{"insert again", func() error { return ev.KeyInserted(ctx, "mn-1", "K-1") }, 2, ""},
-		{"insert on the other node while still recorded here", func() error { return ev.KeyInserted(ctx, "mn-2", "K-1") }, 2, domain.ECONFLICT},
+		{"insert", func() error { return ev.KeyInserted(ctx, "mn-1", "K-1", nil) }, 2, ""},
+		{"insert again", func() error { return ev.KeyInserted(ctx, "mn-1", "K-1", nil) }, 2, ""},
+		{"insert on the other node while still recorded here", func() error { return ev.KeyInserted(ctx, "mn-2", "K-1", nil) }, 2, domain.ECONFLICT},
 		{"remove", func() error { return ev.KeyRemoved(ctx, "mn-1", "K-1") }, 3, ""},
 		{"remove again", func() error { return ev.KeyRemoved(ctx, "mn-1", "K-1") }, 3, ""},
-		{"unknown node", func() error { return ev.KeyInserted(ctx, "mn-9", "K-1") }, 3, domain.ENOTFOUND},
+		{"unknown node", func() error { return ev.KeyInserted(ctx, "mn-9", "K-1", nil) }, 3, domain.ENOTFOUND},
 	}
 	for _, st := range steps {
 		err := st.call()

@@ -18,13 +18,32 @@ type NodeOptions struct {
 	Debounce        int64  // consecutive polls a change must be seen on
 }
 
+// KeyFiles says whether a node's watcher reads the license files its
+// dongles store, and with what.
+type KeyFiles struct {
+	Reader   KeyFileReader   // nil: stored files are not read
+	Name     string          // the reader's name, for logs and /readyz
+	Verifier KeyFileVerifier // required with Reader
+	Off      string          // without Reader: why not, for /readyz
+}
+
+// KeyFilesStatus is the key_files part of the watcher's /readyz section.
+type KeyFilesStatus struct {
+	State  string `json:"state"`            // on or off
+	Reader string `json:"reader,omitempty"` // on: the reader
+	Reason string `json:"reason,omitempty"` // off: why
+}
+
 // Node runs the USB key watcher of one management node for the ledger:
 // it loads the keys the ledger records on the node, then polls and records
 // the dongles seen as usb_key.inserted/removed on the platform (R9,
-// R15–R17) through the command layer. Status is safe from any goroutine.
+// R15–R17) through the command layer, an insertion with the licenses of
+// the files the key stores when files.Reader is set. Status is safe from
+// any goroutine.
 type Node struct {
 	platform, node string
 	enum           Enumerator
+	files          KeyFiles
 	interval       time.Duration
 	debounce       int
 
@@ -36,8 +55,9 @@ type Node struct {
 // NewNode validates o and returns the node's watcher, or nil (watcher off)
 // when no vendor is given. enumerator builds the HID enumerator for a
 // vendor and product id (product 0: any product of the vendor); tests pass
-// a fake, the one true hardware edge. Errors are EINVALID naming the flag.
-func NewNode(o NodeOptions, enumerator func(vendor, product uint16) Enumerator) (*Node, error) {
+// a fake, the one true hardware edge. files says whether the watcher reads
+// the keys' stored license files. Errors are EINVALID naming the flag.
+func NewNode(o NodeOptions, enumerator func(vendor, product uint16) Enumerator, files KeyFiles) (*Node, error) {
 	if o.Vendor == "" {
 		if o.Product != "" {
 			return nil, domain.Errorf(domain.EINVALID, "--usb-product needs --usb-vendor")
@@ -70,7 +90,10 @@ func NewNode(o NodeOptions, enumerator func(vendor, product uint16) Enumerator) 
 	if o.Debounce < 1 || o.Debounce > 1000 {
 		return nil, domain.Errorf(domain.EINVALID, "--usb-debounce %d: want 1 to 1000 consecutive polls", o.Debounce)
 	}
-	return &Node{platform: o.Platform, node: o.Node, enum: enumerator(vendor, product), interval: poll, debounce: int(o.Debounce)}, nil
+	if files.Reader != nil && files.Verifier == nil {
+		return nil, domain.Errorf(domain.EINVALID, "USB key watcher: stored license files cannot be read without a verifier for them")
+	}
+	return &Node{platform: o.Platform, node: o.Node, enum: enumerator(vendor, product), files: files, interval: poll, debounce: int(o.Debounce)}, nil
 }
 
 // NodeStatus is the watcher's state for /readyz. It names no key ids:
@@ -83,6 +106,8 @@ type NodeStatus struct {
 	Error    string     `json:"error,omitempty"`
 	LastPoll *time.Time `json:"last_poll,omitempty"`
 	Polls    uint64     `json:"polls,omitempty"`
+	// KeyFiles says whether the license files the keys store are read.
+	KeyFiles *KeyFilesStatus `json:"key_files,omitempty"`
 }
 
 // StateOff is the state of a node without a watcher.
@@ -121,15 +146,16 @@ func (n *Node) Run(ctx context.Context, platforms Platforms, log *slog.Logger) e
 		case <-time.After(n.interval):
 		}
 	}
-	w, err := NewWatcher(Config{Node: n.node, Interval: n.interval, Debounce: n.debounce, Inserted: inserted, Logger: log},
-		n.enum, LedgerEvents{Platform: n.platform, Source: "node/" + n.node, Platforms: platforms})
+	w, err := NewWatcher(Config{Node: n.node, Interval: n.interval, Debounce: n.debounce, Inserted: inserted, Files: n.files.Reader, Logger: log},
+		n.enum, LedgerEvents{Platform: n.platform, Source: "node/" + n.node, Platforms: platforms, Verifier: n.files.Verifier})
 	if err != nil {
 		return err
 	}
 	n.mu.Lock()
 	n.w, n.loadErr = w, ""
 	n.mu.Unlock()
-	log.Info("USB key watcher started", "node", n.node, "poll", n.interval, "debounce", n.debounce, "recorded_keys", len(inserted))
+	log.Info("USB key watcher started", "node", n.node, "poll", n.interval, "debounce", n.debounce, "recorded_keys", len(inserted),
+		"key_files", n.keyFiles().State, "key_file_reader", n.files.Name)
 	return w.Run(ctx)
 }
 
@@ -138,7 +164,7 @@ func (n *Node) Status() NodeStatus {
 	n.mu.Lock()
 	w, loadErr := n.w, n.loadErr
 	n.mu.Unlock()
-	out := NodeStatus{State: StateStarting, Platform: n.platform, Node: n.node, Error: loadErr}
+	out := NodeStatus{State: StateStarting, Platform: n.platform, Node: n.node, Error: loadErr, KeyFiles: n.keyFiles()}
 	if w == nil {
 		return out
 	}
@@ -148,4 +174,11 @@ func (n *Node) Status() NodeStatus {
 		out.LastPoll = &s.LastPoll
 	}
 	return out
+}
+
+func (n *Node) keyFiles() *KeyFilesStatus {
+	if n.files.Reader == nil {
+		return &KeyFilesStatus{State: "off", Reason: n.files.Off}
+	}
+	return &KeyFilesStatus{State: "on", Reader: n.files.Name}
 }

@@ -3,11 +3,14 @@
 // usb_key.removed facts for the ledger (rules R9, R15–R17).
 //
 // A key is a HID device with the configured vendor and product id; its
-// serial number is the key id. The package only detects presence: a HID
-// dongle's storage protocol is vendor-specific, so the licenses a key
-// authorizes reach the ledger as signed license files bound to the key id
-// (binding "usb_key"), uploaded while it is inserted (R12). The insert event
-// therefore carries no licenses.
+// serial number is the key id. Inserting a key is the authorization (R9):
+// with a KeyFileReader configured, the watcher reads the signed license
+// files the dongle stores (PROTOCOL.md describes the reference protocol,
+// ReportReader), and LedgerEvents records the insertion with the licenses
+// of the files a KeyFileVerifier accepts, and each refused file as an
+// audit event, in one atomic append. Without a reader the insertion
+// carries no licenses, and a key's licenses reach the ledger as signed
+// files bound to its id, uploaded while it is inserted (R12).
 package hid
 
 import (
@@ -15,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -55,8 +59,11 @@ type Enumerator interface {
 // poll). A returned error leaves the change pending and it is delivered
 // again at the next poll, so implementations must be idempotent: recording
 // a key already recorded as inserted (or removed) on that node is success.
+//
+// KeyInserted gets the license files the key stores, as Config.Files read
+// them, whole (nil when the watcher has no reader); they are unverified.
 type KeyEvents interface {
-	KeyInserted(ctx context.Context, node, keyID string) error
+	KeyInserted(ctx context.Context, node, keyID string, files [][]byte) error
 	KeyRemoved(ctx context.Context, node, keyID string) error
 }
 
@@ -69,7 +76,10 @@ type Config struct {
 	// Node, so a key pulled while the ledger was down is reported removed
 	// (and one still there is not reported again).
 	Inserted []string
-	Logger   *slog.Logger // default slog.Default()
+	// Files, if set, reads the license files a key stores when its
+	// insertion is delivered; a read error keeps the insertion pending.
+	Files  KeyFileReader
+	Logger *slog.Logger // default slog.Default()
 }
 
 // Watcher states, as Status reports them.
@@ -172,12 +182,15 @@ func (w *Watcher) Poll(ctx context.Context) error {
 	observed := w.observe(devices)
 	// A key pending insertion that vanished is in neither observed nor
 	// committed, so the pending keys join the union: its count must reset.
-	keys := union(observed, w.committed)
+	keys := maps.Clone(w.committed)
+	for k := range observed {
+		keys[k] = true
+	}
 	for k := range w.pending {
 		keys[k] = true
 	}
 	for k := range keys {
-		if observed[k] == w.committed[k] {
+		if (len(observed[k]) > 0) == w.committed[k] {
 			delete(w.pending, k)
 			continue
 		}
@@ -192,10 +205,11 @@ func (w *Watcher) Poll(ctx context.Context) error {
 	return nil
 }
 
-// observe turns devices into the set of valid key ids, logging once each
-// device whose serial cannot be a key id.
-func (w *Watcher) observe(devices []Device) map[string]bool {
-	observed := map[string]bool{}
+// observe turns devices into the valid key ids attached, each with its
+// HID interfaces in path order, logging once each device whose serial
+// cannot be a key id.
+func (w *Watcher) observe(devices []Device) map[string][]Device {
+	observed := map[string][]Device{}
 	for _, d := range devices {
 		if err := domain.ValidateID(d.Serial); err != nil {
 			if !w.ignored[d.Serial] {
@@ -206,7 +220,10 @@ func (w *Watcher) observe(devices []Device) map[string]bool {
 			}
 			continue
 		}
-		observed[d.Serial] = true // a key with several HID interfaces counts once
+		observed[d.Serial] = append(observed[d.Serial], d) // a key with several HID interfaces counts once
+	}
+	for _, devs := range observed {
+		sort.Slice(devs, func(i, j int) bool { return devs[i].Path < devs[j].Path })
 	}
 	return observed
 }
@@ -214,13 +231,13 @@ func (w *Watcher) observe(devices []Device) map[string]bool {
 // deliver reports the due changes, removals first, each group in key
 // order; it stops at the first failure so later changes never overtake an
 // earlier one (R21 depends on "pulled, then another inserted").
-func (w *Watcher) deliver(ctx context.Context, observed map[string]bool) error {
+func (w *Watcher) deliver(ctx context.Context, observed map[string][]Device) error {
 	var removed, inserted []string
 	for k, n := range w.pending {
 		if n < w.cfg.Debounce {
 			continue
 		}
-		if observed[k] {
+		if len(observed[k]) > 0 {
 			inserted = append(inserted, k)
 		} else {
 			removed = append(removed, k)
@@ -237,14 +254,42 @@ func (w *Watcher) deliver(ctx context.Context, observed map[string]bool) error {
 		w.log.Info("USB key removed", "key", k)
 	}
 	for _, k := range inserted {
-		if err := w.events.KeyInserted(ctx, w.cfg.Node, k); err != nil {
+		files, err := w.readFiles(ctx, observed[k])
+		if err != nil {
+			return fmt.Errorf("read the license files stored on USB key %s: %w", k, err)
+		}
+		if err := w.events.KeyInserted(ctx, w.cfg.Node, k, files); err != nil {
 			return fmt.Errorf("record insertion of USB key %s: %w", k, err)
 		}
 		w.committed[k] = true
 		delete(w.pending, k)
-		w.log.Info("USB key inserted", "key", k)
+		w.log.Info("USB key inserted", "key", k, "stored_files", len(files))
 	}
 	return nil
+}
+
+// readFiles reads the files a key stores through its first HID interface
+// that answers (a dongle may expose several; one holds the storage); nil
+// without a reader.
+func (w *Watcher) readFiles(ctx context.Context, devs []Device) ([][]byte, error) {
+	if w.cfg.Files == nil {
+		return nil, nil
+	}
+	var errs []error
+	for _, d := range devs {
+		files, err := w.cfg.Files.ReadFiles(ctx, d)
+		if err == nil {
+			if files == nil {
+				files = [][]byte{}
+			}
+			return files, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
 }
 
 // finish records the poll's outcome, logging state changes only so an
@@ -315,16 +360,5 @@ func (w *Watcher) pendingChanges() []string {
 		}
 	}
 	sort.Strings(out)
-	return out
-}
-
-func union(a, b map[string]bool) map[string]bool {
-	out := make(map[string]bool, len(a)+len(b))
-	for k := range a {
-		out[k] = true
-	}
-	for k := range b {
-		out[k] = true
-	}
 	return out
 }

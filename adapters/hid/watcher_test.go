@@ -66,7 +66,7 @@ func (r *recorder) record(ctx context.Context, sign, node, key string) error {
 	return nil
 }
 
-func (r *recorder) KeyInserted(ctx context.Context, node, key string) error {
+func (r *recorder) KeyInserted(ctx context.Context, node, key string, files [][]byte) error {
 	return r.record(ctx, "+", node, key)
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/licledger/licledger/adapters/hid"
+	"github.com/licledger/licledger/adapters/hid/hidtest"
 	"github.com/licledger/licledger/adapters/httpclient"
 	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
@@ -87,11 +88,14 @@ func mustRunMain(t *testing.T, opts ...mainOption) *testLedger {
 		writeFile(t, file, strings.Join(o.tokens, "\n")+"\n")
 		args = append(args, "--tokens", file)
 	}
-	enumerator := hidEnumerator
+	hw := realHardware
 	if o.hid != nil {
-		enumerator = func(vendor, product uint16) hid.Enumerator { return o.hid }
+		hw.enumerator = func(vendor, product uint16) hid.Enumerator { return o.hid }
 	}
-	m, err := mainFromFlagsWith(append(args, o.args...), io.Discard, enumerator)
+	if keys, ok := o.hid.(*fakeKeys); ok {
+		hw.transport = keys.dongles.Open // the dongles answer the key-files protocol
+	}
+	m, err := mainFromFlagsWith(append(args, o.args...), io.Discard, hw)
 	if err != nil {
 		t.Fatalf("serve %v: %v", o.args, err)
 	}
@@ -251,11 +255,19 @@ func getReadyz(t *testing.T, base string) (int, readyz) {
 }
 
 // fakeKeys is the fake USB hardware: the serial numbers of the dongles
-// "attached" now, or an enumeration error.
+// "attached" now, or an enumeration error, and the dongles themselves,
+// answering the reference key-files protocol with the files each stores
+// (none unless told).
 type fakeKeys struct {
 	mu      sync.Mutex
 	serials []string
 	err     error
+	dongles hidtest.Keys
+}
+
+// store sets the license files the dongle with serial stores.
+func (f *fakeKeys) store(serial string, files ...[]byte) {
+	f.dongles.Dongle(serial).SetFiles(files...)
 }
 
 func (f *fakeKeys) Enumerate(ctx context.Context) ([]hid.Device, error) {

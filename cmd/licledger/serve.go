@@ -65,6 +65,7 @@ type serveOptions struct {
 	trustedKeys                                                             string
 	insecureJSON                                                            bool
 	usb                                                                     hid.NodeOptions
+	usbKeyFiles                                                             string
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions, *envFlags) {
@@ -93,6 +94,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions, *envFlags) {
 	e.str(&o.usb.Product, "usb-product", "LICLEDGER_USB_PRODUCT", "", "USB key watcher: USB product id, hex (default: any product of the vendor)")
 	e.str(&o.usb.Poll, "usb-poll", "LICLEDGER_USB_POLL", "1s", "USB key watcher: poll interval")
 	e.integer(&o.usb.Debounce, "usb-debounce", "LICLEDGER_USB_DEBOUNCE", 2, "USB key watcher: consecutive polls a key change must be seen on before it is recorded")
+	e.str(&o.usbKeyFiles, "usb-key-files", "LICLEDGER_USB_KEY_FILES", "reference", "USB key watcher: reader of the signed license files a key stores, recorded with its insertion (needs --trusted-keys): "+keyFileReaderNames()+" (adapters/hid/PROTOCOL.md)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: licledger serve [flags]")
 		fmt.Fprintln(stderr, "\nRuns the ledger until SIGINT or SIGTERM, then drains requests, checkpoints the projections and")
@@ -101,7 +103,8 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions, *envFlags) {
 		fmt.Fprintln(stderr, "Without tokens every request is admin, and only a loopback address may be served.")
 		fmt.Fprintln(stderr, "License uploads are signed files verified against --trusted-keys; without it they are refused")
 		fmt.Fprintln(stderr, "(403 license-uploads-disabled) unless --insecure-json-licenses accepts unsigned JSON (development).")
-		fmt.Fprintln(stderr, "With --usb-vendor, --platform and --node, a USB key watcher records this node's license dongles.")
+		fmt.Fprintln(stderr, "With --usb-vendor, --platform and --node, a USB key watcher records this node's license dongles;")
+		fmt.Fprintln(stderr, "with --trusted-keys too, it records the licenses of the signed files each key stores with its insertion.")
 		fmt.Fprintln(stderr, "\nflags:")
 		fs.PrintDefaults()
 	}
@@ -139,12 +142,12 @@ func parseLogLevel(s string) (slog.Level, error) {
 
 // mainFromFlags builds a Main from serve's flags and environment.
 func mainFromFlags(args []string, stderr io.Writer) (*Main, error) {
-	return mainFromFlagsWith(args, stderr, hidEnumerator)
+	return mainFromFlagsWith(args, stderr, realHardware)
 }
 
-// mainFromFlagsWith is mainFromFlags with the USB key enumerator chosen by
-// the caller (tests pass a fake: USB hardware is the one edge they fake).
-func mainFromFlagsWith(args []string, stderr io.Writer, enumerator enumeratorFunc) (*Main, error) {
+// mainFromFlagsWith is mainFromFlags with the USB hardware chosen by the
+// caller (tests pass fakes: USB hardware is the one edge they fake).
+func mainFromFlagsWith(args []string, stderr io.Writer, hw hardware) (*Main, error) {
 	fs, o, e := serveFlags(stderr)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
@@ -160,16 +163,21 @@ func mainFromFlagsWith(args []string, stderr io.Writer, enumerator enumeratorFun
 	if err != nil {
 		return nil, err
 	}
-	usb, err := hid.NewNode(o.usb, enumerator)
-	if err != nil {
-		return nil, err
-	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	m := NewMain()
 	m.Config = MainConfig{DataDir: o.data, HTTPAddr: o.http, NATSURL: o.nats, NATSListen: o.natsListen, Stream: o.stream,
 		Replicas: int(o.replicas), SyncAlways: o.syncAlways, ProjectionsPath: o.projections, LedgerKeyPath: o.ledgerKey, Tokens: tokens, MaxBodyBytes: o.maxBody, MaxUploadBytes: o.maxUpload,
 		Logger: log}
-	if err := wireLicenseUploads(m, o.trustedKeys, o.insecureJSON, log); err != nil {
+	verifier, err := wireLicenseUploads(m, o.trustedKeys, o.insecureJSON, log)
+	if err != nil {
+		return nil, err
+	}
+	files, err := keyFiles(o.usbKeyFiles, verifier, hw)
+	if err != nil {
+		return nil, err
+	}
+	usb, err := hid.NewNode(o.usb, hw.enumerator, files)
+	if err != nil {
 		return nil, err
 	}
 	wireUSBWatcher(m, usb, log)

@@ -63,20 +63,22 @@ const disabledHint = "start serve with --trusted-keys FILE_OR_DIR (vendor *.pub 
 //     the rest of the ledger serves as usual. Unsigned uploads are never a
 //     silent default: they would let a typo grant an enterprise license.
 //
-// Both at once is a usage error.
-func wireLicenseUploads(m *Main, trustedKeys string, insecureJSON bool, log *slog.Logger) error {
+// Both at once is a usage error. The verifier of --trusted-keys is
+// returned (nil without): the USB key watcher checks the files keys store
+// with it too.
+func wireLicenseUploads(m *Main, trustedKeys string, insecureJSON bool, log *slog.Logger) (*licensefile.Verifier, error) {
 	var st uploadsStatus
+	var v *licensefile.Verifier
 	switch {
 	case trustedKeys != "" && insecureJSON:
-		return domain.Errorf(domain.EINVALID, "--trusted-keys and --insecure-json-licenses exclude each other: choose signed license files or unsigned JSON")
+		return nil, domain.Errorf(domain.EINVALID, "--trusted-keys and --insecure-json-licenses exclude each other: choose signed license files or unsigned JSON")
 	case trustedKeys != "":
 		keys, err := licensefile.LoadPublicKeys(trustedKeys)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		v, err := licensefile.NewVerifier(keys, licensefile.Limits{})
-		if err != nil {
-			return domain.Errorf(domain.EINVALID, "--trusted-keys %s: %s", trustedKeys, domain.ErrorMessage(err))
+		if v, err = licensefile.NewVerifier(keys, licensefile.Limits{}); err != nil {
+			return nil, domain.Errorf(domain.EINVALID, "--trusted-keys %s: %s", trustedKeys, domain.ErrorMessage(err))
 		}
 		m.Verifier = signedLicenses{v: v}
 		st = uploadsStatus{Mode: uploadsSigned, TrustedKeys: v.KeyIDs()}
@@ -91,7 +93,7 @@ func wireLicenseUploads(m *Main, trustedKeys string, insecureJSON bool, log *slo
 		log.Warn("license uploads are disabled: no vendor key is trusted; " + disabledHint)
 	}
 	setReady(m, "license_uploads", func() any { return st })
-	return nil
+	return v, nil
 }
 
 // setReady adds a /readyz section to m.

@@ -89,6 +89,7 @@ func TestServeWiringFlagsRefused(t *testing.T) {
 		{"bad node id", append(usb, "--node", "mn 1"), "--node"},
 		{"bad poll", append(usb, "--usb-poll", "0s"), "--usb-poll"},
 		{"bad debounce", append(usb, "--usb-debounce", "0"), "--usb-debounce"},
+		{"unknown key file reader", append(usb, "--usb-key-files", "vendor-x"), "want one of off, reference"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,7 +114,7 @@ func TestServeWiringFlagsRefused(t *testing.T) {
 	serveHelp, _, _ := serveFlags(&help)
 	serveHelp.Usage()
 	for _, env := range []string{"LICLEDGER_TRUSTED_KEYS", "LICLEDGER_INSECURE_JSON_LICENSES", "LICLEDGER_PLATFORM", "LICLEDGER_NODE",
-		"LICLEDGER_USB_VENDOR", "LICLEDGER_USB_PRODUCT", "LICLEDGER_USB_POLL", "LICLEDGER_USB_DEBOUNCE"} {
+		"LICLEDGER_USB_VENDOR", "LICLEDGER_USB_PRODUCT", "LICLEDGER_USB_POLL", "LICLEDGER_USB_DEBOUNCE", "LICLEDGER_USB_KEY_FILES"} {
 		if !strings.Contains(help.String(), env) {
 			t.Errorf("serve --help does not document %s", env)
 		}
