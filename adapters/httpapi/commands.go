@@ -79,11 +79,22 @@ func newCommand[S any](r *http.Request, id string, decide func(S, time.Time) ([]
 	return cmd, nil
 }
 
-// run executes cmd through x and records its latency under name.
+// run executes cmd through x, records its latency under name, and waits,
+// bounded, for the projections to include the events it appended
+// (read-your-writes: views and lists are read from the projections).
+// The command is durable either way; the wait only affects what the
+// caller's next query sees.
 func run[S any](s *Server, r *http.Request, x Executor[S], name string, cmd eventstore.Command[S]) (eventstore.Result[S], error) {
 	start := time.Now()
 	res, err := x.Execute(r.Context(), cmd)
 	s.metrics.appendLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	if n := len(res.Records); err == nil && n > 0 && !res.Replayed && s.cfg.ConsistencyWait > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ConsistencyWait)
+		defer cancel()
+		if err := s.cfg.Runner.WaitFor(ctx, res.Records[n-1].Seq); err != nil {
+			s.log.Warn("projections did not include a command's events in time; answering anyway", "seq", res.Records[n-1].Seq, "err", err)
+		}
+	}
 	return res, err
 }
 
@@ -97,9 +108,7 @@ func appended(recs []eventstore.Record) []AppendedEvent {
 	return out
 }
 
-// execute runs a platform command for a handler, then waits, bounded, for
-// the projections to include the new events (read-your-writes: platform
-// views are read from the projections).
+// execute runs a platform command for a handler (through run).
 func (s *Server) execute(r *http.Request, name, id string, creates bool, decide func(*domain.PlatformState, time.Time) ([]domain.Event, error)) (CommandResult, []eventstore.Record, error) {
 	cmd, err := newCommand(r, id, decide)
 	if err != nil {
@@ -112,15 +121,7 @@ func (s *Server) execute(r *http.Request, name, id string, creates bool, decide 
 		return CommandResult{}, nil, err
 	}
 	recs := res.Records
-	out := CommandResult{Platform: id, Version: res.Version(x.Kind()), Events: appended(recs)}
-	if n := len(recs); n > 0 && s.cfg.ConsistencyWait > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ConsistencyWait)
-		defer cancel()
-		if err := s.cfg.Runner.WaitFor(ctx, recs[n-1].Seq); err != nil {
-			s.log.Warn("projections did not include a command's events in time; answering anyway", "seq", recs[n-1].Seq, "err", err)
-		}
-	}
-	return out, recs, nil
+	return CommandResult{Platform: id, Version: res.Version(x.Kind()), Events: appended(recs)}, recs, nil
 }
 
 // writeResult answers a command with the aggregate's version as ETag.

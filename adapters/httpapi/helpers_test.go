@@ -51,21 +51,24 @@ func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runner := projections.NewRunner(db, store, log)
+	tokens, err := ParseTokens([]byte("admin " + adminToken + "\nauditor " + auditorToken + "\nbilling " + billingToken + "\nclient " + clientToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Store: store, Queries: projections.NewQueries(db), Tokens: tokens, Logger: log, Now: clock.Now}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	// The projector follows the store the server writes to (a mutation may
+	// have replaced it).
+	runner := projections.NewRunner(db, cfg.Store, log)
+	cfg.Runner = runner
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		runner.Run(rctx)
 	}()
-	tokens, err := ParseTokens([]byte("admin " + adminToken + "\nauditor " + auditorToken + "\nbilling " + billingToken + "\nclient " + clientToken))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Store: store, Queries: projections.NewQueries(db), Runner: runner, Tokens: tokens, Logger: log, Now: clock.Now}
-	for _, m := range mutate {
-		m(&cfg)
-	}
 	api, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
