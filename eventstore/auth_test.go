@@ -19,6 +19,9 @@ import (
 const (
 	auditorPassword = "auditor-password-0123456789"
 	billingPassword = "billing-password-0123456789"
+	// hashedPasswordBcrypt is the bcrypt hash (cost 4) of hashedPassword.
+	hashedPassword       = "hashed-password-0123456789"
+	hashedPasswordBcrypt = "$2a$04$6a9sZKTqxuvZj0x0HXc7SeD2vQMYpQmXRlG1CZFR6UL0jETEuY.pO"
 )
 
 var testUsers = []eventstore.NATSUser{
@@ -296,6 +299,21 @@ func TestListenWithUsers(t *testing.T) {
 	}
 }
 
+// A users file may hold a bcrypt hash instead of the password: the
+// server checks the password against it, and the hash itself is no
+// password.
+func TestListenWithHashedPassword(t *testing.T) {
+	t.Parallel()
+	s, agg := openListening(t, []eventstore.NATSUser{{Role: eventstore.RoleAuditor, Name: "hashed", Password: hashedPasswordBcrypt}})
+	ro := openReader(t, s.ClientURL(), []nats.Option{nats.UserInfo("hashed", hashedPassword)})
+	if got := len(mustLoad(t, ro, agg)); got != 1 {
+		t.Fatalf("Load = %d events, want 1", got)
+	}
+	if _, err := dial(t, s.ClientURL(), nats.UserInfo("hashed", hashedPasswordBcrypt)); !errors.Is(err, nats.ErrAuthorization) {
+		t.Fatalf("connect with the hash as the password: %v, want %v", err, nats.ErrAuthorization)
+	}
+}
+
 func TestListenRefusesStrangers(t *testing.T) {
 	t.Parallel()
 	s, _ := openListening(t, testUsers)
@@ -400,7 +418,7 @@ func TestOpenRefusesAccessSettings(t *testing.T) {
 
 func TestParseNATSUsers(t *testing.T) {
 	t.Parallel()
-	const hash = "$2a$11$abcdefghijklmnopqrstuv0123456789ABCDEFGHIJKLMNOPQRSTU" // bcrypt-shaped
+	const hash = hashedPasswordBcrypt
 	tests := []struct {
 		name    string
 		in      string
