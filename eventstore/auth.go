@@ -91,7 +91,7 @@ func (u NATSUser) LogValue() slog.Value { return slog.StringValue(u.String()) }
 
 var (
 	natsUserName = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`)
-	// The prefixes nats-server recognises as a bcrypt hash.
+	// A bcrypt hash as `nats server passwd` (or any bcrypt library) writes it.
 	bcryptHash = regexp.MustCompile(`^\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}$`)
 )
 
