@@ -64,8 +64,20 @@ type Config struct {
 	URL string
 	// Listen, for the embedded server only: "" opens no TCP port (the store
 	// talks to its server in-process); "127.0.0.1:0" or "host:port" also
-	// accepts NATS clients there (e.g. `licledger audit verify --nats`).
+	// accepts NATS clients there (e.g. `licledger audit verify --nats`),
+	// which may only read (see auth.go): the Users below, or, with none, any
+	// client on a loopback address. A non-loopback address without Users
+	// is refused (EINVALID).
 	Listen string
+	// Users (embedded server with Listen only) are the auditors and billing
+	// systems that may connect to Listen with a name and password, to read;
+	// the ledger's own user is built in and its secret never leaves the
+	// process. See LoadNATSUsers for the file serve reads them from.
+	Users []NATSUser
+	// Credentials (external server only) are what the store connects to
+	// URL with: the ledger's user when it writes, an auditor's or billing
+	// system's when ReadOnly.
+	Credentials Credentials
 	// Stream is the JetStream stream name; default "LEDGER". Its subjects
 	// are always "ledger.>".
 	Stream string
@@ -166,6 +178,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Replicas > 1 && cfg.URL == "" {
 		return nil, domain.Errorf(domain.EINVALID, "event store: %d replicas need a NATS cluster (a URL); the embedded server is a single node", cfg.Replicas)
 	}
+	if err := checkAccess(&cfg); err != nil {
+		return nil, err
+	}
 	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "eventstore")}
 	if err := s.connect(); err != nil {
 		s.shutdown()
@@ -189,9 +204,17 @@ func validateStreamName(name string) error {
 
 func (s *Store) connect() error {
 	if s.cfg.URL != "" {
-		nc, err := nats.Connect(s.cfg.URL, nats.Name("licledger-eventstore"), nats.MaxReconnects(-1))
+		creds, err := s.cfg.Credentials.options()
 		if err != nil {
-			return domain.Errorf(domain.EINTERNAL, "connect to NATS at %s: %v", s.cfg.URL, err)
+			return err
+		}
+		opts := append([]nats.Option{nats.Name("licledger-eventstore"), nats.MaxReconnects(-1), natsErrorHandler(s.log)}, creds...)
+		nc, err := nats.Connect(s.cfg.URL, opts...)
+		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrAuthRevoked) {
+			return domain.Errorf(domain.EUNAUTHORIZED, "connect to NATS at %s with %s: %v", RedactURL(s.cfg.URL), s.cfg.Credentials, err)
+		}
+		if err != nil {
+			return domain.Errorf(domain.EINTERNAL, "connect to NATS at %s: %v", RedactURL(s.cfg.URL), err)
 		}
 		return s.attach(nc)
 	}
@@ -221,6 +244,13 @@ func (s *Store) connect() error {
 		DontListen:         s.cfg.Listen == "",
 		JetStreamMaxMemory: 64 << 20,
 	}
+	ledgerKey, signIn, err := ledgerIdentity()
+	if err != nil {
+		return err
+	}
+	if err := serverAuth(opts, &s.cfg, ledgerKey); err != nil {
+		return err
+	}
 	if s.cfg.Listen != "" {
 		host, port, err := net.SplitHostPort(s.cfg.Listen)
 		if err != nil {
@@ -245,9 +275,18 @@ func (s *Store) connect() error {
 	if !srv.ReadyForConnections(30 * time.Second) {
 		return domain.Errorf(domain.EINTERNAL, "embedded NATS server did not start within 30s (data directory %s)", s.cfg.DataDir)
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("licledger-eventstore"))
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("licledger-eventstore"),
+		signIn, natsErrorHandler(s.log))
 	if err != nil {
 		return domain.Errorf(domain.EINTERNAL, "connect to embedded NATS server: %v", err)
+	}
+	switch {
+	case s.cfg.Listen == "":
+	case opts.NoAuthUser != "":
+		s.log.Warn("NO NATS USERS CONFIGURED: NATS clients connecting without credentials may read the ledger (never write it). This is only allowed on loopback; configure --nats-users FILE or LICLEDGER_NATS_USERS before exposing the port.",
+			"nats_listen", srv.ClientURL())
+	default:
+		s.log.Info("NATS clients must authenticate; the configured users may only read", "nats_listen", srv.ClientURL(), "users", userNames(s.cfg.Users))
 	}
 	return s.attach(nc)
 }

@@ -413,7 +413,8 @@ func TestOpenBadConfig(t *testing.T) {
 }
 
 // Listen exposes the embedded server to other NATS clients (e.g. `audit
-// verify --nats`), which see the same log.
+// verify --nats`), which see the same log. Without users they must be
+// local and may only read (auth_test.go has the rest).
 func TestListenServesOtherClients(t *testing.T) {
 	t.Parallel()
 	s := eventstoretest.MustOpenStore(t, eventstoretest.WithConfig(func(c *eventstore.Config) { c.Listen = "127.0.0.1:0" }))
@@ -423,7 +424,7 @@ func TestListenServesOtherClients(t *testing.T) {
 	if !strings.HasPrefix(url, "nats://127.0.0.1:") {
 		t.Fatalf("ClientURL = %q, want a local nats:// URL", url)
 	}
-	other := eventstoretest.MustOpenStore(t, eventstoretest.WithURL(url))
+	other := eventstoretest.MustOpenStore(t, eventstoretest.WithURL(url), eventstoretest.WithConfig(func(c *eventstore.Config) { c.ReadOnly = true }))
 	if got := len(mustLoad(t, other, agg)); got != 1 {
 		t.Fatalf("other client sees %d events, want 1", got)
 	}

@@ -23,24 +23,31 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data", "./data", "data directory of the embedded event store (the ledger must not be running on it; use --nats then)")
-	natsURL := fs.String("nats", "", "NATS URL of a running ledger or cluster, instead of opening --data")
+	natsURL := fs.String("nats", "", "NATS URL of a running ledger (its --nats-listen) or cluster, instead of opening --data; sign in as an auditor with --nats-user")
+	var natsAuth natsAuthFlags
+	natsAuth.register(fs)
 	stream := fs.String("stream", eventstore.DefaultStream, "the ledger's JetStream stream")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: licledger audit verify [--data DIR | --nats URL] [--json]")
+		fmt.Fprintln(stderr, "usage: licledger audit verify [--data DIR | --nats URL [--nats-user NAME --nats-password-file FILE]] [--json]")
 		fmt.Fprintln(stderr, "\nChecks that nothing was removed, altered or reordered in the event log; exits 1 when a problem is found.")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	creds, err := natsAuth.credentials(*natsURL)
+	if err != nil {
+		return err
+	}
 
 	store, err := eventstore.Open(ctx, eventstore.Config{
-		DataDir:  *dataDir,
-		URL:      *natsURL,
-		Stream:   *stream,
-		ReadOnly: true,
-		Logger:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		DataDir:     *dataDir,
+		URL:         *natsURL,
+		Credentials: creds,
+		Stream:      *stream,
+		ReadOnly:    true,
+		Logger:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		return err

@@ -23,7 +23,9 @@ func runBillingTail(ctx context.Context, args []string, stdout, stderr io.Writer
 	consumer := fs.String("consumer", "", "durable consumer name, one per billing system (required); its position survives restarts")
 	out := fs.String("out", "-", "file to append events to (fsynced before each ack), or - for stdout (flushed before each ack)")
 	data := fs.String("data", "", "data directory of an embedded ledger that is not running")
-	natsURL := fs.String("nats", "", "NATS URL of a running ledger or cluster")
+	natsURL := fs.String("nats", "", "NATS URL of a running ledger (its --nats-listen) or cluster; sign in as a billing user with --nats-user")
+	var natsAuth natsAuthFlags
+	natsAuth.register(fs)
 	stream := fs.String("stream", eventstore.DefaultStream, "the ledger's JetStream stream")
 	ackWait := fs.Duration("ack-wait", billing.DefaultAckWait, "how long before an unacknowledged event is delivered again")
 	exitIdle := fs.Duration("exit-idle", 0, "exit once no event arrived for this long (0: run until interrupted); must exceed --ack-wait")
@@ -42,6 +44,10 @@ func runBillingTail(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	if (*data == "") == (*natsURL == "") {
 		return domain.Errorf(domain.EINVALID, "give exactly one of --data DIR or --nats URL")
+	}
+	creds, err := natsAuth.credentials(*natsURL)
+	if err != nil {
+		return err
 	}
 	level := slog.LevelInfo
 	if *verbose {
@@ -67,7 +73,7 @@ func runBillingTail(ctx context.Context, args []string, stdout, stderr io.Writer
 	// Read-only: billing never appends, must not create a ledger where
 	// there is none, and must not reconfigure a running ledger's stream
 	// (a default Open would reset e.g. its replicas to 1).
-	store, err := eventstore.Open(ctx, eventstore.Config{DataDir: *data, URL: *natsURL, Stream: *stream, ReadOnly: true, Logger: logger})
+	store, err := eventstore.Open(ctx, eventstore.Config{DataDir: *data, URL: *natsURL, Credentials: creds, Stream: *stream, ReadOnly: true, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -22,10 +22,12 @@ import (
 // MainConfig configures a serving ledger (see `licledger serve --help` for
 // the flags and environment variables that fill it).
 type MainConfig struct {
-	DataDir         string // embedded JetStream under DataDir/jetstream; projections default under it
-	HTTPAddr        string // e.g. 127.0.0.1:8080; port 0 picks a free one (see Main.Addr)
-	NATSURL         string // external NATS instead of the embedded server
-	NATSListen      string // embedded server only: also accept NATS clients here
+	DataDir         string                 // embedded JetStream under DataDir/jetstream; projections default under it
+	HTTPAddr        string                 // e.g. 127.0.0.1:8080; port 0 picks a free one (see Main.Addr)
+	NATSURL         string                 // external NATS instead of the embedded server
+	NATSListen      string                 // embedded server only: also accept NATS clients here, to read
+	NATSUsers       []eventstore.NATSUser  // embedded server only: who may sign in on NATSListen (read only)
+	NATSCredentials eventstore.Credentials // external server only: the ledger's user there
 	Stream          string
 	Replicas        int
 	SyncAlways      bool   // embedded server only: fsync before acknowledging
@@ -125,7 +127,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 
 	m.Store, err = eventstore.Open(ctx, eventstore.Config{DataDir: c.DataDir, URL: c.NATSURL, Listen: c.NATSListen,
-		Stream: c.Stream, Replicas: c.Replicas, SyncAlways: c.SyncAlways, Now: c.Now, Logger: m.log})
+		Users: c.NATSUsers, Credentials: c.NATSCredentials, Stream: c.Stream, Replicas: c.Replicas, SyncAlways: c.SyncAlways, Now: c.Now, Logger: m.log})
 	if err != nil {
 		return fmt.Errorf("open event store: %w", err)
 	}
@@ -168,15 +170,21 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.log.Error("HTTP server stopped", "err", err)
 		}
 	}()
-	m.log.Info("licledger serving", "http", m.Addr(), "data", c.DataDir, "nats", orEmbedded(c.NATSURL), "projections", c.ProjectionsPath)
+	natsListen := "" // an external server's URL is not ours to show
+	if c.NATSURL == "" {
+		natsListen = m.Store.ClientURL()
+	}
+	m.log.Info("licledger serving", "http", m.Addr(), "data", c.DataDir, "nats", orEmbedded(c.NATSURL), "nats_listen", natsListen, "projections", c.ProjectionsPath)
 	return nil
 }
 
+// orEmbedded names the NATS server for logs; a password in a URL is
+// redacted.
 func orEmbedded(url string) string {
 	if url == "" {
 		return "embedded"
 	}
-	return url
+	return eventstore.RedactURL(url)
 }
 
 // Addr is the HTTP address bound (useful with port 0).
@@ -224,13 +232,15 @@ func (m *Main) Close() error {
 	return errors.Join(errs...)
 }
 
-// openStoreForCLI opens the event store for an offline command (rebuild,
-// verify): the embedded one under dataDir, or an external NATS.
-func openStoreForCLI(ctx context.Context, dataDir, natsURL, stream string, log *slog.Logger) (*eventstore.Store, error) {
+// openStoreForCLI opens the event store read-only for an offline command
+// (rebuild, verify): the embedded one under dataDir, or a NATS server
+// (a running ledger's --nats-listen, or an external one) with creds, an
+// auditor's or billing system's, which may only read.
+func openStoreForCLI(ctx context.Context, dataDir, natsURL string, creds eventstore.Credentials, stream string, log *slog.Logger) (*eventstore.Store, error) {
 	if natsURL == "" {
 		if _, err := os.Stat(filepath.Join(dataDir, "jetstream")); err != nil {
 			return nil, domain.Errorf(domain.ENOTFOUND, "no ledger data under %s (looked for %s); pass --data or --nats", dataDir, filepath.Join(dataDir, "jetstream"))
 		}
 	}
-	return eventstore.Open(ctx, eventstore.Config{DataDir: dataDir, URL: natsURL, Stream: stream, Logger: log})
+	return eventstore.Open(ctx, eventstore.Config{DataDir: dataDir, URL: natsURL, Credentials: creds, Stream: stream, ReadOnly: true, Logger: log})
 }

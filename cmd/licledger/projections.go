@@ -40,7 +40,7 @@ func runProjectionsVerify(ctx context.Context, args []string, stdout, stderr io.
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, err := openStoreForCLI(ctx, c.data, c.nats, c.stream, log)
+	store, err := c.openStore(ctx, log)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/licledger/licledger/eventstore"
 	"github.com/licledger/licledger/projections"
 )
 
@@ -19,14 +20,25 @@ func init() {
 // serve (same names, same environment variables).
 type cliStoreFlags struct {
 	data, nats, stream, projections string
+	natsAuth                        natsAuthFlags
 }
 
 func (c *cliStoreFlags) register(fs *flag.FlagSet) {
 	e := &envFlags{fs: fs}
 	e.str(&c.data, "data", "LICLEDGER_DATA", "./data", "data directory of the ledger")
-	e.str(&c.nats, "nats", "LICLEDGER_NATS", "", "NATS URL of an external server; empty opens the embedded store in the data directory")
+	e.str(&c.nats, "nats", "LICLEDGER_NATS", "", "NATS URL of an external server or a running ledger's --nats-listen (read only: sign in as an auditor or billing user); empty opens the embedded store in the data directory")
 	e.str(&c.stream, "stream", "LICLEDGER_STREAM", "LEDGER", "JetStream stream name")
 	e.str(&c.projections, "projections", "LICLEDGER_PROJECTIONS", "", "projections SQLite database (default DATA/projections.db)")
+	c.natsAuth.register(fs)
+}
+
+// openStore opens the event store read-only, as the flags say.
+func (c *cliStoreFlags) openStore(ctx context.Context, log *slog.Logger) (*eventstore.Store, error) {
+	creds, err := c.natsAuth.credentials(c.nats)
+	if err != nil {
+		return nil, err
+	}
+	return openStoreForCLI(ctx, c.data, c.nats, creds, c.stream, log)
 }
 
 func (c *cliStoreFlags) projectionsPath() string {
@@ -52,7 +64,7 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, err := openStoreForCLI(ctx, c.data, c.nats, c.stream, log)
+	store, err := c.openStore(ctx, log)
 	if err != nil {
 		return err
 	}

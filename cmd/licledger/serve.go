@@ -13,6 +13,7 @@ import (
 
 	"github.com/licledger/licledger/adapters/httpapi"
 	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore"
 )
 
 func init() {
@@ -59,7 +60,8 @@ func (e *envFlags) integer(p *int64, name, env string, def int64, usage string) 
 // serveOptions are the parsed flags of serve.
 type serveOptions struct {
 	data, http, nats, natsListen, stream, projections, tokensFile, logLevel string
-	ledgerKey                                                               string
+	ledgerKey, natsUsers                                                    string
+	natsAuth                                                                natsAuthFlags
 	replicas, maxBody, maxUpload                                            int64
 	syncAlways                                                              bool
 	trustedKeys                                                             string
@@ -76,7 +78,9 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions, *envFlags) {
 	e.str(&o.data, "data", "LICLEDGER_DATA", "./data", "data directory: embedded JetStream under DIR/jetstream, projections in DIR/projections.db")
 	e.str(&o.http, "http", "LICLEDGER_HTTP", "127.0.0.1:8080", "HTTP listen address; without tokens only a loopback address is allowed")
 	e.str(&o.nats, "nats", "LICLEDGER_NATS", "", "NATS URL of an external server or cluster; empty embeds one in the data directory")
-	e.str(&o.natsListen, "nats-listen", "LICLEDGER_NATS_LISTEN", "", "embedded server only: also accept NATS clients on this address (e.g. 127.0.0.1:4222)")
+	e.str(&o.natsListen, "nats-listen", "LICLEDGER_NATS_LISTEN", "", "embedded server only: also accept NATS clients on this address (e.g. 127.0.0.1:4222), to read only; without --nats-users only a loopback address is allowed")
+	e.str(&o.natsUsers, "nats-users", "LICLEDGER_NATS_USERS", "", "with --nats-listen: file of the NATS users who may read, lines \"auditor|billing NAME PASSWORD\" (PASSWORD may be a bcrypt hash)")
+	o.natsAuth.register(fs)
 	e.str(&o.stream, "stream", "LICLEDGER_STREAM", "LEDGER", "JetStream stream name")
 	e.integer(&o.replicas, "replicas", "LICLEDGER_REPLICAS", 1, "stream replicas (more than 1 needs a NATS cluster)")
 	e.boolean(&o.syncAlways, "sync-always", "LICLEDGER_SYNC_ALWAYS", false, "embedded server only: fsync every append before acknowledging it (survives power loss, slower)")
@@ -105,6 +109,10 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions, *envFlags) {
 		fmt.Fprintln(stderr, "(403 license-uploads-disabled) unless --insecure-json-licenses accepts unsigned JSON (development).")
 		fmt.Fprintln(stderr, "With --usb-vendor, --platform and --node, a USB key watcher records this node's license dongles;")
 		fmt.Fprintln(stderr, "with --trusted-keys too, it records the licenses of the signed files each key stores with its insertion.")
+		fmt.Fprintln(stderr, "With --nats-listen, NATS clients sign in as a user of --nats-users and may only read the ledger;")
+		fmt.Fprintln(stderr, "without users only a loopback address may be served, to clients without credentials, read only.")
+		fmt.Fprintln(stderr, "With --nats URL, the ledger signs in with --nats-user (password: --nats-password-file or")
+		fmt.Fprintln(stderr, "LICLEDGER_NATS_PASSWORD), --nats-creds or --nats-nkey; deploy/nats-server.conf has the permissions.")
 		fmt.Fprintln(stderr, "\nflags:")
 		fs.PrintDefaults()
 	}
@@ -163,9 +171,19 @@ func mainFromFlagsWith(args []string, stderr io.Writer, hw hardware) (*Main, err
 	if err != nil {
 		return nil, err
 	}
+	creds, err := o.natsAuth.credentials(o.nats)
+	if err != nil {
+		return nil, err
+	}
+	var natsUsers []eventstore.NATSUser
+	if o.natsUsers != "" {
+		if natsUsers, err = eventstore.LoadNATSUsers(o.natsUsers); err != nil {
+			return nil, err
+		}
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	m := NewMain()
-	m.Config = MainConfig{DataDir: o.data, HTTPAddr: o.http, NATSURL: o.nats, NATSListen: o.natsListen, Stream: o.stream,
+	m.Config = MainConfig{DataDir: o.data, HTTPAddr: o.http, NATSURL: o.nats, NATSListen: o.natsListen, NATSUsers: natsUsers, NATSCredentials: creds, Stream: o.stream,
 		Replicas: int(o.replicas), SyncAlways: o.syncAlways, ProjectionsPath: o.projections, LedgerKeyPath: o.ledgerKey, Tokens: tokens, MaxBodyBytes: o.maxBody, MaxUploadBytes: o.maxUpload,
 		Logger: log}
 	verifier, err := wireLicenseUploads(m, o.trustedKeys, o.insecureJSON, log)

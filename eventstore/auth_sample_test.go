@@ -1,0 +1,91 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/licledger/licledger/eventstore"
+	"github.com/licledger/licledger/eventstore/eventstoretest"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// deploy/nats-server.conf, the sample for an external server, grants the
+// ledger and its readers exactly the package's permissions, and works:
+// the ledger creates its stream and appends with its password, the
+// readers only read, and the ledger itself cannot delete the stream.
+func TestSampleServerConfig(t *testing.T) {
+	// t.Setenv: the sample takes its passwords from the environment.
+	const ledgerPassword = "ledger-password-0123456789"
+	t.Setenv("LICLEDGER_NATS_LEDGER_PASSWORD", ledgerPassword)
+	t.Setenv("LICLEDGER_NATS_AUDITOR_PASSWORD", auditorPassword)
+	t.Setenv("LICLEDGER_NATS_BILLING_PASSWORD", billingPassword)
+	opts, err := server.ProcessConfigFile("../deploy/nats-server.conf")
+	if err != nil {
+		t.Fatalf("sample config: %v", err)
+	}
+	want := map[string]*server.Permissions{
+		eventstore.LedgerUser: eventstore.WriterPermissions(eventstore.DefaultStream),
+		"auditor":             eventstore.ReaderPermissions(eventstore.DefaultStream),
+		"billing":             eventstore.ReaderPermissions(eventstore.DefaultStream),
+	}
+	if len(opts.Users) != len(want) {
+		t.Fatalf("sample config has %d users, want %d", len(opts.Users), len(want))
+	}
+	for _, u := range opts.Users {
+		w, ok := want[u.Username]
+		if !ok {
+			t.Fatalf("sample config has an unexpected user %q", u.Username)
+		}
+		samePerms(t, u.Username+" publish allow", u.Permissions.Publish.Allow, w.Publish.Allow)
+		samePerms(t, u.Username+" publish deny", u.Permissions.Publish.Deny, w.Publish.Deny)
+		samePerms(t, u.Username+" subscribe allow", u.Permissions.Subscribe.Allow, w.Subscribe.Allow)
+		if u.Permissions.Subscribe.Deny != nil || u.Permissions.Response != nil {
+			t.Errorf("%s: unexpected permissions %+v", u.Username, u.Permissions)
+		}
+	}
+
+	opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
+	opts.StoreDir = t.TempDir()
+	opts.NoSigs, opts.NoLog = true, true
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if !srv.ReadyForConnections(30 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	url := srv.ClientURL()
+
+	ledger := eventstoretest.MustOpenStore(t, eventstoretest.WithURL(url), eventstoretest.Mutable(), eventstoretest.WithConfig(func(c *eventstore.Config) {
+		c.Credentials = eventstore.Credentials{User: eventstore.LedgerUser, Password: ledgerPassword}
+	}))
+	agg := platform("acme")
+	mustAppend(t, ledger, agg, 0, hostAdded(t, agg, "h-1"))
+	for _, u := range []struct{ name, password string }{{"auditor", auditorPassword}, {"billing", billingPassword}} {
+		t.Run(u.name, func(t *testing.T) { checkReader(t, url, ledger, agg, nats.UserInfo(u.name, u.password)) })
+	}
+	t.Run("the ledger cannot delete its stream", func(t *testing.T) {
+		c := mustDial(t, url, nats.UserInfo(eventstore.LedgerUser, ledgerPassword))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = c.js.DeleteStream(ctx, eventstore.DefaultStream)
+		c.wantViolation(t, "$JS.API.STREAM.DELETE."+eventstore.DefaultStream)
+	})
+	if _, err := dial(t, url); !errors.Is(err, nats.ErrAuthorization) {
+		t.Fatalf("connect without credentials: %v, want %v", err, nats.ErrAuthorization)
+	}
+}
+
+func samePerms(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	got, want = slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))
+	if !slices.Equal(got, want) {
+		t.Errorf("%s:\n got %v\nwant %v", what, got, want)
+	}
+}
