@@ -320,7 +320,7 @@ func checkIn[S any](r *http.Request, ls *licServer, x Executor[S], id string, c 
 	decide func(S, domain.InstanceCheckIn, time.Time) (domain.InstanceCheckReply, []domain.Event, error)) (domain.InstanceCheckReply, error) {
 	var reply domain.InstanceCheckReply
 	caller, _ := CallerOf(r.Context())
-	_, err := run(ls.s, r, x, "check_in", eventstore.Command[S]{ID: id, Source: "api/" + caller.Actor,
+	_, err := runUnseen(ls.s, r, x, "check_in", eventstore.Command[S]{ID: id, Source: "api/" + caller.Actor,
 		Decide: func(st S, now time.Time) ([]domain.Event, error) {
 			var events []domain.Event
 			var err error

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/licledger/licledger/domain"
@@ -62,6 +63,7 @@ type limiter struct {
 	mu       sync.Mutex
 	buckets  map[string]*bucket
 	failures map[string]*failure
+	failing  atomic.Int64 // len(failures), read without the lock
 }
 
 type bucket struct {
@@ -114,6 +116,9 @@ func (l *limiter) allow(key string, rate float64) (time.Duration, bool) {
 // penalty says how long an address is still slowed down for its failed
 // secrets.
 func (l *limiter) penalty(addr string) time.Duration {
+	if l.failing.Load() == 0 {
+		return 0
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if f := l.failures[addr]; f != nil {
@@ -137,17 +142,23 @@ func (l *limiter) failed(addr string) {
 		l.failures[addr] = f
 	}
 	f.n++
+	l.failing.Store(int64(len(l.failures)))
 	if over := f.n - l.cfg.BadSecrets; over >= 0 {
 		wait := time.Second << min(over, 20)
 		f.until = l.now().Add(min(wait, l.cfg.MaxPenalty))
 	}
 }
 
-// succeeded forgets an address's failures.
+// succeeded forgets an address's failures (nearly always none: no lock
+// is taken then).
 func (l *limiter) succeeded(addr string) {
+	if l.failing.Load() == 0 {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.failures, addr)
+	l.failing.Store(int64(len(l.failures)))
 }
 
 // sourceAddress is the request's remote host (without the port).

@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/licledger/licledger/domain"
 )
@@ -105,12 +106,25 @@ func at(path string) string {
 	return "in " + strings.TrimSuffix(path, ".") + ": "
 }
 
+// fieldCache holds jsonFields by type: request types are few and fixed,
+// and every request body is checked against one.
+var fieldCache sync.Map // reflect.Type → map[string]reflect.Type
+
 // jsonFields maps a struct type's JSON member names to their types,
 // following embedded structs as encoding/json does; nil for other types.
 func jsonFields(t reflect.Type) map[string]reflect.Type {
 	if t == nil || t.Kind() != reflect.Struct {
 		return nil
 	}
+	if f, ok := fieldCache.Load(t); ok {
+		return f.(map[string]reflect.Type)
+	}
+	f := structFields(t)
+	fieldCache.Store(t, f)
+	return f
+}
+
+func structFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
 	for i := range t.NumField() {
 		f := t.Field(i)
