@@ -168,13 +168,22 @@ func (s *Store) head(ctx context.Context, subject string, expectedVersion uint64
 	return s.fetchHead(ctx, subject)
 }
 
+// fetchHead reads the subject's last message from the server (one direct
+// get, which any replica of the stream may answer). A replica that has
+// not yet applied a head this Store already knows (its own append, a
+// moment ago) answers with an older one; fetchHead then returns the known
+// head, so a Store never sees an aggregate go back.
 func (s *Store) fetchHead(ctx context.Context, subject string) (head, error) {
 	msg, err := s.stream.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return head{}, nil
+		hd, _ := s.heads.get(subject)
+		return hd, nil
 	}
 	if err != nil {
 		return head{}, translate(err, "read last event of "+subject)
+	}
+	if hd, ok := s.heads.get(subject); ok && hd.seq > msg.Sequence {
+		return hd, nil
 	}
 	rec, err := decodeRecord(msg.Sequence, msg.Subject, msg.Data)
 	if err != nil {
@@ -182,8 +191,7 @@ func (s *Store) fetchHead(ctx context.Context, subject string) (head, error) {
 			"the last stored event of %s is unreadable, so nothing can be appended after it: %v; run `licledger audit verify`", subject, err)
 	}
 	hd := head{seq: msg.Sequence, version: rec.Event.AggregateVersion, digest: domain.Digest(msg.Data), time: rec.Event.Time}
-	s.heads.advance(subject, hd)
-	return hd, nil
+	return s.heads.advance(subject, hd), nil
 }
 
 // stamp fills in the ledger's attributes and encodes each event; it

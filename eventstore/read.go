@@ -6,7 +6,6 @@ import (
 	"iter"
 	"time"
 
-	"github.com/licledger/licledger/domain"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -19,45 +18,6 @@ const (
 	// consumer that was not deleted explicitly (a crashed reader).
 	consumerIdle = time.Minute
 )
-
-// Load returns the aggregate's events in order (empty, not an error, for
-// an aggregate with none). It also refreshes the append cache, so an
-// Append right after a Load (the command loop) is one round trip.
-//
-// Load fails closed: a malformed message on the aggregate's subject, or a
-// gap in its versions, is an EINTERNAL error naming the stream sequence,
-// because deciding on a damaged history would be wrong. `licledger audit
-// verify` reports every such problem. Other errors: EINVALID for a bad
-// aggregate, EINTERNAL for infrastructure failures.
-func (s *Store) Load(ctx context.Context, agg domain.Aggregate) ([]Record, error) {
-	if err := validAggregate(agg); err != nil {
-		return nil, err
-	}
-	subject := subjectOf(agg)
-	var out []Record
-	var failed error
-	s.consume(ctx, 1, []string{subject}, func(m jetstream.Msg, seq, pending uint64) (bool, error) {
-		rec, err := decodeRecord(seq, m.Subject(), m.Data())
-		if err != nil {
-			return false, domain.Errorf(domain.EINTERNAL, "load %s: %v; run `licledger audit verify`", agg, err)
-		}
-		if want := uint64(len(out) + 1); rec.Event.AggregateVersion != want {
-			return false, domain.Errorf(domain.EINTERNAL,
-				"load %s: stream sequence %d holds version %d where version %d belongs; the history is damaged, run `licledger audit verify`",
-				agg, seq, rec.Event.AggregateVersion, want)
-		}
-		out = append(out, rec)
-		return pending > 0, nil
-	}, func(err error) { failed = err }, true)
-	if failed != nil {
-		return nil, failed
-	}
-	if n := len(out); n > 0 {
-		last := out[n-1]
-		s.heads.advance(subject, head{seq: last.Seq, version: last.Event.AggregateVersion, digest: domain.Digest(last.Raw), time: last.Event.Time})
-	}
-	return out, nil
-}
 
 // ReadOption limits Read.
 type ReadOption func(*readOptions)
