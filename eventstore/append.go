@@ -58,6 +58,13 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 	if err != nil {
 		return nil, err
 	}
+	if hd.version < expectedVersion {
+		// The caller has seen more than the replica that answered: only
+		// the stream leader's head is final.
+		if hd, err = s.leaderHead(ctx, subject); err != nil {
+			return nil, err
+		}
+	}
 	if hd.version != expectedVersion {
 		return s.alreadyStoredOr(ctx, agg, events, presetIDs, domain.Reasonf(domain.ECONFLICT, domain.ReasonConcurrentUpdate,
 			"%s is at version %d, not %d; reload and retry", agg, hd.version, expectedVersion))
@@ -74,6 +81,13 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 		s.heads.invalidate(subject, hd)
 		switch apiErrorCode(err) {
 		case codeWrongLastSequence, codeWrongLastSequenceConstant, codeBatchDuplicateMsgID:
+			// Another writer got there first. Learn the subject's head
+			// from the leader now, so the caller's retry decides on it
+			// and not on a replica that has not applied it yet (best
+			// effort: without it the retry may just conflict again).
+			if _, err := s.leaderHead(ctx, subject); err != nil {
+				s.log.Debug("append conflict: read the head from the stream leader", "aggregate", agg.String(), "err", err)
+			}
 			return s.alreadyStoredOr(ctx, agg, events, presetIDs, translate(err, "append to "+agg.String()))
 		}
 		return nil, translate(err, "append to "+agg.String())
@@ -175,6 +189,23 @@ func (s *Store) head(ctx context.Context, subject string, expectedVersion uint64
 // head, so a Store never sees an aggregate go back.
 func (s *Store) fetchHead(ctx context.Context, subject string) (head, error) {
 	msg, err := s.stream.GetLastMsgForSubject(ctx, subject)
+	return s.headFrom(subject, msg, err)
+}
+
+// leaderHead is fetchHead from the stream leader, which has every
+// acknowledged append: a round trip to it, for when a replica's answer is
+// not good enough.
+func (s *Store) leaderHead(ctx context.Context, subject string) (head, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.LoadTimeout)
+	defer cancel()
+	msg, err := s.leaderGet(ctx, msgGetRequest{LastFor: subject})
+	return s.headFrom(subject, msg, err)
+}
+
+// headFrom turns the answer to a get of the subject's last message into
+// its head, and records it unless this Store knows a later one (then it
+// returns that).
+func (s *Store) headFrom(subject string, msg *jetstream.RawStreamMsg, err error) (head, error) {
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		hd, _ := s.heads.get(subject)
 		return hd, nil

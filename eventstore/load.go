@@ -235,13 +235,18 @@ func (l *loader) add(seq uint64, subject string, data []byte) error {
 }
 
 // leaderNext returns the first message on subject at or after seq, as the
-// stream leader has it (jetstream.ErrMsgNotFound when there is none). It
-// uses the JetStream API directly: the client's Stream.GetMsg switches
-// to direct get, which replicas answer, whenever the stream allows it.
-// A request that gets no answer within loadAttempt is sent again while
-// ctx allows (the leader may have just moved).
+// stream leader has it (jetstream.ErrMsgNotFound when there is none).
 func (s *Store) leaderNext(ctx context.Context, subject string, seq uint64) (*jetstream.RawStreamMsg, error) {
-	req, err := json.Marshal(msgGetRequest{Seq: seq, NextFor: subject})
+	return s.leaderGet(ctx, msgGetRequest{Seq: seq, NextFor: subject})
+}
+
+// leaderGet gets one message from the stream leader through the
+// JetStream API: the client's Stream.GetMsg switches to direct get, which
+// replicas answer, whenever the stream allows it. A request that gets no
+// answer within loadAttempt is sent again while ctx allows (the leader
+// may have just moved).
+func (s *Store) leaderGet(ctx context.Context, get msgGetRequest) (*jetstream.RawStreamMsg, error) {
+	req, err := json.Marshal(get)
 	if err != nil {
 		return nil, err
 	}
@@ -278,8 +283,9 @@ func (s *Store) leaderNext(ctx context.Context, subject string, seq uint64) (*je
 // msgGetRequest and msgGetResponse are the JetStream API's message get
 // ($JS.API.STREAM.MSG.GET.<stream>), as far as Load needs them.
 type msgGetRequest struct {
-	Seq     uint64 `json:"seq"`
-	NextFor string `json:"next_by_subj"`
+	Seq     uint64 `json:"seq,omitempty"`
+	NextFor string `json:"next_by_subj,omitempty"`
+	LastFor string `json:"last_by_subj,omitempty"`
 }
 
 type msgGetResponse struct {
