@@ -187,8 +187,14 @@ func (s *Store) head(ctx context.Context, subject string, expectedVersion uint64
 // not yet applied a head this Store already knows (its own append, a
 // moment ago) answers with an older one; fetchHead then returns the known
 // head, so a Store never sees an aggregate go back.
+//
+// When no replica answers direct gets (a stream created a moment ago:
+// replicas subscribe once they have caught up), it asks the leader.
 func (s *Store) fetchHead(ctx context.Context, subject string) (head, error) {
 	msg, err := s.stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return s.leaderHead(ctx, subject)
+	}
 	return s.headFrom(subject, msg, err)
 }
 

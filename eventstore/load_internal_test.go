@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/licledger/licledger/domain"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -160,38 +161,58 @@ func TestLoadPaths(t *testing.T) {
 }
 
 // laggingReplica answers the direct get of a subject's last message as a
-// follower that has applied nothing yet.
-type laggingReplica struct{ jetstream.Stream }
-
-func (laggingReplica) GetLastMsgForSubject(context.Context, string) (*jetstream.RawStreamMsg, error) {
-	return nil, jetstream.ErrMsgNotFound
+// replica that is behind would: with err (jetstream.ErrMsgNotFound: it
+// has applied nothing yet; nats.ErrNoResponders: no replica serves
+// direct gets yet, as on a stream created a moment ago).
+type laggingReplica struct {
+	jetstream.Stream
+	err error
 }
 
-// A replica behind the caller never makes Append refuse: when the head it
-// answers is older than the version the caller saw, Append asks the
-// stream leader, and appends after the real head.
+func (r laggingReplica) GetLastMsgForSubject(context.Context, string) (*jetstream.RawStreamMsg, error) {
+	return nil, r.err
+}
+
+// A replica behind the caller never makes Append refuse or fail: when the
+// head it answers is older than the version the caller saw, or no replica
+// answers, Append asks the stream leader, and appends after the real head.
 func TestAppendConfirmsAnOldHeadWithTheLeader(t *testing.T) {
 	t.Parallel()
-	var logs lockedBuffer
-	s := openInternal(t, &logs)
-	ctx := context.Background()
-	agg := domain.Aggregate{Kind: domain.KindPlatform, ID: "acme"}
-	if _, err := s.Append(ctx, agg, 0, hostEvent(t, agg, "h-1"), hostEvent(t, agg, "h-2")); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name    string
+		replica error
+	}{
+		{"replica applied nothing yet", jetstream.ErrMsgNotFound},
+		{"no replica answers direct gets yet", nats.ErrNoResponders},
 	}
-	s.heads.invalidate(subjectOf(agg), head{seq: 1 << 40}) // as another process: nothing cached
-	s.stream = laggingReplica{s.stream}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var logs lockedBuffer
+			s := openInternal(t, &logs)
+			ctx := context.Background()
+			agg := domain.Aggregate{Kind: domain.KindPlatform, ID: "acme"}
+			if _, err := s.Append(ctx, agg, 0, hostEvent(t, agg, "h-1"), hostEvent(t, agg, "h-2")); err != nil {
+				t.Fatal(err)
+			}
+			s.heads.invalidate(subjectOf(agg), head{seq: 1 << 40}) // as another process: nothing cached
+			s.stream = laggingReplica{s.stream, tt.replica}
 
-	recs, err := s.Append(ctx, agg, 2, hostEvent(t, agg, "h-3"))
-	if err != nil {
-		t.Fatalf("append at the version the caller saw, with a replica behind: %v", err)
-	}
-	if got, want := recs[0].Event.AggregateVersion, uint64(3); got != want {
-		t.Fatalf("appended version %d, want %d", got, want)
-	}
-	// A caller that really is behind still gets the conflict.
-	_, err = s.Append(ctx, agg, 1, hostEvent(t, agg, "h-x"))
-	if domain.ErrorReason(err) != domain.ReasonConcurrentUpdate {
-		t.Fatalf("stale append: %v, want a concurrent-update conflict", err)
+			recs, err := s.Append(ctx, agg, 2, hostEvent(t, agg, "h-3"))
+			if err != nil {
+				t.Fatalf("append at the version the caller saw, with a replica behind: %v", err)
+			}
+			if got, want := recs[0].Event.AggregateVersion, uint64(3); got != want {
+				t.Fatalf("appended version %d, want %d", got, want)
+			}
+			if v, err := s.Version(ctx, agg); err != nil || v != 3 {
+				t.Fatalf("Version = %d, %v; want 3", v, err)
+			}
+			// A caller that really is behind still gets the conflict.
+			_, err = s.Append(ctx, agg, 1, hostEvent(t, agg, "h-x"))
+			if domain.ErrorReason(err) != domain.ReasonConcurrentUpdate {
+				t.Fatalf("stale append: %v, want a concurrent-update conflict", err)
+			}
+		})
 	}
 }
