@@ -58,6 +58,13 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 	if err != nil {
 		return nil, err
 	}
+	if hd.version < expectedVersion {
+		// The caller has seen more than the replica that answered: only
+		// the stream leader's head is final.
+		if hd, err = s.leaderHead(ctx, subject); err != nil {
+			return nil, err
+		}
+	}
 	if hd.version != expectedVersion {
 		return s.alreadyStoredOr(ctx, agg, events, presetIDs, domain.Reasonf(domain.ECONFLICT, domain.ReasonConcurrentUpdate,
 			"%s is at version %d, not %d; reload and retry", agg, hd.version, expectedVersion))
@@ -74,6 +81,13 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 		s.heads.invalidate(subject, hd)
 		switch apiErrorCode(err) {
 		case codeWrongLastSequence, codeWrongLastSequenceConstant, codeBatchDuplicateMsgID:
+			// Another writer got there first. Learn the subject's head
+			// from the leader now, so the caller's retry decides on it
+			// and not on a replica that has not applied it yet (best
+			// effort: without it the retry may just conflict again).
+			if _, err := s.leaderHead(ctx, subject); err != nil {
+				s.log.Debug("append conflict: read the head from the stream leader", "aggregate", agg.String(), "err", err)
+			}
 			return s.alreadyStoredOr(ctx, agg, events, presetIDs, translate(err, "append to "+agg.String()))
 		}
 		return nil, translate(err, "append to "+agg.String())
@@ -168,13 +182,45 @@ func (s *Store) head(ctx context.Context, subject string, expectedVersion uint64
 	return s.fetchHead(ctx, subject)
 }
 
+// fetchHead reads the subject's last message from the server (one direct
+// get, which any replica of the stream may answer). A replica that has
+// not yet applied a head this Store already knows (its own append, a
+// moment ago) answers with an older one; fetchHead then returns the known
+// head, so a Store never sees an aggregate go back.
+//
+// When no replica answers direct gets (a stream created a moment ago:
+// replicas subscribe once they have caught up), it asks the leader.
 func (s *Store) fetchHead(ctx context.Context, subject string) (head, error) {
 	msg, err := s.stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return s.leaderHead(ctx, subject)
+	}
+	return s.headFrom(subject, msg, err)
+}
+
+// leaderHead is fetchHead from the stream leader, which has every
+// acknowledged append: a round trip to it, for when a replica's answer is
+// not good enough.
+func (s *Store) leaderHead(ctx context.Context, subject string) (head, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.LoadTimeout)
+	defer cancel()
+	msg, err := s.leaderGet(ctx, msgGetRequest{LastFor: subject})
+	return s.headFrom(subject, msg, err)
+}
+
+// headFrom turns the answer to a get of the subject's last message into
+// its head, and records it unless this Store knows a later one (then it
+// returns that).
+func (s *Store) headFrom(subject string, msg *jetstream.RawStreamMsg, err error) (head, error) {
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return head{}, nil
+		hd, _ := s.heads.get(subject)
+		return hd, nil
 	}
 	if err != nil {
 		return head{}, translate(err, "read last event of "+subject)
+	}
+	if hd, ok := s.heads.get(subject); ok && hd.seq > msg.Sequence {
+		return hd, nil
 	}
 	rec, err := decodeRecord(msg.Sequence, msg.Subject, msg.Data)
 	if err != nil {
@@ -182,8 +228,7 @@ func (s *Store) fetchHead(ctx context.Context, subject string) (head, error) {
 			"the last stored event of %s is unreadable, so nothing can be appended after it: %v; run `licledger audit verify`", subject, err)
 	}
 	hd := head{seq: msg.Sequence, version: rec.Event.AggregateVersion, digest: domain.Digest(msg.Data), time: rec.Event.Time}
-	s.heads.advance(subject, hd)
-	return hd, nil
+	return s.heads.advance(subject, hd), nil
 }
 
 // stamp fills in the ledger's attributes and encodes each event; it

@@ -52,11 +52,10 @@ func addHost(t testing.TB, agg domain.Aggregate, host string, calls *atomic.Int3
 	}
 }
 
-func TestExecutor(t *testing.T) {
-	t.Parallel()
+func testExecutor(t *testing.T, be backend) {
 	clock := eventstoretest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 123456789, time.UTC))
 	clock.Step = time.Millisecond // every reading differs: a second reading would show
-	s := eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clock.Now))
+	s := be.open(t, eventstoretest.WithClock(clock.Now))
 	x := eventstore.NewExecutor(s, hostsKind(), eventstore.ExecutorConfig{})
 	agg := platform("acme")
 	var calls atomic.Int32
@@ -171,11 +170,9 @@ func TestExecutor(t *testing.T) {
 
 // Another process wins the race: the Executor decides again on fresh
 // state (with the same instant) and appends after the other's event.
-func TestExecutorRetriesOnConflict(t *testing.T) {
-	t.Parallel()
-	url := eventstoretest.MustRunJetStream(t)
-	a := eventstoretest.MustOpenStore(t, eventstoretest.WithURL(url))
-	b := eventstoretest.MustOpenStore(t, eventstoretest.WithURL(url))
+func testExecutorRetriesOnConflict(t *testing.T, be backend) {
+	a := be.open(t)
+	b := be.peer(t, a)
 	x := eventstore.NewExecutor(a, hostsKind(), eventstore.ExecutorConfig{})
 	agg := platform("acme")
 
@@ -219,9 +216,8 @@ func TestExecutorRetriesOnConflict(t *testing.T) {
 
 // A refusal of decide's is the answer on this state, even when it is
 // coded ECONFLICT: the Executor returns it at once.
-func TestExecutorDoesNotRetryRefusals(t *testing.T) {
-	t.Parallel()
-	s := eventstoretest.MustOpenStore(t)
+func testExecutorDoesNotRetryRefusals(t *testing.T, be backend) {
+	s := be.open(t)
 	x := eventstore.NewExecutor(s, hostsKind(), eventstore.ExecutorConfig{})
 	refusal := domain.Reasonf(domain.ECONFLICT, domain.ReasonKeyInserted, "key K-1 is already inserted")
 	var attempts int
@@ -237,10 +233,9 @@ func TestExecutorDoesNotRetryRefusals(t *testing.T) {
 
 // Many writers on one aggregate: every event lands exactly once, versions
 // run 1..N with no gap, and the chain verifies. Run with -race.
-func TestConcurrentAppendsToOneAggregate(t *testing.T) {
-	t.Parallel()
+func testConcurrentAppendsToOneAggregate(t *testing.T, be backend) {
 	const writers, perWriter = 16, 25
-	s := eventstoretest.MustOpenStore(t)
+	s := be.open(t)
 	agg := platform("hot")
 	ctx := testCtx(t)
 
@@ -285,13 +280,15 @@ func TestConcurrentAppendsToOneAggregate(t *testing.T) {
 // in one process queue, the processes race. The first commands of one
 // writer in each process decide together before either appends, so at
 // least one race is certainly lost and retried.
-func TestConcurrentExecuteFromTwoProcesses(t *testing.T) {
-	t.Parallel()
+func testConcurrentExecuteFromTwoProcesses(t *testing.T, be backend) {
 	const writers, perWriter = 8, 10
-	url := eventstoretest.MustRunJetStream(t)
+	one := be.open(t)
 	var xs []*eventstore.Executor[*hosts]
-	for range 2 {
-		s := eventstoretest.MustOpenStore(t, eventstoretest.WithURL(url))
+	for i := range 2 {
+		s := one
+		if i > 0 {
+			s = be.peer(t, one)
+		}
 		xs = append(xs, eventstore.NewExecutor(s, hostsKind(), eventstore.ExecutorConfig{MaxRetries: 100}))
 	}
 	agg := platform("hot")
@@ -334,7 +331,7 @@ func TestConcurrentExecuteFromTwoProcesses(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	recs := checkContiguous(t, xsStore(t, url), agg, writers*perWriter)
+	recs := checkContiguous(t, be.peer(t, one), agg, writers*perWriter)
 	keys := make(map[string]int)
 	for _, r := range recs {
 		keys[r.Event.IdempotencyKey]++
@@ -351,10 +348,6 @@ func TestConcurrentExecuteFromTwoProcesses(t *testing.T) {
 	if retries := decisions.Load() - 2*writers*perWriter; retries < 1 {
 		t.Errorf("%d commands were decided again after losing a race, want at least 1: the test raced nothing", retries)
 	}
-}
-
-func xsStore(t *testing.T, url string) *eventstore.Store {
-	return eventstoretest.MustOpenStore(t, eventstoretest.WithURL(url))
 }
 
 // checkContiguous checks the aggregate holds n events at versions 1..n,

@@ -46,8 +46,10 @@ func (h *heads) get(subject string) (head, bool) {
 }
 
 // advance records hd unless the cache already holds a later head (another
-// goroutine's append may have landed after ours and been recorded first).
-func (h *heads) advance(subject string, hd head) {
+// goroutine's append may have landed after ours and been recorded first,
+// or hd was read from a replica that is behind), and returns the head it
+// keeps: the later of the two.
+func (h *heads) advance(subject string, hd head) head {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.m == nil {
@@ -55,12 +57,13 @@ func (h *heads) advance(subject string, hd head) {
 	}
 	cur, ok := h.m[subject]
 	if ok && cur.seq > hd.seq {
-		return
+		return cur
 	}
 	if !ok && len(h.m) >= maxHeads {
 		clear(h.m)
 	}
 	h.m[subject] = hd
+	return hd
 }
 
 // invalidate drops the entry if it is still the one the caller used (a

@@ -6,7 +6,6 @@ import (
 	"iter"
 	"time"
 
-	"github.com/licledger/licledger/domain"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -18,46 +17,10 @@ const (
 	// consumerIdle is when the server deletes a reader's ephemeral
 	// consumer that was not deleted explicitly (a crashed reader).
 	consumerIdle = time.Minute
+	// readHeartbeat is how often an idle reader's consumer says it is
+	// alive (see consume).
+	readHeartbeat = time.Second
 )
-
-// Load returns the aggregate's events in order (empty, not an error, for
-// an aggregate with none). It also refreshes the append cache, so an
-// Append right after a Load (the command loop) is one round trip.
-//
-// Load fails closed: a malformed message on the aggregate's subject, or a
-// gap in its versions, is an EINTERNAL error naming the stream sequence,
-// because deciding on a damaged history would be wrong. `licledger audit
-// verify` reports every such problem. Other errors: EINVALID for a bad
-// aggregate, EINTERNAL for infrastructure failures.
-func (s *Store) Load(ctx context.Context, agg domain.Aggregate) ([]Record, error) {
-	if err := validAggregate(agg); err != nil {
-		return nil, err
-	}
-	subject := subjectOf(agg)
-	var out []Record
-	var failed error
-	s.consume(ctx, 1, []string{subject}, func(m jetstream.Msg, seq, pending uint64) (bool, error) {
-		rec, err := decodeRecord(seq, m.Subject(), m.Data())
-		if err != nil {
-			return false, domain.Errorf(domain.EINTERNAL, "load %s: %v; run `licledger audit verify`", agg, err)
-		}
-		if want := uint64(len(out) + 1); rec.Event.AggregateVersion != want {
-			return false, domain.Errorf(domain.EINTERNAL,
-				"load %s: stream sequence %d holds version %d where version %d belongs; the history is damaged, run `licledger audit verify`",
-				agg, seq, rec.Event.AggregateVersion, want)
-		}
-		out = append(out, rec)
-		return pending > 0, nil
-	}, func(err error) { failed = err }, true)
-	if failed != nil {
-		return nil, failed
-	}
-	if n := len(out); n > 0 {
-		last := out[n-1]
-		s.heads.advance(subject, head{seq: last.Seq, version: last.Event.AggregateVersion, digest: domain.Digest(last.Raw), time: last.Event.Time})
-	}
-	return out, nil
-}
 
 // ReadOption limits Read.
 type ReadOption func(*readOptions)
@@ -110,20 +73,52 @@ func (s *Store) Read(ctx context.Context, fromSeq uint64, opts ...ReadOption) it
 			return
 		}
 		filter := subjectFilters(o.kinds)
+		// The consumer's replica may be behind the leader that told us
+		// end: its "nothing pending" is final only once the leader agrees.
+		settled := func(from uint64) (bool, error) {
+			more, err := s.leaderHasBetween(ctx, filter, from, end)
+			return !more, err
+		}
 		s.consume(ctx, fromSeq, filter, func(m jetstream.Msg, seq, pending uint64) (bool, error) {
 			if seq > end {
 				return false, nil
 			}
 			rec, err := decodeRecord(seq, m.Subject(), m.Data())
-			if err == nil && !o.untilTime.IsZero() && rec.Event.Time.After(o.untilTime) {
-				return seq < end && pending > 0, nil
-			}
-			if !yield(rec, err) {
+			skip := err == nil && !o.untilTime.IsZero() && rec.Event.Time.After(o.untilTime)
+			if !skip && !yield(rec, err) {
 				return false, nil
 			}
-			return seq < end && pending > 0, nil
-		}, func(err error) { yield(Record{}, err) }, true)
+			if seq >= end {
+				return false, nil
+			}
+			if pending == 0 {
+				done, err := settled(seq + 1)
+				return !done, err
+			}
+			return true, nil
+		}, func(err error) { yield(Record{}, err) }, settled)
 	}
+}
+
+// leaderHasBetween asks the stream leader whether a message matching
+// filter (nil: any) is stored at a sequence in [from, end].
+func (s *Store) leaderHasBetween(ctx context.Context, filter []string, from, end uint64) (bool, error) {
+	if len(filter) == 0 {
+		filter = []string{SubjectPrefix + ".>"}
+	}
+	for _, f := range filter {
+		m, err := s.leaderNext(ctx, f, from)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, translate(err, "read")
+		}
+		if m.Sequence <= end {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Subscribe yields the events with sequence > afterSeq, first the backlog
@@ -148,7 +143,7 @@ func (s *Store) Subscribe(ctx context.Context, afterSeq uint64, opts ...ReadOpti
 			if ctx.Err() == nil {
 				yield(Record{}, err)
 			}
-		}, false)
+		}, nil)
 	}
 }
 
@@ -165,11 +160,18 @@ func subjectFilters(kinds []string) []string {
 
 // consume runs an ordered consumer from startSeq and calls handle for each
 // message with its stream sequence and the number of messages pending
-// after it, until handle returns false. Errors go to fail. With
-// stopWhenEmpty it returns at once when nothing is pending at the start
-// (Read must not wait for appends that may never come).
+// after it (as the consumer's replica sees it), until handle returns
+// false. Errors go to fail. When the consumer has nothing pending at the
+// start, settled, if not nil, says whether that is final (Read must not
+// wait for appends that may never come); with nil (Subscribe) it waits.
+//
+// The consumer sends a heartbeat every readHeartbeat while it has nothing
+// to deliver; two missed ones make the client recreate it from the last
+// delivered sequence. On a cluster an ordered consumer sometimes gets
+// neither messages nor heartbeats (issue 13); the short heartbeat bounds
+// that pause to about two seconds instead of ten.
 func (s *Store) consume(ctx context.Context, startSeq uint64, filter []string,
-	handle func(m jetstream.Msg, seq, pending uint64) (bool, error), fail func(error), stopWhenEmpty bool) {
+	handle func(m jetstream.Msg, seq, pending uint64) (bool, error), fail func(error), settled func(from uint64) (bool, error)) {
 	cons, err := s.js.OrderedConsumer(ctx, s.cfg.Stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects:    filter,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
@@ -180,7 +182,7 @@ func (s *Store) consume(ctx context.Context, startSeq uint64, filter []string,
 		fail(translate(err, "create reader"))
 		return
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(readPull))
+	it, err := cons.Messages(jetstream.PullMaxMessages(readPull), jetstream.PullHeartbeat(readHeartbeat))
 	if err != nil {
 		fail(translate(err, "start reader"))
 		return
@@ -189,8 +191,15 @@ func (s *Store) consume(ctx context.Context, startSeq uint64, filter []string,
 		it.Stop()
 		s.deleteConsumer(cons)
 	}()
-	if info := cons.CachedInfo(); stopWhenEmpty && info != nil && info.NumPending == 0 {
-		return
+	if info := cons.CachedInfo(); settled != nil && info != nil && info.NumPending == 0 {
+		done, err := settled(startSeq)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if done {
+			return
+		}
 	}
 	for {
 		m, err := it.Next(jetstream.NextContext(ctx))

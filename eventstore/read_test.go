@@ -39,10 +39,9 @@ func seqs(recs []eventstore.Record) []uint64 {
 	return out
 }
 
-func TestRead(t *testing.T) {
-	t.Parallel()
+func testRead(t *testing.T, be backend) {
 	clk := eventstoretest.NewClock(t0)
-	s := eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clk.Now))
+	s := be.open(t, eventstoretest.WithClock(clk.Now))
 	seedLog(t, s, clk)
 
 	tests := []struct {
@@ -83,9 +82,8 @@ func TestRead(t *testing.T) {
 	}
 }
 
-func TestReadEmptyStream(t *testing.T) {
-	t.Parallel()
-	s := eventstoretest.MustOpenStore(t)
+func testReadEmptyStream(t *testing.T, be backend) {
+	s := be.open(t)
 	recs, errs := readAll(t, s, 1)
 	if len(recs) != 0 || len(errs) != 0 {
 		t.Fatalf("Read of an empty stream yielded %d records and %v", len(recs), errs)
@@ -93,9 +91,8 @@ func TestReadEmptyStream(t *testing.T) {
 }
 
 // Read ends at the last sequence as of the call, even while appends go on.
-func TestReadStopsAtLastSeqOfTheCall(t *testing.T) {
-	t.Parallel()
-	s := eventstoretest.MustOpenStore(t)
+func testReadStopsAtLastSeqOfTheCall(t *testing.T, be backend) {
+	s := be.open(t)
 	agg := platform("acme")
 	mustAppend(t, s, agg, 0, hostAdded(t, agg, "h-1"), hostAdded(t, agg, "h-2"))
 	var got []uint64
@@ -116,9 +113,8 @@ func TestReadStopsAtLastSeqOfTheCall(t *testing.T) {
 // Bad input: a malformed message on a ledger subject is yielded by Read as
 // a *DecodeError with its sequence, reading continues, Verify reports it,
 // and Load of that aggregate fails closed with a clear error.
-func TestMalformedMessageNeverCrashesAReader(t *testing.T) {
-	t.Parallel()
-	s := eventstoretest.MustOpenStore(t, eventstoretest.Mutable())
+func testMalformedMessageNeverCrashesAReader(t *testing.T, be backend) {
+	s := be.open(t, eventstoretest.Mutable())
 	agg := platform("x")
 	mustAppend(t, s, agg, 0, hostAdded(t, agg, "h-1"))
 
@@ -198,9 +194,8 @@ func TestMalformedMessageNeverCrashesAReader(t *testing.T) {
 	wantCode(t, err, domain.EINTERNAL, "")
 }
 
-func TestSubscribe(t *testing.T) {
-	t.Parallel()
-	s := eventstoretest.MustOpenStore(t)
+func testSubscribe(t *testing.T, be backend) {
+	s := be.open(t)
 	agg := platform("acme")
 	mustAppend(t, s, agg, 0, hostAdded(t, agg, "h-1"), hostAdded(t, agg, "h-2"), hostAdded(t, agg, "h-3"))
 
@@ -227,9 +222,8 @@ func TestSubscribe(t *testing.T) {
 
 // Subscribe ends quietly when its context ends, even with nothing to
 // deliver.
-func TestSubscribeEndsWithContext(t *testing.T) {
-	t.Parallel()
-	s := eventstoretest.MustOpenStore(t)
+func testSubscribeEndsWithContext(t *testing.T, be backend) {
+	s := be.open(t)
 	ctx, cancel := context.WithTimeout(testCtx(t), 300*time.Millisecond)
 	defer cancel()
 	for rec, err := range s.Subscribe(ctx, 0) {

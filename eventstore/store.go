@@ -43,6 +43,7 @@ const (
 	DefaultSource          = "licledger"
 	DefaultDuplicateWindow = 10 * time.Minute
 	DefaultSyncInterval    = time.Second
+	DefaultLoadTimeout     = 5 * time.Second
 	// SubjectPrefix is the first token of every event subject:
 	// ledger.<kind>.<id>.
 	SubjectPrefix = "ledger"
@@ -93,6 +94,11 @@ type Config struct {
 	// Source is the CloudEvents source stamped on events that have none;
 	// default "licledger".
 	Source string
+	// LoadTimeout bounds one Load: it returns within this, with the
+	// aggregate's history or an EINTERNAL error, whatever the cluster
+	// does; default 5s (a healthy server answers in milliseconds). A
+	// caller's earlier context deadline wins.
+	LoadTimeout time.Duration
 	// Now is the ledger's clock; default time.Now. Tests inject one.
 	Now func() time.Time
 	// Logger receives the store's and the embedded server's warnings;
@@ -144,6 +150,9 @@ func (c *Config) setDefaults() {
 	if c.SyncInterval <= 0 {
 		c.SyncInterval = DefaultSyncInterval
 	}
+	if c.LoadTimeout <= 0 {
+		c.LoadTimeout = DefaultLoadTimeout
+	}
 }
 
 // Store is the event store. It is safe for concurrent use by many
@@ -157,6 +166,7 @@ type Store struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	direct atomic.Bool // the stream answers direct gets (AllowDirect)
 
 	heads heads     // per-aggregate cache of the last stored event
 	locks lockTable // serialises Execute per aggregate within this process
@@ -306,6 +316,12 @@ func (s *Store) attach(nc *nats.Conn) error {
 // before acknowledging it (the SIGKILL guarantee of the package comment);
 // JetStream refuses the async mode on a stream that allows atomic publish,
 // so it cannot be switched on behind the store's back either.
+//
+// AllowDirect lets any replica answer reads by subject without a consumer:
+// Load and the append head lookup use it. Open turns it on for a stream
+// made without it (by hand, or by another tool) through the same update;
+// a ReadOnly store changes nothing and reads such a stream from its
+// leader instead, one message a round trip.
 func (s *Store) StreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:               s.cfg.Stream,
@@ -335,15 +351,21 @@ func (s *Store) ensureStream(ctx context.Context) error {
 		if err != nil {
 			return domain.Errorf(domain.EINTERNAL, "look up stream %s: %v", s.cfg.Stream, err)
 		}
-		s.stream = stream
+		s.setStream(stream)
 		return nil
 	}
 	stream, err := s.js.CreateOrUpdateStream(ctx, s.StreamConfig())
 	if err != nil {
 		return domain.Errorf(domain.EINTERNAL, "create or update stream %s: %v", s.cfg.Stream, err)
 	}
-	s.stream = stream
+	s.setStream(stream)
 	return nil
+}
+
+func (s *Store) setStream(stream jetstream.Stream) {
+	s.stream = stream
+	info := stream.CachedInfo()
+	s.direct.Store(info != nil && info.Config.AllowDirect)
 }
 
 // Close closes the connection and, when embedded, shuts the server down.

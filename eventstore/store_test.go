@@ -18,10 +18,9 @@ var t0 = time.Date(2026, 3, 1, 9, 30, 0, 123456789, time.UTC)
 // R33: every event is stamped with the envelope, its version and the
 // digest of the aggregate's previous event; Load returns exactly what
 // Append returned.
-func TestAppendLoadRoundTrip(t *testing.T) {
-	t.Parallel()
+func testAppendLoadRoundTrip(t *testing.T, be backend) {
 	clk := eventstoretest.NewClock(t0)
-	s := eventstoretest.MustOpenStore(t, eventstoretest.WithClock(clk.Now))
+	s := be.open(t, eventstoretest.WithClock(clk.Now))
 	agg := platform("acme")
 
 	first := mustAppend(t, s, agg, 0, hostAdded(t, agg, "h-1"))
@@ -81,9 +80,8 @@ func TestAppendLoadRoundTrip(t *testing.T) {
 	}
 }
 
-func TestLoadUnknownAggregateIsEmpty(t *testing.T) {
-	t.Parallel()
-	s := eventstoretest.MustOpenStore(t)
+func testLoadUnknownAggregateIsEmpty(t *testing.T, be backend) {
+	s := be.open(t)
 	mustAppend(t, s, platform("other"), 0, hostAdded(t, platform("other"), "h-1"))
 	if got := mustLoad(t, s, platform("nobody")); len(got) != 0 {
 		t.Fatalf("Load of an aggregate with no events = %d records, want 0", len(got))
@@ -91,9 +89,8 @@ func TestLoadUnknownAggregateIsEmpty(t *testing.T) {
 }
 
 // A stale expected version is a conflict and stores nothing.
-func TestAppendConflictOnStaleVersion(t *testing.T) {
-	t.Parallel()
-	s := eventstoretest.MustOpenStore(t)
+func testAppendConflictOnStaleVersion(t *testing.T, be backend) {
+	s := be.open(t)
 	agg := platform("acme")
 	mustAppend(t, s, agg, 0, hostAdded(t, agg, "h-1"))
 	mustAppend(t, s, agg, 1, hostAdded(t, agg, "h-2"))
@@ -130,11 +127,9 @@ func TestAppendConflictOnStaleVersion(t *testing.T) {
 // A conflict found only by the server (another process appended, so this
 // store's cache is stale) is still ECONFLICT, and the next append with the
 // right version succeeds and chains onto the other process's event.
-func TestAppendStaleCacheConflictsThenChains(t *testing.T) {
-	t.Parallel()
-	url := eventstoretest.MustRunJetStream(t)
-	a := eventstoretest.MustOpenStore(t, eventstoretest.WithURL(url))
-	b := eventstoretest.MustOpenStore(t, eventstoretest.WithURL(url))
+func testAppendStaleCacheConflictsThenChains(t *testing.T, be backend) {
+	a := be.open(t)
+	b := be.peer(t, a)
 	agg := platform("acme")
 
 	mustAppend(t, a, agg, 0, hostAdded(t, agg, "h-1")) // a caches version 1
@@ -165,9 +160,8 @@ func TestAppendStaleCacheConflictsThenChains(t *testing.T) {
 
 // A retried append (same event ids) returns the stored records and stores
 // nothing, for one event and for a batch, even after the aggregate moved on.
-func TestAppendIdempotentRetry(t *testing.T) {
-	t.Parallel()
-	s := eventstoretest.MustOpenStore(t)
+func testAppendIdempotentRetry(t *testing.T, be backend) {
+	s := be.open(t)
 	agg := platform("acme")
 	withID := func(id, host string) domain.Event {
 		e := hostAdded(t, agg, host)
@@ -211,9 +205,8 @@ func TestAppendIdempotentRetry(t *testing.T) {
 }
 
 // R10: a batch is stored all or none.
-func TestAppendBatchIsAtomic(t *testing.T) {
-	t.Parallel()
-	s := eventstoretest.MustOpenStore(t)
+func testAppendBatchIsAtomic(t *testing.T, be backend) {
+	s := be.open(t)
 	agg := platform("acme")
 	mustAppend(t, s, agg, 0, hostAdded(t, agg, "h-1"))
 	before := mustLastSeq(t, s)
@@ -247,9 +240,8 @@ func TestAppendBatchIsAtomic(t *testing.T) {
 	}
 }
 
-func TestAppendBadInput(t *testing.T) {
-	t.Parallel()
-	s := eventstoretest.MustOpenStore(t)
+func testAppendBadInput(t *testing.T, be backend) {
+	s := be.open(t)
 	agg := platform("acme")
 	ev := func(f func(*domain.Event)) []domain.Event {
 		e := hostAdded(t, agg, "h-1")
@@ -370,9 +362,8 @@ func TestSyncAlways(t *testing.T) {
 
 // R31: the ledger never deletes, and by default the stream refuses
 // deletes and purges from anyone.
-func TestStreamRefusesDeletes(t *testing.T) {
-	t.Parallel()
-	s := eventstoretest.MustOpenStore(t)
+func testStreamRefusesDeletes(t *testing.T, be backend) {
+	s := be.open(t)
 	agg := platform("acme")
 	mustAppend(t, s, agg, 0, hostAdded(t, agg, "h-1"))
 	stream, err := s.JetStream().Stream(testCtx(t), s.StreamName())
@@ -468,9 +459,8 @@ func TestReadOnly(t *testing.T) {
 	}
 }
 
-func TestVersion(t *testing.T) {
-	t.Parallel()
-	s := eventstoretest.MustOpenStore(t)
+func testVersion(t *testing.T, be backend) {
+	s := be.open(t)
 	agg := platform("acme")
 	tests := []struct {
 		name   string
@@ -505,9 +495,8 @@ func TestVersion(t *testing.T) {
 
 // A caller-set event id that another event already carries is refused,
 // alone or in a batch, and nothing is stored.
-func TestAppendDuplicateIDElsewhere(t *testing.T) {
-	t.Parallel()
-	s := eventstoretest.MustOpenStore(t)
+func testAppendDuplicateIDElsewhere(t *testing.T, be backend) {
+	s := be.open(t)
 	a, b := platform("a"), platform("b")
 	e := hostAdded(t, a, "h-1")
 	e.ID = "01J00000000000000000000001"
