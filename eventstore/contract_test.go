@@ -94,7 +94,14 @@ func TestContractEmbedded(t *testing.T) {
 			listen := eventstoretest.WithConfig(func(c *eventstore.Config) { c.Listen = "127.0.0.1:0" })
 			return eventstoretest.MustOpenStore(t, append([]eventstoretest.Option{listen}, opts...)...)
 		},
-		peer:     func(t *testing.T, s *eventstore.Store) *eventstore.Store { return peerOn(t, s.ClientURL(), s, 1) },
+		// Another process may only read the embedded server's stream
+		// (its NATS port is read-only, eventstore/auth.go): the embedded
+		// ledger has one writer, so the cases racing two writers need an
+		// external server and run on the other backends.
+		peer: func(t *testing.T, s *eventstore.Store) *eventstore.Store {
+			t.Skip("the embedded ledger has one writer; two writers race on the external server and the cluster")
+			return nil
+		},
 		parallel: true,
 	})
 }
