@@ -234,7 +234,10 @@ func testExecutorDoesNotRetryRefusals(t *testing.T, be backend) {
 // Many writers on one aggregate: every event lands exactly once, versions
 // run 1..N with no gap, and the chain verifies. Run with -race.
 func testConcurrentAppendsToOneAggregate(t *testing.T, be backend) {
-	const writers, perWriter = 16, 25
+	writers, perWriter := 16, 25
+	if be.small {
+		writers, perWriter = 8, 8
+	}
 	s := be.open(t)
 	agg := platform("hot")
 	ctx := testCtx(t)
