@@ -263,16 +263,16 @@ func checkAccess(cfg *Config) error {
 		if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
 			return domain.Errorf(domain.EINVALID, "listen address %q: %v", cfg.Listen, err)
 		}
-		if !isLoopback(cfg.Listen) {
+		if !IsLoopback(cfg.Listen) {
 			return domain.Errorf(domain.EINVALID, "refusing to accept NATS clients on %s without NATS users: configure --nats-users FILE or LICLEDGER_NATS_USERS, or listen on loopback (127.0.0.1)", cfg.Listen)
 		}
 	}
 	return nil
 }
 
-// isLoopback reports whether a listen address only accepts local
+// IsLoopback reports whether a listen address only accepts local
 // connections. An empty host (":4222") listens on every interface.
-func isLoopback(addr string) bool {
+func IsLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil || host == "" {
 		return false

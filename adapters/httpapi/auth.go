@@ -8,13 +8,13 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"slices"
 	"strings"
 
 	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore"
 )
 
 // Roles. What each may do is in the route table (routes.go):
@@ -269,24 +269,10 @@ func CheckExposure(addr string, tokens *Tokens, log *slog.Logger) error {
 	if tokens.Len() > 0 {
 		return nil
 	}
-	if !isLoopback(addr) {
+	if !eventstore.IsLoopback(addr) {
 		return domain.Errorf(domain.EINVALID, "refusing to listen on %s without tokens: configure --tokens FILE or LICLEDGER_TOKENS, or listen on loopback (127.0.0.1)", addr)
 	}
 	log.Warn("NO TOKENS CONFIGURED: every HTTP request is treated as admin. This is only allowed on loopback; configure --tokens FILE or LICLEDGER_TOKENS before exposing the API.",
 		"http", addr)
 	return nil
-}
-
-// isLoopback reports whether a listen address only accepts local
-// connections.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil || host == "" {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -296,11 +296,7 @@ func (s *Server) keyLicensesAllowed(r *http.Request, platform string, raw []byte
 	if err != nil {
 		return err
 	}
-	events := make([]domain.Event, len(recs))
-	for i, rec := range recs {
-		events[i] = rec.Event
-	}
-	if rej := domain.UploadRefusal(events); rej != nil {
+	if rej := recordedRefusal(recs); rej != nil {
 		return rej
 	}
 	return refused

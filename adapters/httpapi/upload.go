@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore"
 )
 
 // UploadMeta is what the request says about an uploaded body besides its
@@ -191,14 +192,20 @@ func (s *Server) uploadLicense(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	events := make([]domain.Event, len(recs))
-	for i, rec := range recs {
-		events[i] = rec.Event
-	}
-	if rej := domain.UploadRefusal(events); rej != nil {
+	if rej := recordedRefusal(recs); rej != nil {
 		w.Header().Set("X-Licledger-Event", recs[0].Event.ID)
 		return rej
 	}
 	writeResult(w, r, res)
 	return nil
+}
+
+// recordedRefusal is the error a recorded license.upload_rejected
+// answers with (domain.UploadRefusal); nil for any other records.
+func recordedRefusal(recs []eventstore.Record) error {
+	events := make([]domain.Event, len(recs))
+	for i, rec := range recs {
+		events[i] = rec.Event
+	}
+	return domain.UploadRefusal(events)
 }
