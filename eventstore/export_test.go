@@ -220,3 +220,60 @@ func TestImportRefusesBadLines(t *testing.T) {
 		})
 	}
 }
+
+// AppendEncoded stores what it is given verbatim, only on the expected
+// version and only when it extends the aggregate's chain.
+func TestAppendEncoded(t *testing.T) {
+	t.Parallel()
+	src := seedExportLog(t)
+	acme := mustLoad(t, src, platform("acme")) // versions 1, 2, 3
+	raws := func(recs []eventstore.Record) [][]byte {
+		out := make([][]byte, len(recs))
+		for i, r := range recs {
+			out[i] = r.Raw
+		}
+		return out
+	}
+	dst := eventstoretest.MustOpenStore(t)
+	ctx := testCtx(t)
+	tests := []struct {
+		name     string
+		expected uint64
+		raws     [][]byte
+		code     string
+		reason   string
+	}{
+		{"not from the start", 0, raws(acme[1:2]), domain.EINVALID, eventstore.ReasonBrokenChain},
+		{"stale expected version", 1, raws(acme[:1]), domain.ECONFLICT, domain.ReasonConcurrentUpdate},
+		{"versions out of order", 0, [][]byte{acme[0].Raw, acme[2].Raw}, domain.EINVALID, eventstore.ReasonBrokenChain},
+		{"another aggregate's events", 0, raws(mustLoad(t, src, platform("beta"))), domain.EINVALID, ""},
+		{"not an event", 0, [][]byte{[]byte(`{"id":"x"}`)}, domain.EINVALID, ""},
+		{"none", 0, nil, domain.EINVALID, ""},
+	}
+	for _, tt := range tests {
+		_, err := dst.AppendEncoded(ctx, platform("acme"), tt.expected, tt.raws...)
+		if err == nil {
+			t.Fatalf("%s: stored", tt.name)
+		}
+		t.Run(tt.name, func(t *testing.T) { wantCode(t, err, tt.code, tt.reason) })
+	}
+	if n := mustLastSeq(t, dst); n != 0 {
+		t.Fatalf("refused appends stored %d messages", n)
+	}
+	got, err := dst.AppendEncoded(ctx, platform("acme"), 0, raws(acme[:2])...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[1].Seq != 2 || !bytes.Equal(got[1].Raw, acme[1].Raw) {
+		t.Fatalf("stored %+v", got)
+	}
+	if _, err := dst.AppendEncoded(ctx, platform("acme"), 2, acme[2].Raw); err != nil {
+		t.Fatal(err)
+	}
+	stored := mustLoad(t, dst, platform("acme"))
+	for i := range acme {
+		if !bytes.Equal(stored[i].Raw, acme[i].Raw) {
+			t.Fatalf("version %d stored as %s, want %s", i+1, stored[i].Raw, acme[i].Raw)
+		}
+	}
+}
