@@ -57,7 +57,9 @@ func AppendExportLine(dst []byte, rec Record) ([]byte, error) {
 // DecodeExportLine decodes one export line (with or without its trailing
 // "\n" or "\r\n") into the record it was written from: Seq is the
 // exported streamseq, Raw the stored bytes, Event their decoding. Raw and
-// Event share line's memory. Errors are EINVALID.
+// Event share line's memory, and DecodeExportLine overwrites one byte of
+// line (the comma after streamseq becomes the event's "{"): pass a copy
+// to keep the line. Errors are EINVALID.
 func DecodeExportLine(line []byte) (Record, error) {
 	line = bytes.TrimSuffix(line, []byte("\n"))
 	line = bytes.TrimSuffix(line, []byte("\r"))
