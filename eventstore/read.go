@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"strings"
 	"time"
+
+	"github.com/licledger/licledger/domain"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -29,6 +32,7 @@ type readOptions struct {
 	untilTime time.Time
 	untilSeq  uint64
 	kinds     []string
+	subjects  []string // single aggregates, as JetStream subjects
 }
 
 // UntilTime leaves out events whose Time is after t ("as of t"). Ledger
@@ -45,6 +49,17 @@ func UntilSeq(seq uint64) ReadOption { return func(o *readOptions) { o.untilSeq 
 // domain.KindPlatform); the server filters, so the rest costs nothing.
 func OnlyKinds(kinds ...string) ReadOption {
 	return func(o *readOptions) { o.kinds = append(o.kinds, kinds...) }
+}
+
+// OnlyAggregates reads only the given aggregates (the server filters). With
+// OnlyKinds as well, Read yields the union: every aggregate of those kinds
+// and the aggregates named here.
+func OnlyAggregates(aggs ...domain.Aggregate) ReadOption {
+	return func(o *readOptions) {
+		for _, a := range aggs {
+			o.subjects = append(o.subjects, subjectOf(a))
+		}
+	}
 }
 
 // Read iterates the log in stream order from fromSeq (0 or 1 = the
@@ -72,7 +87,7 @@ func (s *Store) Read(ctx context.Context, fromSeq uint64, opts ...ReadOption) it
 		if fromSeq > end {
 			return
 		}
-		filter := subjectFilters(o.kinds)
+		filter := o.filter()
 		// The consumer's replica may be behind the leader that told us
 		// end: its "nothing pending" is final only once the leader agrees.
 		settled := func(from uint64) (bool, error) {
@@ -135,7 +150,7 @@ func (s *Store) Subscribe(ctx context.Context, afterSeq uint64, opts ...ReadOpti
 		opt(&o)
 	}
 	return func(yield func(Record, error) bool) {
-		filter := subjectFilters(o.kinds)
+		filter := o.filter()
 		s.consume(ctx, afterSeq+1, filter, func(m jetstream.Msg, seq, _ uint64) (bool, error) {
 			rec, err := decodeRecord(seq, m.Subject(), m.Data())
 			return yield(rec, err), nil
@@ -147,13 +162,39 @@ func (s *Store) Subscribe(ctx context.Context, afterSeq uint64, opts ...ReadOpti
 	}
 }
 
+// filter is the consumer's subject filter (nil: everything). JetStream
+// refuses overlapping filters, so repeats and aggregates of a kind already
+// read whole are left out.
+func (o *readOptions) filter() []string {
+	f := subjectFilters(o.kinds)
+	kinds := make(map[string]bool, len(o.kinds))
+	for _, k := range o.kinds {
+		kinds[k] = true
+	}
+	seen := make(map[string]bool, len(o.subjects))
+	for _, s := range o.subjects {
+		kind, _, _ := strings.Cut(strings.TrimPrefix(s, SubjectPrefix+"."), ".")
+		if kinds[kind] || seen[s] {
+			continue
+		}
+		seen[s] = true
+		f = append(f, s)
+	}
+	return f
+}
+
 func subjectFilters(kinds []string) []string {
 	if len(kinds) == 0 {
 		return nil
 	}
-	f := make([]string, len(kinds))
-	for i, k := range kinds {
-		f[i] = SubjectPrefix + "." + k + ".>"
+	f := make([]string, 0, len(kinds))
+	seen := make(map[string]bool, len(kinds))
+	for _, k := range kinds {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		f = append(f, SubjectPrefix+"."+k+".>")
 	}
 	return f
 }

@@ -61,6 +61,9 @@ func testRead(t *testing.T, be backend) {
 		{"only platforms", 1, []eventstore.ReadOption{eventstore.OnlyKinds(domain.KindPlatform)}, []uint64{1, 2, 3, 4}},
 		{"only subscriptions", 1, []eventstore.ReadOption{eventstore.OnlyKinds(domain.KindSubscription)}, []uint64{5}},
 		{"only coupons (none)", 1, []eventstore.ReadOption{eventstore.OnlyKinds(domain.KindCoupon)}, nil},
+		{"one aggregate", 1, []eventstore.ReadOption{eventstore.OnlyAggregates(platform("acme"))}, []uint64{1, 3, 4}},
+		{"a kind and an aggregate of another kind", 1, []eventstore.ReadOption{eventstore.OnlyKinds(domain.KindSubscription), eventstore.OnlyAggregates(platform("beta"))}, []uint64{2, 5}},
+		{"an aggregate of a kind read whole, repeated", 1, []eventstore.ReadOption{eventstore.OnlyKinds(domain.KindPlatform), eventstore.OnlyAggregates(platform("acme"), platform("acme"))}, []uint64{1, 2, 3, 4}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

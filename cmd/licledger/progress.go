@@ -36,7 +36,8 @@ func newProgress(w io.Writer, label string) *progressReporter {
 	return p
 }
 
-// update is a progress callback: done of total log sequences.
+// update is a progress callback: done of total log sequences (total 0:
+// not known).
 func (p *progressReporter) update(done, total uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -55,6 +56,9 @@ func (p *progressReporter) print() {
 	rate := float64(p.done) / max(time.Since(p.start).Seconds(), 1e-9)
 	p.shown, p.shownN = true, p.done
 	line := fmt.Sprintf("%s: %d/%d events (%.1f%%, %.0f events/s)", p.label, p.done, p.total, pct, rate)
+	if p.total == 0 { // the total is not known (an import)
+		line = fmt.Sprintf("%s: %d events (%.0f events/s)", p.label, p.done, rate)
+	}
 	if p.tty {
 		fmt.Fprintf(p.w, "\r\033[K%s", line)
 	} else {
@@ -72,7 +76,7 @@ func (p *progressReporter) finish() {
 		}
 		return
 	}
-	if p.total == 0 {
+	if p.total == 0 && p.done == 0 {
 		return
 	}
 	p.print()
