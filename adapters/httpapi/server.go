@@ -212,6 +212,7 @@ func (s *Server) routeTable() []route {
 		{"GET /v1/events/{id}", readers, s.getEvent},
 		{"GET /v1/projections/verify", auditors, s.verifyProjections},
 		{"GET /v1/audit/verify", auditors, s.verifyLog},
+		{"GET /v1/export", auditors, s.exportLog},
 
 		{"POST /v1/platforms", admins, s.registerPlatform},
 		{"POST /v1/platforms/{id}/nodes", admins, s.addNode},
