@@ -3,10 +3,12 @@ package eventstore_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore"
 	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
 
@@ -43,6 +45,54 @@ func TestAppendOutcomeUnknownRetriedWithSameIDs(t *testing.T) {
 	}
 	if got, want := len(recs), 1; got != want || recs[0].Event.ID != ev.ID {
 		t.Fatalf("retry returned %+v, want the one stored event %s", recs, ev.ID)
+	}
+	if got, want := len(mustLoad(t, s, agg)), 2; got != want {
+		t.Errorf("history holds %d events, want %d: the write landed once", got, want)
+	}
+}
+
+// A command whose write went unacknowledged (outcome-unknown) is retried
+// with the same Idempotency-Key: once the first write has landed, the
+// retry finds the key in the aggregate's events and replays its result,
+// deciding and appending nothing.
+func TestExecuteOutcomeUnknownRetriedWithSameKey(t *testing.T) {
+	t.Parallel()
+	proxy := eventstoretest.MustRunProxy(t, eventstoretest.MustRunJetStream(t))
+	s := eventstoretest.MustOpenStore(t, eventstoretest.WithURL(proxy.URL()))
+	x := eventstore.NewExecutor(s, hostsKind(), eventstore.ExecutorConfig{})
+	agg := platform("acme")
+	var calls atomic.Int32
+	_, err := x.Execute(testCtx(t), eventstore.Command[*hosts]{ID: "acme", Creates: true, Decide: addHost(t, agg, "h-1", &calls)})
+	mustDo(t, err)
+
+	var decided atomic.Int32
+	cmd := eventstore.Command[*hosts]{ID: "acme", IdempotencyKey: "req-unconfirmed", Decide: func(*hosts, time.Time) ([]domain.Event, error) {
+		if decided.Add(1) == 2 {
+			// The locked attempt has read its state: hold what it
+			// publishes, so the write reaches the server after its
+			// caller gave up waiting.
+			proxy.Freeze()
+		}
+		return []domain.Event{hostAdded(t, agg, "h-2")}, nil
+	}}
+	ctx, cancel := context.WithTimeout(testCtx(t), time.Second)
+	_, err = x.Execute(ctx, cmd)
+	cancel()
+	proxy.Thaw()
+	wantCode(t, err, domain.EUNAVAILABLE, domain.ReasonOutcomeUnknown)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for len(mustLoad(t, s, agg)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	before := decided.Load()
+	res, err := x.Execute(testCtx(t), cmd)
+	mustDo(t, err)
+	if !res.Replayed || len(res.Records) != 1 || res.Records[0].Event.IdempotencyKey != "req-unconfirmed" {
+		t.Fatalf("retry = %+v, want the stored write replayed", res)
+	}
+	if got := decided.Load() - before; got != 0 {
+		t.Errorf("decide ran %d times on the retry, want 0", got)
 	}
 	if got, want := len(mustLoad(t, s, agg)), 2; got != want {
 		t.Errorf("history holds %d events, want %d: the write landed once", got, want)
