@@ -16,6 +16,7 @@ const (
 	EUNAUTHORIZED = "unauthorized"       // no or bad credentials
 	EMETHOD       = "method_not_allowed" // the endpoint exists, but not with this method
 	ERATELIMITED  = "rate_limited"       // too many requests: wait (Retry-After) and try again
+	EUNAVAILABLE  = "unavailable"        // the event store cannot take or confirm the write now: wait (Retry-After) and retry
 )
 
 // Error is the one error type the domain returns. Code is machine-readable

@@ -42,6 +42,9 @@ const (
 	ReasonDataDirInUse         = "data-dir-in-use"        // another process holds the data directory
 	ReasonProjectionsInUse     = "projections-in-use"     // another process holds the projections database
 	ReasonUnknownFixture       = "unknown-fixture"        // no fixture has this name
+	ReasonLedgerUnavailable    = "ledger-unavailable"     // NATS/JetStream cannot be reached or has no stream leader; nothing was written
+	ReasonStorageFull          = "storage-full"           // JetStream has no room (disk or limits) to store the write; nothing was written
+	ReasonOutcomeUnknown       = "outcome-unknown"        // the write was sent but not acknowledged: it may or may not be stored
 
 	// Platforms (DecidePlatform, R1–R22).
 	ReasonUnknownPlatform   = "unknown-platform"      // no platform.registered for this id
@@ -132,6 +135,7 @@ var statusOfCode = map[string]int{
 	ENOTFOUND:     404,
 	EMETHOD:       405,
 	ERATELIMITED:  429,
+	EUNAVAILABLE:  503,
 	ECONFLICT:     409,
 	EINTERNAL:     500,
 }
@@ -174,6 +178,9 @@ var refusals = []Refusal{
 	{ReasonDataDirInUse, ECONFLICT, 409, "another process holds the data directory"},
 	{ReasonProjectionsInUse, ECONFLICT, 409, "another process holds the projections database"},
 	{ReasonUnknownFixture, ENOTFOUND, 404, "no fixture has this name"},
+	{ReasonLedgerUnavailable, EUNAVAILABLE, 503, "NATS/JetStream cannot be reached or has no stream leader; nothing was written: retry after Retry-After"},
+	{ReasonStorageFull, EUNAVAILABLE, 503, "JetStream has no room (disk full or storage limits) to store the write; nothing was written: retry after Retry-After"},
+	{ReasonOutcomeUnknown, EUNAVAILABLE, 503, "the write was sent but not acknowledged, so it may or may not be stored: retry the same request with the same Idempotency-Key"},
 
 	{ReasonUnknownPlatform, ENOTFOUND, 404, "no platform is registered with this id"},
 	{ReasonAlreadyRegistered, ECONFLICT, 409, "a platform with this id is registered already"},

@@ -90,7 +90,11 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 			}
 			return s.alreadyStoredOr(ctx, agg, events, presetIDs, translate(err, "append to "+agg.String()))
 		}
-		return nil, translate(err, "append to "+agg.String())
+		ids := make([]string, len(recs))
+		for i, r := range recs {
+			ids[i] = r.Event.ID
+		}
+		return nil, publishFailed(err, "append to "+agg.String(), ids)
 	}
 	if duplicate {
 		// JetStream dropped the message as a re-send of a stored id.
@@ -316,6 +320,11 @@ func newID(t time.Time) string {
 // One event is a plain publish (one round trip); several are one atomic
 // batch.
 func (s *Store) publish(ctx context.Context, subject string, expectSeq uint64, recs []Record) (first uint64, duplicate bool, err error) {
+	if s.nc != nil && !s.nc.IsConnected() {
+		// Not sent: a publish now would wait in the reconnect buffer
+		// and might land after the caller was told it failed.
+		return 0, false, nats.ErrConnectionReconnecting
+	}
 	expect := strconv.FormatUint(expectSeq, 10)
 	if len(recs) == 1 {
 		msg := &nats.Msg{Subject: subject, Data: recs[0].Raw, Header: nats.Header{

@@ -76,9 +76,11 @@ const (
 // gap in its versions, is an EINTERNAL error naming the stream sequence,
 // because deciding on a damaged history would be wrong. `licledger audit
 // verify` reports every such problem. Other errors: EINVALID for a bad
-// aggregate, EINTERNAL for infrastructure failures and when no complete
-// answer came within Config.LoadTimeout (a wrapped context error when the
-// caller's context ended first).
+// aggregate, EINTERNAL for infrastructure failures, EUNAVAILABLE
+// (ledger-unavailable) when JetStream cannot be reached or no complete
+// answer came within Config.LoadTimeout or the caller's deadline (then
+// errors.Is(err, context.DeadlineExceeded) holds); a wrapped context error
+// when the caller canceled.
 func (s *Store) Load(ctx context.Context, agg domain.Aggregate) ([]Record, error) {
 	if err := validAggregate(agg); err != nil {
 		return nil, err
@@ -91,7 +93,7 @@ func (s *Store) Load(ctx context.Context, agg domain.Aggregate) ([]Record, error
 			return nil, translate(ctx.Err(), "load "+agg.String())
 		}
 		if lctx.Err() != nil {
-			return nil, domain.Errorf(domain.EINTERNAL, "load %s: no complete answer from JetStream within %s (%d events read); retry",
+			return nil, domain.Reasonf(domain.EUNAVAILABLE, domain.ReasonLedgerUnavailable, "load %s: no complete answer from JetStream within %s (%d events read); retry",
 				agg, s.cfg.LoadTimeout, len(l.out))
 		}
 		return nil, err

@@ -49,7 +49,7 @@ func TestLoadReturnsByItsDeadline(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Load with no answer from the server returned %d records and no error", len(recs))
 			}
-			wantCode(t, err, domain.EINTERNAL, "")
+			wantCode(t, err, domain.EUNAVAILABLE, domain.ReasonLedgerUnavailable)
 			if got := errors.Is(err, context.DeadlineExceeded); got != tt.wantCtxErr {
 				t.Errorf("error %v: is the caller's context error = %v, want %v", err, got, tt.wantCtxErr)
 			}

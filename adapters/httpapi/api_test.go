@@ -379,8 +379,8 @@ func TestHealthReadyMetrics(t *testing.T) {
 	}
 	m := string(e.do("GET", "/metrics", "", nil).body)
 	for _, want := range []string{
-		`licledger_http_requests_total{code="201",route="POST /v1/platforms"} 1`,
-		`licledger_http_requests_total{code="404",route="GET /v1/platforms/{id}/entitlement"} 1`,
+		`licledger_http_requests_total{code="201",reason="",route="POST /v1/platforms"} 1`,
+		`licledger_http_requests_total{code="404",reason="unknown-platform",route="GET /v1/platforms/{id}/entitlement"} 1`,
 		`licledger_events_appended_total{type="platform.registered"} 1`,
 		`licledger_append_duration_seconds_count{command="register_platform"} 1`,
 		`licledger_projection_lag_events 0`,

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"strconv"
 
 	"github.com/licledger/licledger/domain"
 )
@@ -55,7 +56,27 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		}
 		body.Error = ErrorDetail{Code: domain.EINTERNAL, Reason: domain.ReasonInternal, Message: "internal error; the server log has the details"}
 	}
+	if code == domain.EUNAVAILABLE {
+		if cerr := r.Context().Err(); cerr != nil {
+			log.Debug("request ended before its answer", "method", r.Method, "path", r.URL.Path, "cause", cerr, "err", err)
+		} else {
+			// The detail (the NATS error, the event ids) is the operator's.
+			log.Warn("the event store is unavailable", "method", r.Method, "path", r.URL.Path, "reason", reason, "err", err)
+		}
+		if reason == domain.ReasonOutcomeUnknown {
+			// The store names the event ids to retry with, but a client
+			// never sees them: it retries the request, and the
+			// Idempotency-Key makes the retry find a write that landed.
+			body.Error.Message = "the ledger did not confirm the write: it may or may not be stored. " +
+				"Retry the same request with the same Idempotency-Key; if the first write was stored, the answer is its result. " +
+				"Without an Idempotency-Key, read the resource before retrying."
+		}
+	}
 	status := Status(err)
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		// Every 503 says when to come back.
+		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter(reason)))
+	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="licledger"`)
 	}
@@ -67,6 +88,19 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		sw.reason = body.Error.Reason
 	}
 	writeJSON(w, status, body)
+}
+
+// unavailableRetryAfter is the Retry-After, in seconds, of a 503: soon
+// for an unconfirmed write (the ledger was there a moment ago), longer
+// for a full disk (an operator has to free space).
+func unavailableRetryAfter(reason string) int {
+	switch reason {
+	case domain.ReasonOutcomeUnknown:
+		return 1
+	case domain.ReasonStorageFull:
+		return 5
+	}
+	return 2
 }
 
 // writeJSON writes v as indented JSON with a trailing newline.

@@ -36,8 +36,8 @@ func newMetrics(lag func(ctx context.Context) (float64, error)) *metrics {
 		}, []string{"type"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "licledger_http_requests_total",
-			Help: "HTTP requests by route pattern and status code.",
-		}, []string{"route", "code"}),
+			Help: "HTTP requests by route pattern, status code and reason (a word of the catalogue of refusals; empty for a success).",
+		}, []string{"route", "code", "reason"}),
 		requestLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "licledger_http_request_duration_seconds",
 			Help:    "HTTP request latency by route pattern.",
@@ -66,8 +66,9 @@ func (m *metrics) handler() http.Handler {
 }
 
 // observe records one finished request under its route pattern (never the
-// raw path, whose ids would make the label set unbounded).
-func (m *metrics) observe(route string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+// raw path, whose ids would make the label set unbounded) and the reason
+// of an error answer (bounded too: the catalogue's words, or "").
+func (m *metrics) observe(route string, status int, reason string, d time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(status), reason).Inc()
 	m.requestLatency.WithLabelValues(route).Observe(d.Seconds())
 }

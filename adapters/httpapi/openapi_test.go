@@ -60,13 +60,22 @@ func withCatalogue(doc map[string]any) map[string]any {
 	inner["required"] = []any{"code", "reason", "message"}
 	props := inner["properties"].(map[string]any)
 	props["code"] = map[string]any{"type": "string", "enum": []any{domain.EINVALID, domain.EUNAUTHORIZED, domain.EFORBIDDEN,
-		domain.ENOTFOUND, domain.EMETHOD, domain.ECONFLICT, domain.EINTERNAL}}
+		domain.ENOTFOUND, domain.EMETHOD, domain.ECONFLICT, domain.ERATELIMITED, domain.EINTERNAL, domain.EUNAVAILABLE}}
 	props["reason"] = map[string]any{"type": "string", "description": "a stable word of the catalogue of refusals (domain/reasons.go; README, \"Refusals\")"}
-	for _, ops := range doc["paths"].(map[string]any) {
-		for _, op := range ops.(map[string]any) {
+	for path, ops := range doc["paths"].(map[string]any) {
+		if path == "/readyz" {
+			continue // its 503 is a readiness report, not an error
+		}
+		for method, op := range ops.(map[string]any) {
 			rs, ok := op.(map[string]any)["responses"].(map[string]any)
 			if !ok {
 				continue
+			}
+			if method != "get" && method != "head" {
+				// A command writes to the event store, which may be
+				// unavailable (ledger-unavailable, storage-full,
+				// outcome-unknown).
+				rs["503"] = nil
 			}
 			for status := range rs {
 				if n, err := strconv.Atoi(status); err == nil && n >= 400 {

@@ -265,18 +265,20 @@ func (s *Server) wrap(rt route) http.Handler {
 				}
 			}
 			d := time.Since(start)
-			s.metrics.observe(rt.pattern, sw.status, d)
+			s.metrics.observe(rt.pattern, sw.status, sw.reason, d)
 			if slices.Contains(rt.roles, RoleLicenseKey) {
 				s.noteSecretOutcome(r, sw.status, sw.reason)
 			}
+			// One line per request, at info, with who asked: never a
+			// token, key or secret (they travel in headers and bodies,
+			// which are not logged; the path holds ids only). Refusals
+			// that matter for security say so in the message.
+			msg := "request"
 			if securityRefusal(sw.status, sw.reason) {
-				// Refusals that matter for security are the operator's to
-				// see: at info, with who asked, never a token, key or secret.
-				s.log.Info("request refused", "method", r.Method, "route", rt.pattern, "status", sw.status, "reason", sw.reason,
-					"role", caller.Role, "actor", caller.Actor, "customer", caller.Customer, "remote", sourceAddress(r))
+				msg = "request refused"
 			}
-			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", rt.pattern,
-				"status", sw.status, "duration", d, "actor", caller.Actor)
+			s.log.Info(msg, "method", r.Method, "path", r.URL.Path, "route", rt.pattern, "status", sw.status, "reason", sw.reason,
+				"duration", d, "role", caller.Role, "actor", caller.Actor, "customer", caller.Customer, "remote", sourceAddress(r))
 		}()
 		err := func() error {
 			if rt.roles != nil {

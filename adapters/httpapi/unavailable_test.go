@@ -1,0 +1,99 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// runNATS starts a standalone JetStream server the test can stop.
+func runNATS(t *testing.T) *server.Server {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{ServerName: "licledger-httpapi-test", Host: "127.0.0.1", Port: server.RANDOM_PORT,
+		JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		t.Fatal("nats-server did not start within 30s")
+	}
+	t.Cleanup(func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	})
+	return srv
+}
+
+// openExternal opens a store on url; closing it after the server is gone
+// may only complain that the connection is reconnecting.
+func openExternal(t *testing.T, url string) *eventstore.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := eventstore.Open(ctx, eventstore.Config{URL: url, LoadTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Close wraps the drain's error in a domain error, without a chain.
+		if err := s.Close(); err != nil && !strings.Contains(err.Error(), nats.ErrConnectionReconnecting.Error()) {
+			t.Errorf("close event store: %v", err)
+		}
+	})
+	return s
+}
+
+// With NATS stopped under a running server, commands answer 503
+// ledger-unavailable with Retry-After, never a bare 500, and /metrics
+// counts them by reason.
+func TestStoppedNATSAnswers503(t *testing.T) {
+	t.Parallel()
+	ns := runNATS(t)
+	store := openExternal(t, ns.ClientURL())
+	e := newEnv(t, func(c *Config) { c.Store = store; c.ConsistencyWait = -1 })
+	e.registerAcme()
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+
+	commands := []struct {
+		method, path, body, route string
+	}{
+		{"POST", "/v1/platforms/acme/nodes", `{"node":"mn-2"}`, "POST /v1/platforms/{id}/nodes"},
+		{"POST", "/v1/platforms", `{"id":"beta","nodes":["mn-1"],"request_code":"RC-7F3B"}`, "POST /v1/platforms"},
+	}
+	for i, c := range commands {
+		r := e.do(c.method, c.path, adminToken, []byte(c.body), "Idempotency-Key: k-"+strconv.Itoa(i))
+		if r.status != http.StatusServiceUnavailable {
+			t.Fatalf("%s %s with NATS stopped: status %d, want 503: %s", c.method, c.path, r.status, r.body)
+		}
+		got := r.errorBody(t)
+		if got.Code != domain.EUNAVAILABLE || got.Reason != domain.ReasonLedgerUnavailable {
+			t.Errorf("%s %s: error %+v, want %s/%s", c.method, c.path, got, domain.EUNAVAILABLE, domain.ReasonLedgerUnavailable)
+		}
+		if secs, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || secs < 1 || secs > 5 {
+			t.Errorf("%s %s: Retry-After %q, want 1 to 5 seconds", c.method, c.path, r.header.Get("Retry-After"))
+		}
+		if strings.Contains(got.Message, "nats:") {
+			t.Errorf("%s %s: message %q leaks the NATS error", c.method, c.path, got.Message)
+		}
+	}
+
+	m := string(e.do("GET", "/metrics", "", nil).body)
+	for _, c := range commands {
+		want := `licledger_http_requests_total{code="503",reason="ledger-unavailable",route="` + c.route + `"} 1`
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
