@@ -42,6 +42,7 @@ const (
 	ReasonDataDirInUse         = "data-dir-in-use"        // another process holds the data directory
 	ReasonProjectionsInUse     = "projections-in-use"     // another process holds the projections database
 	ReasonUnknownFixture       = "unknown-fixture"        // no fixture has this name
+	ReasonBrokenChain          = "broken-chain"           // an imported event does not extend its aggregate's hash chain
 	ReasonLedgerUnavailable    = "ledger-unavailable"     // NATS/JetStream cannot be reached or has no stream leader; nothing was written
 	ReasonStorageFull          = "storage-full"           // JetStream has no room (disk or limits) to store the write; nothing was written
 	ReasonOutcomeUnknown       = "outcome-unknown"        // the write was sent but not acknowledged: it may or may not be stored
@@ -178,6 +179,7 @@ var refusals = []Refusal{
 	{ReasonDataDirInUse, ECONFLICT, 409, "another process holds the data directory"},
 	{ReasonProjectionsInUse, ECONFLICT, 409, "another process holds the projections database"},
 	{ReasonUnknownFixture, ENOTFOUND, 404, "no fixture has this name"},
+	{ReasonBrokenChain, EINVALID, 400, "an imported event does not extend its aggregate's hash chain (R33)"},
 	{ReasonLedgerUnavailable, EUNAVAILABLE, 503, "NATS/JetStream cannot be reached or has no stream leader; nothing was written: retry after Retry-After"},
 	{ReasonStorageFull, EUNAVAILABLE, 503, "JetStream has no room (disk full or storage limits) to store the write; nothing was written: retry after Retry-After"},
 	{ReasonOutcomeUnknown, EUNAVAILABLE, 503, "the write was sent but not acknowledged, so it may or may not be stored: retry the same request with the same Idempotency-Key"},

@@ -243,9 +243,9 @@ func TestAppendEncoded(t *testing.T) {
 		code     string
 		reason   string
 	}{
-		{"not from the start", 0, raws(acme[1:2]), domain.EINVALID, eventstore.ReasonBrokenChain},
+		{"not from the start", 0, raws(acme[1:2]), domain.EINVALID, domain.ReasonBrokenChain},
 		{"stale expected version", 1, raws(acme[:1]), domain.ECONFLICT, domain.ReasonConcurrentUpdate},
-		{"versions out of order", 0, [][]byte{acme[0].Raw, acme[2].Raw}, domain.EINVALID, eventstore.ReasonBrokenChain},
+		{"versions out of order", 0, [][]byte{acme[0].Raw, acme[2].Raw}, domain.EINVALID, domain.ReasonBrokenChain},
 		{"another aggregate's events", 0, raws(mustLoad(t, src, platform("beta"))), domain.EINVALID, ""},
 		{"not an event", 0, [][]byte{[]byte(`{"id":"x"}`)}, domain.EINVALID, ""},
 		{"none", 0, nil, domain.EINVALID, ""},

@@ -65,9 +65,9 @@ func (s *Store) AppendEncoded(ctx context.Context, agg domain.Aggregate, expecte
 		e := r.Event
 		switch {
 		case e.AggregateVersion != last.version+1:
-			return nil, domain.Reasonf(domain.EINVALID, ReasonBrokenChain, "append to %s: event %s has version %d, the aggregate is at %d", agg, e.ID, e.AggregateVersion, last.version)
+			return nil, domain.Reasonf(domain.EINVALID, domain.ReasonBrokenChain, "append to %s: event %s has version %d, the aggregate is at %d", agg, e.ID, e.AggregateVersion, last.version)
 		case e.PrevDigest != last.digest:
-			return nil, domain.Reasonf(domain.EINVALID, ReasonBrokenChain, "append to %s: event %s has prevdigest %q, but the aggregate's last event digests to %q", agg, e.ID, e.PrevDigest, last.digest)
+			return nil, domain.Reasonf(domain.EINVALID, domain.ReasonBrokenChain, "append to %s: event %s has prevdigest %q, but the aggregate's last event digests to %q", agg, e.ID, e.PrevDigest, last.digest)
 		case e.Time.Before(last.time):
 			return nil, domain.Errorf(domain.EINVALID, "append to %s: event %s at %s is earlier than the aggregate's last event (%s)", agg, e.ID,
 				e.Time.Format(time.RFC3339Nano), last.time.Format(time.RFC3339Nano))
@@ -99,10 +99,6 @@ func (s *Store) AppendEncoded(ctx context.Context, agg domain.Aggregate, expecte
 	}
 	return recs, nil
 }
-
-// ReasonBrokenChain is the reason of AppendEncoded's and Import's refusal
-// of an event that does not extend its aggregate's hash chain.
-const ReasonBrokenChain = "broken-chain"
 
 // ImportError is Import's refusal of a line of its input.
 type ImportError struct {
@@ -195,16 +191,16 @@ func (s *Store) Import(ctx context.Context, r io.Reader, progress func(events ui
 		prev := aggs[e.Subject]
 		switch {
 		case e.AggregateVersion != prev.version+1 && prev.line == 0:
-			return fail(domain.Reasonf(domain.EINVALID, ReasonBrokenChain,
+			return fail(domain.Reasonf(domain.EINVALID, domain.ReasonBrokenChain,
 				"event %s is version %d of %s, but the export holds none of its earlier events (import a complete export)", e.ID, e.AggregateVersion, e.Subject))
 		case e.AggregateVersion != prev.version+1:
-			return fail(domain.Reasonf(domain.EINVALID, ReasonBrokenChain,
+			return fail(domain.Reasonf(domain.EINVALID, domain.ReasonBrokenChain,
 				"event %s is version %d of %s, but the aggregate's previous event (line %d) is version %d", e.ID, e.AggregateVersion, e.Subject, prev.line, prev.version))
 		case e.PrevDigest != prev.digest && prev.line == 0:
-			return fail(domain.Reasonf(domain.EINVALID, ReasonBrokenChain,
+			return fail(domain.Reasonf(domain.EINVALID, domain.ReasonBrokenChain,
 				"event %s is the first of %s but has prevdigest %q", e.ID, e.Subject, e.PrevDigest))
 		case e.PrevDigest != prev.digest:
-			return fail(domain.Reasonf(domain.EINVALID, ReasonBrokenChain,
+			return fail(domain.Reasonf(domain.EINVALID, domain.ReasonBrokenChain,
 				"event %s has prevdigest %q, but the previous event of %s (line %d) digests to %q: line %d or this line was altered",
 				e.ID, e.PrevDigest, e.Subject, prev.line, prev.digest, prev.line))
 		}
