@@ -345,25 +345,33 @@ func TestReplayAggregateMatchesAPI(t *testing.T) {
 	}
 }
 
-// Unknown aggregates exit with the API's not-found reason.
+// Unknown aggregates exit with the API's not-found reason; a bad export
+// line is named.
 func TestReplayAggregateRefuses(t *testing.T) {
 	good := `{"type":"platform.registered","subject":"platform/p","time":"2026-01-01T00:00:00Z","data":{"nodes":["mn-1"]}}` + "\n"
 	tests := []struct {
 		name     string
+		in       string // good when empty
 		args     []string
 		wantCode int
 		wantErr  string
 	}{
-		{"unknown subscription", []string{"--aggregate", "subscription/S-9"}, 1, domain.ReasonSubscriptionUnknown},
-		{"unknown perpetual", []string{"--aggregate", "perpetual/P-9"}, 1, domain.ReasonPerpetualUnknown},
-		{"unknown coupon", []string{"--aggregate", "coupon/NOPE", "--at", "2026-02-01T00:00:00Z"}, 1, domain.ReasonCouponUnknown},
-		{"unknown platform", []string{"--aggregate", "platform/q"}, 1, domain.ReasonUnknownPlatform},
-		{"unknown kind", []string{"--aggregate", "server/x"}, 2, "unknown aggregate kind"},
-		{"two selections", []string{"--aggregate", "platform/p", "--all"}, 2, "one of --aggregate"},
+		{"unknown subscription", "", []string{"--aggregate", "subscription/S-9"}, 1, domain.ReasonSubscriptionUnknown},
+		{"unknown perpetual", "", []string{"--aggregate", "perpetual/P-9"}, 1, domain.ReasonPerpetualUnknown},
+		{"unknown coupon", "", []string{"--aggregate", "coupon/NOPE", "--at", "2026-02-01T00:00:00Z"}, 1, domain.ReasonCouponUnknown},
+		{"unknown platform", "", []string{"--aggregate", "platform/q"}, 1, domain.ReasonUnknownPlatform},
+		{"unknown kind", "", []string{"--aggregate", "server/x"}, 2, "unknown aggregate kind"},
+		{"two selections", "", []string{"--aggregate", "platform/p", "--all"}, 2, "one of --aggregate"},
+		{"bad export line", good + `{"streamseq":0,"specversion":"1.0"}` + "\n", []string{"--aggregate", "platform/p"}, 2,
+			`-: line 2: streamseq "0" is not a stream sequence`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errs := replayRun(t, good, append([]string{"--events", "-"}, tt.args...)...)
+			in := tt.in
+			if in == "" {
+				in = good
+			}
+			code, out, errs := replayRun(t, in, append([]string{"--events", "-"}, tt.args...)...)
 			if code != tt.wantCode || !strings.Contains(errs, tt.wantErr) || out != "" {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d mentioning %q", code, out, errs, tt.wantCode, tt.wantErr)
 			}
