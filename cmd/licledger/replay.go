@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore"
 	"github.com/licledger/licledger/fixtures"
 )
 
@@ -16,14 +20,19 @@ import (
 var stdin io.Reader = os.Stdin
 
 func init() {
-	register("replay", "print a platform's entitlement as of an instant from an event history file (no server)", runReplay)
+	register("replay", "print an aggregate's view (or every one's) as of an instant from an event history or export file (no server)", runReplay)
 }
 
 // runReplay folds a JSON-lines history (the fixture format, see
-// fixtures/README.md) with the domain alone and prints the platform's
-// entitlement: the same bytes as the HTTP API and the golden files.
+// fixtures/README.md, or the lines of `licledger export`) with the domain
+// alone and prints what the HTTP API answers for the same history and
+// instant, byte for byte: a platform's entitlement (GET
+// /v1/platforms/{id}/entitlement), a subscription, perpetual license or
+// coupon view (GET /v1/subscriptions/{id}, /v1/perpetual/{id},
+// /v1/coupons/{code} with ?at=), or with --all every aggregate's view in
+// one JSON object keyed by subject.
 //
-// The platform's history is first checked against the rules the ledger
+// A platform's history is first checked against the rules the ledger
 // writes by (domain.CheckPlatformHistory, the guards DecidePlatform uses):
 // a history the ledger would not have written, such as the deletion of a
 // USB key's license (R14), is refused, naming the line, the event and the
@@ -31,20 +40,39 @@ func init() {
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	eventsPath := fs.String("events", "", "JSON-lines event history to replay, `FILE` or - for stdin (required)")
-	platform := fs.String("platform", "", "platform `ID` to evaluate (required)")
-	atFlag := fs.String("at", "", "`INSTANT` to evaluate, RFC 3339 (default: the time of the platform's last event)")
+	eventsPath := fs.String("events", "", "JSON-lines event history or `licledger export` file to replay, `FILE` or - for stdin (required)")
+	platform := fs.String("platform", "", "platform `ID` to evaluate (the same as --aggregate platform/ID)")
+	aggFlag := fs.String("aggregate", "", "aggregate to evaluate, `KIND/ID`: platform/ID, subscription/ID, perpetual/ID or coupon/CODE")
+	all := fs.Bool("all", false, "print every aggregate's view as one JSON object keyed by subject (sorted)")
+	atFlag := fs.String("at", "", "`INSTANT` to evaluate, RFC 3339 (default: the time of the aggregate's last event; with --all, of the log's)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: licledger replay --events FILE --platform ID [--at INSTANT]")
+		fmt.Fprintln(stderr, "usage: licledger replay --events FILE (--aggregate KIND/ID | --platform ID | --all) [--at INSTANT]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *eventsPath == "" || *platform == "" {
-		fmt.Fprintln(stderr, "replay: --events and --platform are required")
+	chosen := 0
+	for _, set := range []bool{*platform != "", *aggFlag != "", *all} {
+		if set {
+			chosen++
+		}
+	}
+	if *eventsPath == "" || chosen != 1 {
+		fmt.Fprintln(stderr, "replay: --events and one of --aggregate, --platform or --all are required")
 		fs.Usage()
 		return errUsage
+	}
+	var agg domain.Aggregate
+	switch {
+	case *platform != "":
+		agg = domain.Aggregate{Kind: domain.KindPlatform, ID: *platform}
+	case *aggFlag != "":
+		a, err := domain.ParseAggregate(*aggFlag)
+		if err != nil {
+			return domain.Errorf(domain.EINVALID, "--aggregate %q: %s (want platform/ID, subscription/ID, perpetual/ID or coupon/CODE)", *aggFlag, domain.ErrorMessage(err))
+		}
+		agg = a
 	}
 	var at time.Time
 	if *atFlag != "" {
@@ -59,26 +87,138 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if err := checkHistory(*eventsPath, events, lines, *platform); err != nil {
-		return err
+	var out []byte
+	if *all {
+		out, err = replayAll(*eventsPath, events, lines, at)
+	} else {
+		out, err = replayOne(*eventsPath, events, lines, agg, at)
 	}
-	if at.IsZero() {
-		last, ok := domain.PlatformLastEventTime(events, *platform)
-		if !ok {
-			return domain.Reasonf(domain.ENOTFOUND, domain.ReasonUnknownPlatform, "%s holds no event of platform %q", *eventsPath, *platform)
-		}
-		at = last
-	}
-	s, err := domain.PlatformAsOf(events, *platform, at)
-	if err != nil {
-		return err
-	}
-	out, err := domain.MarshalEntitlement(domain.PlatformEntitlement(s, at))
 	if err != nil {
 		return err
 	}
 	_, err = stdout.Write(out)
 	return err
+}
+
+// replayOne renders one aggregate's view as of at (zero: its last event).
+// An aggregate the history holds no event of is ENOTFOUND with the
+// reason the API gives for it.
+func replayOne(path string, events []domain.Event, lines []int, agg domain.Aggregate, at time.Time) ([]byte, error) {
+	if agg.Kind == domain.KindPlatform {
+		if err := checkHistory(path, events, lines, agg.ID); err != nil {
+			return nil, err
+		}
+	}
+	if at.IsZero() {
+		last, ok := lastEventTime(events, agg.String())
+		if !ok {
+			return nil, domain.Reasonf(domain.ENOTFOUND, unknownReason[agg.Kind], "%s holds no event of %s %q", path, agg.Kind, agg.ID)
+		}
+		at = last
+	} else if _, ok := lastEventTime(events, agg.String()); !ok {
+		return nil, domain.Reasonf(domain.ENOTFOUND, unknownReason[agg.Kind], "%s holds no event of %s %q", path, agg.Kind, agg.ID)
+	}
+	return renderView(events, agg, at)
+}
+
+// unknownReason is the reason word of the API's 404 for each kind.
+var unknownReason = map[string]string{
+	domain.KindPlatform:     domain.ReasonUnknownPlatform,
+	domain.KindSubscription: domain.ReasonSubscriptionUnknown,
+	domain.KindPerpetual:    domain.ReasonPerpetualUnknown,
+	domain.KindCoupon:       domain.ReasonCouponUnknown,
+}
+
+// renderView is the document the HTTP API answers for the aggregate as
+// of at: the bytes of domain.MarshalEntitlement for a platform, the
+// indented JSON of the domain's view (writeJSON's) for the others.
+func renderView(events []domain.Event, agg domain.Aggregate, at time.Time) ([]byte, error) {
+	var (
+		doc any
+		err error
+	)
+	switch agg.Kind {
+	case domain.KindPlatform:
+		s, err := domain.PlatformAsOf(events, agg.ID, at)
+		if err != nil {
+			return nil, err
+		}
+		return domain.MarshalEntitlement(domain.PlatformEntitlement(s, at))
+	case domain.KindSubscription:
+		var s *domain.SubscriptionState
+		if s, err = domain.SubscriptionAsOf(events, agg.ID, at); err == nil {
+			doc, err = domain.SubscriptionView(s, at)
+		}
+	case domain.KindPerpetual:
+		var s *domain.PerpetualState
+		if s, err = domain.PerpetualAsOf(events, agg.ID, at); err == nil {
+			doc, err = domain.PerpetualView(s, at)
+		}
+	case domain.KindCoupon:
+		var s *domain.CouponState
+		if s, err = domain.CouponAsOf(events, agg.ID, at); err == nil {
+			doc, err = domain.CouponView(s, at)
+		}
+	default:
+		return nil, domain.Errorf(domain.EINVALID, "unknown aggregate kind %q", agg.Kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, domain.Errorf(domain.EINTERNAL, "encode the view of %s: %v", agg, err)
+	}
+	return append(b, '\n'), nil
+}
+
+// replayAll renders, as one indented JSON object keyed by subject (in
+// sorted order), the view of every aggregate with an event at or before
+// at (zero: the log's last event); aggregates that do not exist yet then
+// are left out.
+func replayAll(path string, events []domain.Event, lines []int, at time.Time) ([]byte, error) {
+	if at.IsZero() && len(events) > 0 {
+		at = events[len(events)-1].Time.UTC()
+	}
+	views := map[string]json.RawMessage{}
+	for _, e := range events {
+		if e.Time.After(at) {
+			break // times never go backwards in a history (ParseLines)
+		}
+		if _, done := views[e.Subject]; done {
+			continue
+		}
+		agg, err := domain.ParseAggregate(e.Subject)
+		if err != nil {
+			return nil, err
+		}
+		if agg.Kind == domain.KindPlatform {
+			if err := checkHistory(path, events, lines, agg.ID); err != nil {
+				return nil, err
+			}
+		}
+		b, err := renderView(events, agg, at)
+		if err != nil {
+			return nil, &domain.Error{Code: domain.ErrorCode(err), Reason: domain.ErrorReason(err), Message: e.Subject + ": " + domain.ErrorMessage(err)}
+		}
+		views[e.Subject] = b
+	}
+	b, err := json.MarshalIndent(views, "", "  ") // map keys are sorted
+	if err != nil {
+		return nil, domain.Errorf(domain.EINTERNAL, "encode the views: %v", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// lastEventTime is the time of subject's last event in a log, and false
+// if it has none.
+func lastEventTime(events []domain.Event, subject string) (time.Time, bool) {
+	for _, e := range slices.Backward(events) {
+		if e.Subject == subject {
+			return e.Time.UTC(), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // checkHistory refuses a platform history the ledger would not have
@@ -98,6 +238,11 @@ func checkHistory(path string, events []domain.Event, lines []int, platform stri
 // readHistory parses a history file, or stdin for "-", and returns its
 // events with their line numbers. Errors name the file and keep the domain
 // code (a malformed line is EINVALID with its line number).
+//
+// Lines of `licledger export` (eventstore's export format: a stored event
+// with a leading "streamseq" attribute) are accepted too: the attribute is
+// checked and removed, which gives back the stored event, and the result
+// is parsed (and its versions and digest chain checked) as a history line.
 func readHistory(path string) ([]domain.Event, []int, error) {
 	r := stdin
 	if path != "-" {
@@ -108,9 +253,43 @@ func readHistory(path string) ([]domain.Event, []int, error) {
 		defer f.Close()
 		r = f
 	}
-	events, lines, err := fixtures.ParseLines(r)
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, nil, domain.Errorf(domain.EINVALID, "cannot read the history: %v", err)
+	}
+	raw, err = stripExportSeq(raw)
+	if err != nil {
+		return nil, nil, &domain.Error{Code: domain.ErrorCode(err), Reason: domain.ErrorReason(err), Message: path + ": " + domain.ErrorMessage(err)}
+	}
+	events, lines, err := fixtures.ParseLines(bytes.NewReader(raw))
 	if err != nil {
 		return nil, nil, &domain.Error{Code: domain.ErrorCode(err), Reason: domain.ErrorReason(err), Message: path + ": " + domain.ErrorMessage(err)}
 	}
 	return events, lines, nil
+}
+
+// exportPrefix starts every export line.
+var exportPrefix = []byte(`{"` + eventstore.ExportSeqAttribute + `":`)
+
+// stripExportSeq turns export lines into the stored events they carry,
+// keeping every other line and the line count as they are.
+func stripExportSeq(raw []byte) ([]byte, error) {
+	if !bytes.Contains(raw, exportPrefix) {
+		return raw, nil
+	}
+	var out []byte
+	for n, line := range bytes.SplitAfter(raw, []byte("\n")) {
+		text := bytes.TrimLeft(line, " \t")
+		if !bytes.HasPrefix(text, exportPrefix) {
+			out = append(out, line...)
+			continue
+		}
+		rec, err := eventstore.DecodeExportLine(bytes.Clone(bytes.TrimRight(text, " \t\r\n")))
+		if err != nil {
+			return nil, domain.Errorf(domain.EINVALID, "line %d: %s", n+1, domain.ErrorMessage(err))
+		}
+		out = append(out, rec.Raw...)
+		out = append(out, '\n')
+	}
+	return out, nil
 }
