@@ -112,21 +112,31 @@ func replayOne(path string, events []domain.Event, lines []int, agg domain.Aggre
 	if at.IsZero() {
 		last, ok := lastEventTime(events, agg.String())
 		if !ok {
-			return nil, domain.Reasonf(domain.ENOTFOUND, unknownReason[agg.Kind], "%s holds no event of %s %q", path, agg.Kind, agg.ID)
+			return nil, missing(path, agg)
 		}
 		at = last
 	} else if _, ok := lastEventTime(events, agg.String()); !ok {
-		return nil, domain.Reasonf(domain.ENOTFOUND, unknownReason[agg.Kind], "%s holds no event of %s %q", path, agg.Kind, agg.ID)
+		return nil, missing(path, agg)
 	}
 	return renderView(events, agg, at)
 }
 
-// unknownReason is the reason word of the API's 404 for each kind.
-var unknownReason = map[string]string{
-	domain.KindPlatform:     domain.ReasonUnknownPlatform,
-	domain.KindSubscription: domain.ReasonSubscriptionUnknown,
-	domain.KindPerpetual:    domain.ReasonPerpetualUnknown,
-	domain.KindCoupon:       domain.ReasonCouponUnknown,
+// missing is the refusal of an aggregate the history does not hold: the
+// command layer's not-found refusal of its kind (the API's 404), naming
+// the file.
+func missing(path string, agg domain.Aggregate) error {
+	var err error
+	switch agg.Kind {
+	case domain.KindPlatform:
+		err = eventstore.Platforms.Missing(agg.ID)
+	case domain.KindSubscription:
+		err = eventstore.Subscriptions.Missing(agg.ID)
+	case domain.KindPerpetual:
+		err = eventstore.Perpetuals.Missing(agg.ID)
+	default:
+		err = eventstore.Coupons.Missing(agg.ID)
+	}
+	return &domain.Error{Code: domain.ErrorCode(err), Reason: domain.ErrorReason(err), Message: fmt.Sprintf("%s holds no event of %s %q", path, agg.Kind, agg.ID)}
 }
 
 // renderView is the document the HTTP API answers for the aggregate as
