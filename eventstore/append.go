@@ -195,6 +195,11 @@ func (s *Store) head(ctx context.Context, subject string, expectedVersion uint64
 // When no replica answers direct gets (a stream created a moment ago:
 // replicas subscribe once they have caught up), it asks the leader.
 func (s *Store) fetchHead(ctx context.Context, subject string) (head, error) {
+	if s.nc != nil && !s.nc.IsConnected() {
+		// Every command starts here: with the connection down, answer
+		// ledger-unavailable at once instead of after a request timeout.
+		return head{}, translate(nats.ErrConnectionReconnecting, "read last event of "+subject)
+	}
 	msg, err := s.stream.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, nats.ErrNoResponders) {
 		return s.leaderHead(ctx, subject)
