@@ -54,16 +54,9 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 	}
 	subject := subjectOf(agg)
 
-	hd, err := s.head(ctx, subject, expectedVersion)
+	hd, err := s.headAt(ctx, subject, expectedVersion)
 	if err != nil {
 		return nil, err
-	}
-	if hd.version < expectedVersion {
-		// The caller has seen more than the replica that answered: only
-		// the stream leader's head is final.
-		if hd, err = s.leaderHead(ctx, subject); err != nil {
-			return nil, err
-		}
 	}
 	if hd.version != expectedVersion {
 		return s.alreadyStoredOr(ctx, agg, events, presetIDs, domain.Reasonf(domain.ECONFLICT, domain.ReasonConcurrentUpdate,
@@ -194,6 +187,17 @@ func (s *Store) head(ctx context.Context, subject string, expectedVersion uint64
 //
 // When no replica answers direct gets (a stream created a moment ago:
 // replicas subscribe once they have caught up), it asks the leader.
+// headAt is the head an append at expectedVersion checks against: the
+// cached or fetched one, or the stream leader's when the replica that
+// answered has seen less than the caller (only the leader's is final).
+func (s *Store) headAt(ctx context.Context, subject string, expectedVersion uint64) (head, error) {
+	hd, err := s.head(ctx, subject, expectedVersion)
+	if err != nil || hd.version >= expectedVersion {
+		return hd, err
+	}
+	return s.leaderHead(ctx, subject)
+}
+
 func (s *Store) fetchHead(ctx context.Context, subject string) (head, error) {
 	if s.nc != nil && !s.nc.IsConnected() {
 		// Every command starts here: with the connection down, answer

@@ -47,14 +47,9 @@ func (s *Store) AppendEncoded(ctx context.Context, agg domain.Aggregate, expecte
 		recs[i] = rec
 	}
 
-	hd, err := s.head(ctx, subject, expectedVersion)
+	hd, err := s.headAt(ctx, subject, expectedVersion)
 	if err != nil {
 		return nil, err
-	}
-	if hd.version < expectedVersion {
-		if hd, err = s.leaderHead(ctx, subject); err != nil {
-			return nil, err
-		}
 	}
 	if hd.version != expectedVersion {
 		return nil, domain.Reasonf(domain.ECONFLICT, domain.ReasonConcurrentUpdate,

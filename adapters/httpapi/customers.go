@@ -219,6 +219,32 @@ func list[T any](ctx context.Context, s *Server, kind string, p listParams, item
 	return out, nil
 }
 
+// serveList is the handler of a list endpoint: the holdings of kind, a
+// page of them rendered and filtered by item.
+func serveList[T any](s *Server, kind string, item func(context.Context, listParams, projections.Holding) (T, bool, error)) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p, err := s.listParams(r)
+		if err != nil {
+			return err
+		}
+		out, err := list(r.Context(), s, kind, p, func(ctx context.Context, h projections.Holding) (T, bool, error) {
+			return item(ctx, p, h)
+		})
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}
+}
+
+// keeps applies the status and expiry filters to an item with status
+// whose term ends at until.
+func (p listParams) keeps(status string, until time.Time) bool {
+	return (p.status == "" || p.status == status) && (p.expiringBefore.IsZero() || until.Before(p.expiringBefore))
+}
+
 // PlatformItem is one platform in GET /v1/platforms.
 type PlatformItem struct {
 	ID        string     `json:"id"`
@@ -231,30 +257,18 @@ type PlatformItem struct {
 	KeyState   string     `json:"usb_key_state"`
 }
 
-func (s *Server) listPlatforms(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.listParams(r)
+// platformItem renders a platform for GET /v1/platforms and applies
+// the status and expiry filters.
+func (s *Server) platformItem(ctx context.Context, p listParams, h projections.Holding) (PlatformItem, bool, error) {
+	ent, err := s.cfg.Queries.EntitlementDoc(ctx, h.ID, p.at)
 	if err != nil {
-		return err
+		return PlatformItem{}, false, err
 	}
-	out, err := list(r.Context(), s, domain.KindPlatform, p, func(ctx context.Context, h projections.Holding) (PlatformItem, bool, error) {
-		ent, err := s.cfg.Queries.EntitlementDoc(ctx, h.ID, p.at)
-		if err != nil {
-			return PlatformItem{}, false, err
-		}
-		it := PlatformItem{ID: h.ID, Customer: h.Customer, Status: ent.Status, KeyState: ent.USBKey.State}
-		if ent.Base != nil {
-			it.Edition, it.ExpiresAt, it.GraceUntil = ent.Base.Edition, ent.Base.ExpiresAt, ent.Base.GraceUntil
-		}
-		keep := (p.status == "" || p.status == it.Status) &&
-			(p.expiringBefore.IsZero() || earliest(it.ExpiresAt, it.GraceUntil).Before(p.expiringBefore))
-		return it, keep, nil
-	})
-	if err != nil {
-		return err
+	it := PlatformItem{ID: h.ID, Customer: h.Customer, Status: ent.Status, KeyState: ent.USBKey.State}
+	if ent.Base != nil {
+		it.Edition, it.ExpiresAt, it.GraceUntil = ent.Base.Edition, ent.Base.ExpiresAt, ent.Base.GraceUntil
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return it, p.keeps(it.Status, earliest(it.ExpiresAt, it.GraceUntil)), nil
 }
 
 // earliest is the earlier of two optional instants; far in the future
@@ -280,60 +294,39 @@ type LicenseItem struct {
 	InstanceLimit  int                 `json:"instance_limit"`
 }
 
-func (ls *licServer) listSubscriptions(w http.ResponseWriter, r *http.Request) error {
-	p, err := ls.s.listParams(r)
+// subscriptionItem renders a subscription for GET /v1/subscriptions.
+func (ls *licServer) subscriptionItem(ctx context.Context, p listParams, h projections.Holding) (LicenseItem, bool, error) {
+	st, err := ls.cmds.Subscriptions.Current(ctx, h.ID)
 	if err != nil {
-		return err
+		return LicenseItem{}, false, err
 	}
-	out, err := list(r.Context(), ls.s, domain.KindSubscription, p, func(ctx context.Context, h projections.Holding) (LicenseItem, bool, error) {
-		st, err := ls.cmds.Subscriptions.Current(ctx, h.ID)
-		if err != nil {
-			return LicenseItem{}, false, err
-		}
-		doc, err := domain.SubscriptionView(st, p.at)
-		if err != nil {
-			return LicenseItem{}, false, err
-		}
-		until := st.PeriodEnd
-		it := LicenseItem{ID: h.ID, Customer: st.Customer, Status: doc.Status, Plan: st.Plan, Until: &until,
-			InstancesInUse: doc.InstancesInUse, InstanceLimit: doc.InstanceLimit}
-		keep := (p.status == "" || p.status == it.Status) && (p.expiringBefore.IsZero() || until.Before(p.expiringBefore))
-		return it, keep, nil
-	})
+	doc, err := domain.SubscriptionView(st, p.at)
 	if err != nil {
-		return err
+		return LicenseItem{}, false, err
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return licenseItem(p, LicenseItem{ID: h.ID, Customer: st.Customer, Status: doc.Status, Plan: st.Plan,
+		InstancesInUse: doc.InstancesInUse, InstanceLimit: doc.InstanceLimit}, st.PeriodEnd)
 }
 
-func (ls *licServer) listPerpetual(w http.ResponseWriter, r *http.Request) error {
-	p, err := ls.s.listParams(r)
+// perpetualItem renders a perpetual license for GET /v1/perpetual.
+func (ls *licServer) perpetualItem(ctx context.Context, p listParams, h projections.Holding) (LicenseItem, bool, error) {
+	st, err := ls.cmds.Perpetuals.Current(ctx, h.ID)
 	if err != nil {
-		return err
+		return LicenseItem{}, false, err
 	}
-	out, err := list(r.Context(), ls.s, domain.KindPerpetual, p, func(ctx context.Context, h projections.Holding) (LicenseItem, bool, error) {
-		st, err := ls.cmds.Perpetuals.Current(ctx, h.ID)
-		if err != nil {
-			return LicenseItem{}, false, err
-		}
-		doc, err := domain.PerpetualView(st, p.at)
-		if err != nil {
-			return LicenseItem{}, false, err
-		}
-		until := st.UpdatesUntil
-		it := LicenseItem{ID: h.ID, Customer: st.Customer, Status: doc.Status, Plan: st.Plan, Until: &until,
-			InstancesInUse: doc.InstancesInUse, InstanceLimit: 1}
-		keep := (p.status == "" || p.status == it.Status) && (p.expiringBefore.IsZero() || until.Before(p.expiringBefore))
-		return it, keep, nil
-	})
+	doc, err := domain.PerpetualView(st, p.at)
 	if err != nil {
-		return err
+		return LicenseItem{}, false, err
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return licenseItem(p, LicenseItem{ID: h.ID, Customer: st.Customer, Status: doc.Status, Plan: st.Plan,
+		InstancesInUse: doc.InstancesInUse, InstanceLimit: doc.InstanceLimit}, st.UpdatesUntil)
+}
+
+// licenseItem completes a license item with the end of its term and
+// applies the status and expiry filters.
+func licenseItem(p listParams, it LicenseItem, until time.Time) (LicenseItem, bool, error) {
+	it.Until = &until
+	return it, p.keeps(it.Status, until), nil
 }
 
 // CouponItem is one coupon in GET /v1/coupons.
@@ -345,29 +338,18 @@ type CouponItem struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
-func (ls *licServer) listCoupons(w http.ResponseWriter, r *http.Request) error {
-	p, err := ls.s.listParams(r)
+// couponItem renders a coupon for GET /v1/coupons.
+func (ls *licServer) couponItem(ctx context.Context, p listParams, h projections.Holding) (CouponItem, bool, error) {
+	st, err := ls.cmds.Coupons.Current(ctx, h.ID)
 	if err != nil {
-		return err
+		return CouponItem{}, false, err
 	}
-	out, err := list(r.Context(), ls.s, domain.KindCoupon, p, func(ctx context.Context, h projections.Holding) (CouponItem, bool, error) {
-		st, err := ls.cmds.Coupons.Current(ctx, h.ID)
-		if err != nil {
-			return CouponItem{}, false, err
-		}
-		doc, err := domain.CouponView(st, p.at)
-		if err != nil {
-			return CouponItem{}, false, err
-		}
-		it := CouponItem{Code: h.ID, Partner: doc.Partner, Status: doc.Status, Remaining: doc.Remaining, ExpiresAt: doc.ExpiresAt}
-		return it, p.status == "" || p.status == it.Status, nil
-	})
+	doc, err := domain.CouponView(st, p.at)
 	if err != nil {
-		return err
+		return CouponItem{}, false, err
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	it := CouponItem{Code: h.ID, Partner: doc.Partner, Status: doc.Status, Remaining: doc.Remaining, ExpiresAt: doc.ExpiresAt}
+	return it, p.status == "" || p.status == it.Status, nil // coupons have no term to filter by
 }
 
 // CustomerDoc is what a customer holds (GET /v1/customers/{id}).

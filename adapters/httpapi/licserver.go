@@ -96,9 +96,9 @@ func (s *Server) licenseServerRoutes() []route {
 		{"POST /v1/instances/{id}/deactivate", instances, ls.deactivate},
 
 		{"POST /v1/subscriptions", admins, ls.createSubscription},
-		{"GET /v1/subscriptions", readers, ls.listSubscriptions},
-		{"GET /v1/perpetual", readers, ls.listPerpetual},
-		{"GET /v1/coupons", readers, ls.listCoupons},
+		{"GET /v1/subscriptions", readers, serveList(s, domain.KindSubscription, ls.subscriptionItem)},
+		{"GET /v1/perpetual", readers, serveList(s, domain.KindPerpetual, ls.perpetualItem)},
+		{"GET /v1/coupons", readers, serveList(s, domain.KindCoupon, ls.couponItem)},
 		{"GET /v1/subscriptions/{id}", readers, ls.getSubscription},
 		{"PUT /v1/subscriptions/{id}/plan", admins, ls.changePlan},
 		{"POST /v1/subscriptions/{id}/instances", admins, ls.addInstances},

@@ -201,7 +201,7 @@ func (s *Server) routeTable() []route {
 		{"GET /metrics", nil, s.metricsHandler},
 		{"GET /openapi.json", nil, s.openapi},
 
-		{"GET /v1/platforms", readers, s.listPlatforms},
+		{"GET /v1/platforms", readers, serveList(s, domain.KindPlatform, s.platformItem)},
 		{"GET /v1/customers", readers, s.listCustomers},
 		{"GET /v1/customers/{id}", readers, s.getCustomer},
 		{"GET /v1/platforms/{id}", readers, s.getPlatform},

@@ -10,29 +10,9 @@ import (
 
 	"github.com/licledger/licledger/domain"
 	"github.com/licledger/licledger/eventstore"
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/licledger/licledger/eventstore/eventstoretest"
 	"github.com/nats-io/nats.go"
 )
-
-// runNATS starts a standalone JetStream server the test can stop.
-func runNATS(t *testing.T) *server.Server {
-	t.Helper()
-	srv, err := server.NewServer(&server.Options{ServerName: "licledger-httpapi-test", Host: "127.0.0.1", Port: server.RANDOM_PORT,
-		JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		srv.Shutdown()
-		t.Fatal("nats-server did not start within 30s")
-	}
-	t.Cleanup(func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
-	return srv
-}
 
 // openExternal opens a store on url; closing it after the server is gone
 // may only complain that the connection is reconnecting.
@@ -58,7 +38,7 @@ func openExternal(t *testing.T, url string) *eventstore.Store {
 // counts them by reason.
 func TestStoppedNATSAnswers503(t *testing.T) {
 	t.Parallel()
-	ns := runNATS(t)
+	ns := eventstoretest.MustRunJetStreamServer(t)
 	store := openExternal(t, ns.ClientURL())
 	e := newEnv(t, func(c *Config) { c.Store = store; c.ConsistencyWait = -1 })
 	e.registerAcme()

@@ -70,6 +70,14 @@ func MustOpenStore(t testing.TB, opts ...Option) *eventstore.Store {
 // clients) connecting to the URL share one stream, like processes do.
 func MustRunJetStream(t testing.TB) string {
 	t.Helper()
+	return MustRunJetStreamServer(t).ClientURL()
+}
+
+// MustRunJetStreamServer is MustRunJetStream for a test that must control
+// the server itself (stop it under a running ledger, say); shutting it
+// down early is fine, the cleanup does it again harmlessly.
+func MustRunJetStreamServer(t testing.TB) *server.Server {
+	t.Helper()
 	srv, err := server.NewServer(&server.Options{
 		ServerName: "licledger-test",
 		Host:       "127.0.0.1",
@@ -91,7 +99,7 @@ func MustRunJetStream(t testing.TB) string {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 	})
-	return srv.ClientURL()
+	return srv
 }
 
 // SyncBuffer is a bytes.Buffer that a logger or a running command may
