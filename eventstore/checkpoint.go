@@ -59,7 +59,7 @@ type Signer interface {
 
 // Seal computes the checkpoint of the log up to its last sequence now,
 // unsigned: its heads' Merkle root, counts and authorship. It refuses
-// (EINTERNAL) a log that does not verify (a deleted, malformed or
+// (ECONFLICT, log-does-not-verify) a log that does not verify (a deleted, malformed or
 // re-chained message): the ledger does not vouch for a damaged log; run
 // `licledger audit verify`. It needs the mark key (EINVALID without): a
 // checkpoint states which events the ledger wrote. progress as Verify's.
@@ -89,7 +89,7 @@ func (s *Store) Seal(ctx context.Context, progress func(done, total uint64)) (do
 	w.end(last)
 	for _, p := range w.problems {
 		if p.Kind != ProblemForeign {
-			return domain.Checkpoint{}, domain.Errorf(domain.EINTERNAL,
+			return domain.Checkpoint{}, domain.Reasonf(domain.ECONFLICT, domain.ReasonLogDoesNotVerify,
 				"the log does not verify (first problem at stream sequence %d: %s), so the ledger signs no checkpoint; run `licledger audit verify`", p.Seq, p.Kind)
 		}
 	}
@@ -147,6 +147,26 @@ func (s *Store) WriteCheckpoint(ctx context.Context, k Signer) (domain.Checkpoin
 	return cp, nil
 }
 
+// CheckpointIfGrown writes a checkpoint when the log has grown since the
+// latest one (or none was written), and reports whether it did: what the
+// periodic and the shutdown checkpoints of serve call, so an idle ledger
+// does not pile up identical checkpoints.
+func (s *Store) CheckpointIfGrown(ctx context.Context, k Signer) (domain.Checkpoint, bool, error) {
+	last, err := s.LastSeq(ctx)
+	if err != nil {
+		return domain.Checkpoint{}, false, err
+	}
+	latest, err := s.LatestCheckpoint(ctx)
+	switch {
+	case err == nil && latest.LastSeq >= last:
+		return latest, false, nil
+	case err != nil && domain.ErrorCode(err) != domain.ENOTFOUND:
+		return domain.Checkpoint{}, false, err
+	}
+	cp, err := s.WriteCheckpoint(ctx, k)
+	return cp, err == nil, err
+}
+
 // Checkpoints returns up to limit kept checkpoints (limit <= 0: all),
 // newest first; none when no checkpoint was ever written.
 func (s *Store) Checkpoints(ctx context.Context, limit int) ([]domain.Checkpoint, error) {
@@ -171,7 +191,7 @@ func (s *Store) LatestCheckpoint(ctx context.Context) (domain.Checkpoint, error)
 		return domain.Checkpoint{}, err
 	}
 	if len(cps) == 0 {
-		return domain.Checkpoint{}, domain.Errorf(domain.ENOTFOUND, "no checkpoint of stream %s was written yet", s.cfg.Stream)
+		return domain.Checkpoint{}, domain.Reasonf(domain.ENOTFOUND, domain.ReasonNoCheckpoint, "no checkpoint of stream %s was written yet", s.cfg.Stream)
 	}
 	return cps[0], nil
 }
