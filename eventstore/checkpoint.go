@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/licledger/licledger/domain"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -152,6 +153,10 @@ func (s *Store) WriteCheckpoint(ctx context.Context, k Signer) (domain.Checkpoin
 // periodic and the shutdown checkpoints of serve call, so an idle ledger
 // does not pile up identical checkpoints.
 func (s *Store) CheckpointIfGrown(ctx context.Context, k Signer) (domain.Checkpoint, bool, error) {
+	if s.nc != nil && !s.nc.IsConnected() {
+		// At shutdown with NATS gone: say so now, not after a timeout.
+		return domain.Checkpoint{}, false, translate(nats.ErrConnectionReconnecting, "checkpoint")
+	}
 	last, err := s.LastSeq(ctx)
 	if err != nil {
 		return domain.Checkpoint{}, false, err
