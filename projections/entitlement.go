@@ -112,7 +112,10 @@ func (q *Queries) stateAt(ctx context.Context, id string, at time.Time) (*domain
 		return nil, err
 	}
 	if at.Before(last) {
-		events, err := q.db.platformEvents(ctx, id, 0, version)
+		// Only the prefix up to at is read and decoded (ledger time never
+		// goes backwards within an aggregate): an as-of answer costs the
+		// history before at, not the whole history.
+		events, err := platformEventsIn(ctx, q.db.r, id, 0, version, at)
 		if err != nil {
 			return nil, err
 		}
@@ -158,12 +161,13 @@ func foldErr(id string, err error) error {
 // platformEvents returns the platform's events with from < version <= to,
 // decoded, in order.
 func (db *DB) platformEvents(ctx context.Context, id string, from, to uint64) ([]domain.Event, error) {
-	return platformEventsIn(ctx, db.r, id, from, to)
+	return platformEventsIn(ctx, db.r, id, from, to, time.Time{})
 }
 
 // platformEventsIn is platformEvents read through q (a read transaction,
-// to see the events of one snapshot with other tables).
-func platformEventsIn(ctx context.Context, q querier, id string, from, to uint64) ([]domain.Event, error) {
+// to see the events of one snapshot with other tables); a non-zero until
+// stops at the first event after it.
+func platformEventsIn(ctx context.Context, q querier, id string, from, to uint64, until time.Time) ([]domain.Event, error) {
 	rows, err := q.QueryContext(ctx, `SELECT raw FROM events WHERE subject = ? AND version > ? AND version <= ? ORDER BY version`,
 		domain.KindPlatform+"/"+id, from, to)
 	if err != nil {
@@ -176,9 +180,12 @@ func platformEventsIn(ctx context.Context, q querier, id string, from, to uint64
 		if err := rows.Scan(&raw); err != nil {
 			return nil, sqlErr("read platform events", err)
 		}
-		e, err := domain.DecodeEvent(raw)
+		e, err := eventstore.DecodeStored(raw)
 		if err != nil {
 			return nil, foldErr(id, err)
+		}
+		if !until.IsZero() && e.Time.After(until) {
+			break
 		}
 		out = append(out, e)
 	}

@@ -70,7 +70,7 @@ func (db *DB) Licenses(ctx context.Context, id string) ([]InventoryLicense, erro
 	if err != nil {
 		return nil, err
 	}
-	events, err := platformEventsIn(ctx, tx, id, 0, version)
+	events, err := platformEventsIn(ctx, tx, id, 0, version, time.Time{})
 	if err != nil {
 		return nil, err
 	}
