@@ -184,10 +184,10 @@ func platformEventsIn(ctx context.Context, q querier, id string, from, to uint64
 		if err != nil {
 			return nil, foldErr(id, err)
 		}
-		if !until.IsZero() && e.Time.After(until) {
-			break
-		}
 		out = append(out, e)
+		if !until.IsZero() && e.Time.After(until) {
+			break // kept: the fold stops on it, and knows the platform exists
+		}
 	}
 	return out, sqlErr("read platform events", rows.Err())
 }
