@@ -149,7 +149,8 @@ func (s *Store) WriteCheckpoint(ctx context.Context, k Signer) (domain.Checkpoin
 }
 
 // CheckpointIfGrown writes a checkpoint when the log has grown since the
-// latest one (or none was written), and reports whether it did: what the
+// latest one (or none was written and the log is not empty), and reports
+// whether it did: what the
 // periodic and the shutdown checkpoints of serve call, so an idle ledger
 // does not pile up identical checkpoints.
 func (s *Store) CheckpointIfGrown(ctx context.Context, k Signer) (domain.Checkpoint, bool, error) {
@@ -160,6 +161,9 @@ func (s *Store) CheckpointIfGrown(ctx context.Context, k Signer) (domain.Checkpo
 	last, err := s.LastSeq(ctx)
 	if err != nil {
 		return domain.Checkpoint{}, false, err
+	}
+	if last == 0 {
+		return domain.Checkpoint{}, false, nil // nothing to seal yet
 	}
 	latest, err := s.LatestCheckpoint(ctx)
 	switch {
