@@ -165,6 +165,9 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 		if _, err := js.PublishAsync(fmt.Sprintf("rawbench.platform.read-%d", i/eventstore.MaxBatch), p); err != nil {
 			b.Fatal(err)
 		}
+		if i%1000 == 999 {
+			<-js.PublishAsyncComplete() // bounded in flight (see copyWithHeaders)
+		}
 	}
 	select {
 	case <-js.PublishAsyncComplete():
