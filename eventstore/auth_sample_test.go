@@ -1,9 +1,12 @@
 package eventstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,6 +79,25 @@ func TestSampleServerConfig(t *testing.T) {
 		defer cancel()
 		_ = c.js.DeleteStream(ctx, eventstore.DefaultStream)
 		c.wantViolation(t, "$JS.API.STREAM.DELETE."+eventstore.DefaultStream)
+	})
+	// Snapshots go through the ledger's own permissions: stored, replaced
+	// (which purges the old chunks) and fetched back whole.
+	t.Run("the ledger keeps projection snapshots", func(t *testing.T) {
+		ctx := testCtx(t)
+		for i, body := range []string{"first snapshot", strings.Repeat("second snapshot ", 1<<14)} {
+			meta := map[string]string{"seq": strconv.Itoa(i + 1)}
+			if err := ledger.PutSnapshot(ctx, "projections", meta, strings.NewReader(body)); err != nil {
+				t.Fatalf("put snapshot %d: %v", i+1, err)
+			}
+			var got bytes.Buffer
+			gotMeta, err := ledger.GetSnapshot(ctx, "projections", &got)
+			if err != nil {
+				t.Fatalf("get snapshot %d: %v", i+1, err)
+			}
+			if got.String() != body || gotMeta["seq"] != meta["seq"] {
+				t.Errorf("snapshot %d: got %d bytes, seq %q; want %d bytes, seq %q", i+1, got.Len(), gotMeta["seq"], len(body), meta["seq"])
+			}
+		}
 	})
 	if _, err := dial(t, url); !errors.Is(err, nats.ErrAuthorization) {
 		t.Fatalf("connect without credentials: %v, want %v", err, nats.ErrAuthorization)

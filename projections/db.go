@@ -126,6 +126,7 @@ const (
 	modeWrite openMode = iota
 	modeRead
 	modeBulk
+	modeCopy // reads without query_only, which refuses VACUUM INTO (snapshot.go)
 )
 
 // Open opens (creating if needed) the database at path for the projector,
