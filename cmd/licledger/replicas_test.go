@@ -175,3 +175,71 @@ func verifyClean(t *testing.T, ls ...*testLedger) {
 		}
 	}
 }
+
+// A replica added to a running deployment starts its projections from
+// the snapshot another replica stored, tails the log from the snapshot's
+// sequence, and ends up answering byte for byte like the replica that
+// has run from the start (R32), with projections verify clean.
+func TestNewReplicaStartsFromSnapshot(t *testing.T) {
+	t.Parallel()
+	clock := eventstoretest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	c, ls := twoReplicas(t, clock)
+	ctx := t.Context()
+	for i := range 6 {
+		if _, err := ls[i%2].API.RegisterPlatform(ctx, httpclient.RegisterRequest{ID: fmt.Sprintf("p-%d", i), Nodes: []string{"mn-1"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReady(t, ls[0].API)
+	seq, err := ls[0].Snapshot(ctx)
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	// The second replica finds the first's snapshot as recent as its own
+	// state and stores none of its own.
+	waitReady(t, ls[1].API)
+	if again, err := ls[1].Snapshot(ctx); err != nil || again != seq {
+		t.Errorf("second replica's snapshot: at %d, %v; want the stored one at %d", again, err, seq)
+	}
+	// The log moves on after the snapshot.
+	if _, err := ls[1].API.AddNode(ctx, "p-0", "mn-2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ls[0].API.RegisterPlatform(ctx, httpclient.RegisterRequest{ID: "p-late", Nodes: []string{"mn-1"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	fresh := mustRunMain(t, withClock(clock), withArgs("--nats", c.URL(), "--replicas", "3", "--ledger-key", ls[0].Config.LedgerKeyPath))
+	if fresh.Restored != seq {
+		t.Errorf("new replica's projections started at %d, want the snapshot's %d", fresh.Restored, seq)
+	}
+	waitReady(t, ls[0].API)
+	for _, q := range []string{"/v1/platforms/p-0", "/v1/platforms/p-late", "/v1/platforms/p-3/timeline"} {
+		want := rawHTTP(t, "GET", ls[0].URL+q, "", nil).want(t, 200)
+		if got := rawHTTP(t, "GET", fresh.URL+q, "", nil).want(t, 200); string(got) != string(want) {
+			t.Errorf("GET %s on the new replica:\n%s\nwant (the first replica's)\n%s", q, got, want)
+		}
+	}
+	verifyClean(t, fresh)
+}
+
+func TestParseSnapshotEvery(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		flag, nats string
+		want       time.Duration
+		err        bool
+	}{
+		{"", "", 0, false},
+		{"", "nats://n1:4222", DefaultSnapshotEvery, false},
+		{"0", "nats://n1:4222", 0, false},
+		{"30m", "", 30 * time.Minute, false},
+		{"-1h", "", 0, true},
+		{"hourly", "", 0, true},
+	} {
+		got, err := parseSnapshotEvery(c.flag, c.nats)
+		if got != c.want || (err != nil) != c.err {
+			t.Errorf("--snapshot-every %q with --nats %q: %v, %v; want %v, error %v", c.flag, c.nats, got, err, c.want, c.err)
+		}
+	}
+}
