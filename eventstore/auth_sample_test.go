@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,4 +112,97 @@ func samePerms(t *testing.T, what string, got, want []string) {
 	if !slices.Equal(got, want) {
 		t.Errorf("%s:\n got %v\nwant %v", what, got, want)
 	}
+}
+
+// deploy/cluster/nats-node.conf, each node of the 3-node deployment,
+// names the node and its routes from the environment, grants the users
+// of nats-auth.conf exactly the package's permissions, and forms a
+// cluster the ledger runs on with Replicas 3: it appends, and keeps and
+// fetches projection snapshots, with its password. (Ports are moved to
+// loopback here; the file's own are the compose network's.)
+func TestSampleClusterConfig(t *testing.T) {
+	const ledgerPassword = "ledger-password-0123456789"
+	t.Setenv("LICLEDGER_NATS_LEDGER_PASSWORD", ledgerPassword)
+	t.Setenv("LICLEDGER_NATS_AUDITOR_PASSWORD", auditorPassword)
+	t.Setenv("LICLEDGER_NATS_BILLING_PASSWORD", billingPassword)
+	routePorts := loopbackPorts(t, 3)
+	for i, p := range routePorts {
+		t.Setenv(fmt.Sprintf("NATS_ROUTE_%d", i+1), fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+	}
+	var urls []string
+	var servers []*server.Server
+	for i := range 3 {
+		t.Setenv("NATS_SERVER_NAME", fmt.Sprintf("n%d", i+1))
+		opts, err := server.ProcessConfigFile("../deploy/cluster/nats-node.conf")
+		if err != nil {
+			t.Fatalf("cluster node config: %v", err)
+		}
+		if opts.ServerName != fmt.Sprintf("n%d", i+1) || opts.Cluster.Name != "licledger" || len(opts.Routes) != 3 || !opts.JetStream {
+			t.Fatalf("node %d: server %q, cluster %q, %d routes, JetStream %v; want n%d in cluster licledger with 3 routes and JetStream",
+				i+1, opts.ServerName, opts.Cluster.Name, len(opts.Routes), opts.JetStream, i+1)
+		}
+		want := map[string]*server.Permissions{
+			eventstore.LedgerUser: eventstore.WriterPermissions(eventstore.DefaultStream),
+			"auditor":             eventstore.ReaderPermissions(eventstore.DefaultStream),
+			"billing":             eventstore.ReaderPermissions(eventstore.DefaultStream),
+		}
+		if len(opts.Users) != len(want) {
+			t.Fatalf("cluster node config has %d users, want %d", len(opts.Users), len(want))
+		}
+		for _, u := range opts.Users {
+			samePerms(t, u.Username+" publish allow", u.Permissions.Publish.Allow, want[u.Username].Publish.Allow)
+		}
+		opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", server.RANDOM_PORT, 0
+		opts.Cluster.Host, opts.Cluster.Port = "127.0.0.1", routePorts[i]
+		opts.StoreDir = t.TempDir()
+		opts.NoSigs, opts.NoLog = true, true
+		srv, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Start()
+		t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+		if !srv.ReadyForConnections(30 * time.Second) {
+			t.Fatalf("node %d did not start", i+1)
+		}
+		urls = append(urls, srv.ClientURL())
+		servers = append(servers, srv)
+	}
+	// The cluster has formed once a meta leader counts every node.
+	deadline := time.Now().Add(30 * time.Second)
+	for !slices.ContainsFunc(servers, func(s *server.Server) bool { return s.JetStreamIsLeader() && len(s.JetStreamClusterPeers()) == 3 }) {
+		if time.Now().After(deadline) {
+			t.Fatal("the three nodes formed no JetStream cluster within 30s")
+		}
+		time.Sleep(20 * time.Millisecond) // polls the servers' own convergence
+	}
+	ledger := eventstoretest.MustOpenStore(t, eventstoretest.WithURL(strings.Join(urls, ",")), eventstoretest.WithConfig(func(c *eventstore.Config) {
+		c.Credentials = eventstore.Credentials{User: eventstore.LedgerUser, Password: ledgerPassword}
+		c.Replicas = 3
+	}))
+	agg := platform("acme")
+	mustAppend(t, ledger, agg, 0, hostAdded(t, agg, "h-1"))
+	ctx := testCtx(t)
+	if err := ledger.PutSnapshot(ctx, "projections", map[string]string{"seq": "1"}, strings.NewReader("snapshot")); err != nil {
+		t.Fatalf("put snapshot: %v", err)
+	}
+	var got bytes.Buffer
+	if _, err := ledger.GetSnapshot(ctx, "projections", &got); err != nil || got.String() != "snapshot" {
+		t.Fatalf("get snapshot: %q, %v", got.String(), err)
+	}
+}
+
+// loopbackPorts finds n distinct free loopback TCP ports.
+func loopbackPorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
 }
