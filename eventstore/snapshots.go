@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/licledger/licledger/domain"
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,6 +18,21 @@ import (
 // (which purges the previous object's chunks, so the bucket, unlike the
 // stream, allows purge), and losing it costs a rebuild from the log,
 // nothing else.
+
+// SnapshotTimeout bounds storing or fetching one snapshot when the
+// caller's context has no deadline (the object store would otherwise
+// give the whole transfer its default five seconds, too short for the
+// hundreds of megabytes of a large ledger's projections; a gigabyte
+// over a slow link still fits).
+const SnapshotTimeout = 10 * time.Minute
+
+// snapshotContext gives ctx SnapshotTimeout unless it has a deadline.
+func snapshotContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, SnapshotTimeout)
+}
 
 // SnapshotBucket is the object store bucket of stream's snapshots.
 func SnapshotBucket(stream string) string { return stream + "_SNAPSHOTS" }
@@ -54,6 +70,8 @@ func (s *Store) PutSnapshot(ctx context.Context, name string, meta map[string]st
 	if s.cfg.ReadOnly {
 		return domain.Errorf(domain.EFORBIDDEN, "the event store is open read-only")
 	}
+	ctx, cancel := snapshotContext(ctx)
+	defer cancel()
 	obs, err := s.snapshotBucket(ctx, true)
 	if err != nil {
 		return err
@@ -86,6 +104,8 @@ func (s *Store) SnapshotInfo(ctx context.Context, name string) (map[string]strin
 // copy against the digest it stored, so a torn or corrupted transfer is
 // an error, never a short file.
 func (s *Store) GetSnapshot(ctx context.Context, name string, w io.Writer) (map[string]string, error) {
+	ctx, cancel := snapshotContext(ctx)
+	defer cancel()
 	obs, err := s.snapshotBucket(ctx, false)
 	if err != nil {
 		return nil, err
