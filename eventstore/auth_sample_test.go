@@ -125,6 +125,7 @@ func TestSampleClusterConfig(t *testing.T) {
 	t.Setenv("LICLEDGER_NATS_LEDGER_PASSWORD", ledgerPassword)
 	t.Setenv("LICLEDGER_NATS_AUDITOR_PASSWORD", auditorPassword)
 	t.Setenv("LICLEDGER_NATS_BILLING_PASSWORD", billingPassword)
+	t.Setenv("NATS_STORE_DIR", t.TempDir())
 	routePorts := loopbackPorts(t, 3)
 	for i, p := range routePorts {
 		t.Setenv(fmt.Sprintf("NATS_ROUTE_%d", i+1), fmt.Sprintf("nats-route://127.0.0.1:%d", p))
