@@ -32,40 +32,9 @@ func TestSampleServerConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sample config: %v", err)
 	}
-	want := map[string]*server.Permissions{
-		eventstore.LedgerUser: eventstore.WriterPermissions(eventstore.DefaultStream),
-		"auditor":             eventstore.ReaderPermissions(eventstore.DefaultStream),
-		"billing":             eventstore.ReaderPermissions(eventstore.DefaultStream),
-	}
-	if len(opts.Users) != len(want) {
-		t.Fatalf("sample config has %d users, want %d", len(opts.Users), len(want))
-	}
-	for _, u := range opts.Users {
-		w, ok := want[u.Username]
-		if !ok {
-			t.Fatalf("sample config has an unexpected user %q", u.Username)
-		}
-		samePerms(t, u.Username+" publish allow", u.Permissions.Publish.Allow, w.Publish.Allow)
-		samePerms(t, u.Username+" publish deny", u.Permissions.Publish.Deny, w.Publish.Deny)
-		samePerms(t, u.Username+" subscribe allow", u.Permissions.Subscribe.Allow, w.Subscribe.Allow)
-		if u.Permissions.Subscribe.Deny != nil || u.Permissions.Response != nil {
-			t.Errorf("%s: unexpected permissions %+v", u.Username, u.Permissions)
-		}
-	}
-
+	sampleUsers(t, opts)
 	opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
-	opts.StoreDir = t.TempDir()
-	opts.NoSigs, opts.NoLog = true, true
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	if !srv.ReadyForConnections(30 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	url := srv.ClientURL()
+	url := startSample(t, opts).ClientURL()
 
 	ledger := eventstoretest.MustOpenStore(t, eventstoretest.WithURL(url), eventstoretest.Mutable(), eventstoretest.WithConfig(func(c *eventstore.Config) {
 		c.Credentials = eventstore.Credentials{User: eventstore.LedgerUser, Password: ledgerPassword}
@@ -106,6 +75,51 @@ func TestSampleServerConfig(t *testing.T) {
 	}
 }
 
+// sampleUsers checks that a sample configuration grants the ledger and
+// its readers exactly the package's permissions.
+func sampleUsers(t *testing.T, opts *server.Options) {
+	t.Helper()
+	want := map[string]*server.Permissions{
+		eventstore.LedgerUser: eventstore.WriterPermissions(eventstore.DefaultStream),
+		"auditor":             eventstore.ReaderPermissions(eventstore.DefaultStream),
+		"billing":             eventstore.ReaderPermissions(eventstore.DefaultStream),
+	}
+	if len(opts.Users) != len(want) {
+		t.Fatalf("sample config has %d users, want %d", len(opts.Users), len(want))
+	}
+	for _, u := range opts.Users {
+		w, ok := want[u.Username]
+		if !ok {
+			t.Fatalf("sample config has an unexpected user %q", u.Username)
+		}
+		samePerms(t, u.Username+" publish allow", u.Permissions.Publish.Allow, w.Publish.Allow)
+		samePerms(t, u.Username+" publish deny", u.Permissions.Publish.Deny, w.Publish.Deny)
+		samePerms(t, u.Username+" subscribe allow", u.Permissions.Subscribe.Allow, w.Subscribe.Allow)
+		if u.Permissions.Subscribe.Deny != nil || u.Permissions.Response != nil {
+			t.Errorf("%s: unexpected permissions %+v", u.Username, u.Permissions)
+		}
+	}
+}
+
+// startSample starts a server from a sample configuration (its addresses
+// already moved to loopback), storing in a temporary directory, shut
+// down when the test ends.
+func startSample(t *testing.T, opts *server.Options) *server.Server {
+	t.Helper()
+	opts.StoreDir = t.TempDir()
+	opts.NoSigs, opts.NoLog = true, true
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if !srv.ReadyForConnections(30 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	return srv
+}
+
 func samePerms(t *testing.T, what string, got, want []string) {
 	t.Helper()
 	got, want = slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))
@@ -142,30 +156,10 @@ func TestSampleClusterConfig(t *testing.T) {
 			t.Fatalf("node %d: server %q, cluster %q, %d routes, JetStream %v; want n%d in cluster licledger with 3 routes and JetStream",
 				i+1, opts.ServerName, opts.Cluster.Name, len(opts.Routes), opts.JetStream, i+1)
 		}
-		want := map[string]*server.Permissions{
-			eventstore.LedgerUser: eventstore.WriterPermissions(eventstore.DefaultStream),
-			"auditor":             eventstore.ReaderPermissions(eventstore.DefaultStream),
-			"billing":             eventstore.ReaderPermissions(eventstore.DefaultStream),
-		}
-		if len(opts.Users) != len(want) {
-			t.Fatalf("cluster node config has %d users, want %d", len(opts.Users), len(want))
-		}
-		for _, u := range opts.Users {
-			samePerms(t, u.Username+" publish allow", u.Permissions.Publish.Allow, want[u.Username].Publish.Allow)
-		}
+		sampleUsers(t, opts)
 		opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", server.RANDOM_PORT, 0
 		opts.Cluster.Host, opts.Cluster.Port = "127.0.0.1", routePorts[i]
-		opts.StoreDir = t.TempDir()
-		opts.NoSigs, opts.NoLog = true, true
-		srv, err := server.NewServer(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv.Start()
-		t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-		if !srv.ReadyForConnections(30 * time.Second) {
-			t.Fatalf("node %d did not start", i+1)
-		}
+		srv := startSample(t, opts)
 		urls = append(urls, srv.ClientURL())
 		servers = append(servers, srv)
 	}
