@@ -25,8 +25,13 @@ import (
 // cache (on the ledger clock).
 const businessTTL = 30 * time.Second
 
-// scrapeTimeout bounds what one scrape asks of JetStream.
-const scrapeTimeout = 2 * time.Second
+// scrapeTimeout bounds what one scrape asks of JetStream; businessTimeout
+// one computation of the business gauges (under Prometheus's default
+// scrape timeout of 10s).
+const (
+	scrapeTimeout   = 2 * time.Second
+	businessTimeout = 8 * time.Second
+)
 
 var (
 	descLagSeconds = prometheus.NewDesc("licledger_projection_lag_seconds",
@@ -109,9 +114,8 @@ func (c *opsCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descReplicaLag, float64(r.Lag), r.Name)
 	}
 
-	b, err := c.businessAt(ctx, now)
-	if err != nil {
-		c.s.log.Warn("metrics: business gauges not computed", "err", err)
+	b, _ := c.businessAt(now) // logged there; stale figures are served with their age
+	if b == nil {
 		return
 	}
 	for status, n := range b.platforms {
@@ -158,16 +162,21 @@ func (c *opsCollector) lagSeconds(ctx context.Context, now time.Time) (float64, 
 
 // businessAt returns the business gauges, computed anew when the cached
 // ones are older than businessTTL. Concurrent scrapes wait for one
-// computation rather than each starting their own.
-func (c *opsCollector) businessAt(ctx context.Context, now time.Time) (*businessGauges, error) {
+// computation rather than each starting their own. When a computation
+// fails, the last figures are served with the error (their age gauge
+// tells how old they are); nil before any succeeded.
+func (c *opsCollector) businessAt(now time.Time) (*businessGauges, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if b := c.business; b != nil && now.Sub(b.at) < businessTTL && !now.Before(b.at) {
 		return b, nil
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), businessTimeout)
+	defer cancel()
 	b, err := c.computeBusiness(ctx, now)
 	if err != nil {
-		return nil, err
+		c.s.log.Warn("metrics: business gauges not computed; serving the last ones", "err", err)
+		return c.business, err
 	}
 	c.business = b
 	return b, nil
