@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -68,6 +69,19 @@ func TestSampleServerConfig(t *testing.T) {
 			if got.String() != body || gotMeta["seq"] != meta["seq"] {
 				t.Errorf("snapshot %d: got %d bytes, seq %q; want %d bytes, seq %q", i+1, got.Len(), gotMeta["seq"], len(body), meta["seq"])
 			}
+		}
+		// A user without the bucket's subjects (a server configured before
+		// snapshots, or a reader) gets an error, after the lookup's own
+		// deadline rather than a transfer's: serve then builds from the log.
+		auditor := eventstoretest.MustOpenStore(t, eventstoretest.WithURL(url), eventstoretest.WithConfig(func(c *eventstore.Config) {
+			c.ReadOnly, c.LoadTimeout = true, time.Second
+			c.Credentials = eventstore.Credentials{User: "auditor", Password: auditorPassword}
+		}))
+		start := time.Now()
+		if _, err := auditor.GetSnapshot(ctx, "projections", io.Discard); err == nil {
+			t.Error("a reader fetched a snapshot without the bucket's permissions")
+		} else {
+			t.Logf("a reader's fetch: %v after %v", err, time.Since(start).Round(time.Millisecond))
 		}
 	})
 	if _, err := dial(t, url); !errors.Is(err, nats.ErrAuthorization) {

@@ -40,6 +40,12 @@ func SnapshotBucket(stream string) string { return stream + "_SNAPSHOTS" }
 // snapshotBucket opens the bucket, creating it with the stream's
 // replicas when create is true and it does not exist.
 func (s *Store) snapshotBucket(ctx context.Context, create bool) (jetstream.ObjectStore, error) {
+	// A lookup is one request: it gets a short deadline of its own, so a
+	// server that refuses the subject (a configuration without the
+	// bucket's permissions, whose refusal never answers the request) costs
+	// seconds, not the transfer's SnapshotTimeout.
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.LoadTimeout)
+	defer cancel()
 	name := SnapshotBucket(s.cfg.Stream)
 	obs, err := s.js.ObjectStore(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) && create {
