@@ -85,16 +85,10 @@ func BenchmarkLogSize(b *testing.B) {
 		}
 		large = n
 	}
-	// p99 of each command mode by log size, for the ratio issue 13 sets
-	// (large log within 2x of 10k events), printed after the sizes.
-	p99 := map[string]map[int]float64{}
-	defer func() {
-		for _, mode := range []string{"command-cached", "command-cold"} {
-			if base, big := p99[mode][10_000], p99[mode][large]; base > 0 && big > 0 {
-				b.Logf("%s p99: %.2f ms at %d events, %.2f ms at 10000 events: %.2fx", mode, big, large, base, big/base)
-			}
-		}
-	}()
+	// p99 of each command mode at 10k events: the large log's command
+	// sub-benchmarks report their p99 against it (p99-vs-10k), the ratio
+	// issue 13 wants within 2.
+	p99at10k := map[string]float64{}
 	for _, events := range []int{4_000, 10_000, large} {
 		b.Run(fmt.Sprintf("events=%d", events), func(b *testing.B) {
 			s := eventstoretest.MustOpenStore(b)
@@ -124,10 +118,13 @@ func BenchmarkLogSize(b *testing.B) {
 			}{{"command-cached", 0}, {"command-cold", 1}} {
 				b.Run(mode.name, func(b *testing.B) {
 					x := eventstore.NewExecutor(s, eventstore.Platforms, eventstore.ExecutorConfig{CacheSize: mode.cache})
-					if p99[mode.name] == nil {
-						p99[mode.name] = map[int]float64{}
+					p99 := runCommands(b, x, ids, withNode)
+					switch base := p99at10k[mode.name]; {
+					case events == 10_000:
+						p99at10k[mode.name] = p99
+					case events == large && base > 0:
+						b.ReportMetric(p99/base, "p99-vs-10k")
 					}
-					p99[mode.name][events] = runCommands(b, x, ids, withNode)
 				})
 			}
 		})
