@@ -2,14 +2,11 @@ package projections
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/licledger/licledger/domain"
-	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
 
 // R32: a replica started from a snapshot and then tailing the log holds
@@ -90,30 +87,5 @@ func TestRestoreSnapshotRefusals(t *testing.T) {
 	}
 	if _, err := RestoreSnapshot(ctx, l.store, live.Path(), seq); domain.ErrorCode(err) != domain.ECONFLICT {
 		t.Errorf("restore over an existing database: %v, want %s", err, domain.ECONFLICT)
-	}
-}
-
-// Issue 13: verify beside a live server said "building it from the start
-// of the log" once per projection, which read like a rebuild of live
-// data. It says once that it builds a scratch copy, and the scratch
-// copy's per-projection notes are debug only.
-func TestVerifyLogsItBuildsAScratchCopy(t *testing.T) {
-	t.Parallel()
-	l := newLedger(t)
-	history(l)
-	live := openDB(t, "live.db")
-	catchUp(t, live, l.store)
-	var out eventstoretest.SyncBuffer
-	logger := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	rep, err := Verify(context.Background(), live, l.store, t.TempDir(), logger, nil)
-	if err != nil || !rep.Clean {
-		t.Fatalf("verify: clean %v, %v", rep.Clean, err)
-	}
-	log := out.String()
-	if got := strings.Count(log, "building a scratch copy"); got != 1 {
-		t.Errorf("verify said %d times that it builds a scratch copy, want once:\n%s", got, log)
-	}
-	if strings.Contains(log, "no checkpoint") {
-		t.Errorf("verify's log reads like a rebuild of the live projections:\n%s", log)
 	}
 }
