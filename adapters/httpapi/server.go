@@ -138,6 +138,7 @@ func New(cfg Config) (*Server, error) {
 		st, err := cfg.Runner.Status(ctx)
 		return float64(st.Lag), err
 	})
+	s.metrics.reg.MustRegister(newOpsCollector(s))
 	// Count appends at the store, so events the USB key watcher (or any
 	// other in-process writer) appends are counted with the API's.
 	cfg.Store.OnAppend(func(recs []eventstore.Record) {

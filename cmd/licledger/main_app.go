@@ -37,6 +37,7 @@ type MainConfig struct {
 	MaxBodyBytes    int64
 	MaxUploadBytes  int64
 	ShutdownTimeout time.Duration // for draining HTTP requests; default 10s
+	SnapshotEvery   time.Duration // how often to store a projections snapshot for new replicas (snapshots.go); 0: never
 	// CheckpointEvery is how often the ledger signs a checkpoint when the
 	// log has grown since the last (checkpoint.go), and it signs one at
 	// shutdown too; 0 or less: neither (POST /v1/audit/checkpoints still works).
@@ -73,6 +74,10 @@ type Main struct {
 	Queries  *projections.Queries
 	Runner   *projections.Runner
 	API      *httpapi.Server
+	// Restored is the log sequence the projections started from when Run
+	// restored them from a snapshot (snapshots.go), 0 when they were
+	// already there or built from the log.
+	Restored uint64
 
 	log    *slog.Logger
 	ln     net.Listener
@@ -136,6 +141,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open event store: %w", err)
 	}
+	m.restoreSnapshot(ctx)
 	if m.DB, err = projections.Open(ctx, c.ProjectionsPath); err != nil {
 		return fmt.Errorf("open projections: %w", err)
 	}
@@ -159,6 +165,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		defer m.wg.Done()
 		m.Runner.Run(bg)
 	}()
+	if c.SnapshotEvery > 0 {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.snapshotLoop(bg, c.SnapshotEvery)
+		}()
+	}
 	for _, f := range m.Background {
 		m.wg.Add(1)
 		go func() {
