@@ -66,11 +66,7 @@ func mustVerifyCheckpoint(t *testing.T, cp domain.Checkpoint, pub []byte, stream
 }
 
 func checkpointFindings(rep eventstore.CheckpointReport) []finding {
-	var out []finding
-	for _, p := range rep.Problems {
-		out = append(out, finding{p.Seq, p.Kind})
-	}
-	return out
+	return findings(eventstore.VerifyReport{Problems: rep.Problems})
 }
 
 func TestCheckpointKeptAndVerified(t *testing.T) {

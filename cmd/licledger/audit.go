@@ -86,17 +86,11 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 			return err
 		}
 	}
-	if *asJSON {
-		if rep.Problems == nil {
-			rep.Problems = []eventstore.Problem{} // [] rather than null
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		printAuditReport(stdout, rep)
+	if rep.Problems == nil {
+		rep.Problems = []eventstore.Problem{} // [] rather than null
+	}
+	if err := printReport(stdout, *asJSON, rep, func() { printAuditReport(stdout, rep) }); err != nil {
+		return err
 	}
 	if !rep.OK() {
 		return domain.Errorf(domain.EINTERNAL, "%d problem(s) found in stream %s", len(rep.Problems), rep.Stream)
@@ -123,12 +117,28 @@ func printAuditReport(w io.Writer, rep eventstore.VerifyReport) {
 		fmt.Fprintln(w, "OK: every chain verifies; nothing removed, altered or reordered")
 		return
 	}
-	fmt.Fprintf(w, "%d PROBLEM(S):\n", len(rep.Problems))
-	for _, p := range rep.Problems {
+	printProblems(w, rep.Problems)
+}
+
+// printProblems lists problems one a line, with their sequence.
+func printProblems(w io.Writer, problems []eventstore.Problem) {
+	fmt.Fprintf(w, "%d PROBLEM(S):\n", len(problems))
+	for _, p := range problems {
 		subject := p.Subject
 		if subject == "" {
 			subject = "-"
 		}
 		fmt.Fprintf(w, "  seq %-8d %-18s %-28s %s\n", p.Seq, p.Kind, subject, p.Detail)
 	}
+}
+
+// printReport writes v as indented JSON, or as text with printText.
+func printReport(w io.Writer, asJSON bool, v any, printText func()) error {
+	if !asJSON {
+		printText()
+		return nil
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

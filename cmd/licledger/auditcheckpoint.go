@@ -49,6 +49,14 @@ func auditLedgerKey(keyFile, dataDir string, useData bool) (*ledgerkey.Key, erro
 	return k, err
 }
 
+// ledgerKeyOf opens an existing ledger key: keyFile, or DATA/ledger.key.
+func ledgerKeyOf(keyFile, dataDir string) (*ledgerkey.Key, error) {
+	if keyFile == "" {
+		keyFile = filepath.Join(dataDir, ledgerkey.FileName)
+	}
+	return auditLedgerKey(keyFile, "", false)
+}
+
 // publicKeyFile is what `audit public-key` prints and --public-key reads.
 type publicKeyFile struct {
 	KeyID     string `json:"key_id"`
@@ -168,14 +176,8 @@ func runCheckpointVerify(ctx context.Context, o checkpointVerify, stdout, stderr
 			return err
 		}
 	}
-	if o.asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		printCheckpointReport(stdout, rep)
+	if err := printReport(stdout, o.asJSON, rep, func() { printCheckpointReport(stdout, rep) }); err != nil {
+		return err
 	}
 	if !rep.OK() {
 		return domain.Errorf(domain.EINTERNAL, "%d problem(s): the log does not hold what checkpoint %s sealed", len(rep.Problems), o.cpFile)
@@ -203,14 +205,7 @@ func printCheckpointReport(w io.Writer, rep eventstore.CheckpointReport) {
 		fmt.Fprintln(w, "OK: the log holds exactly what the checkpoint sealed")
 		return
 	}
-	fmt.Fprintf(w, "%d PROBLEM(S):\n", len(rep.Problems))
-	for _, p := range rep.Problems {
-		subject := p.Subject
-		if subject == "" {
-			subject = "-"
-		}
-		fmt.Fprintf(w, "  seq %-8d %-18s %-28s %s\n", p.Seq, p.Kind, subject, p.Detail)
-	}
+	printProblems(w, rep.Problems)
 }
 
 // runAuditCheckpoint signs a checkpoint: through a running ledger's API
@@ -258,11 +253,7 @@ func runAuditCheckpoint(ctx context.Context, args []string, stdout, stderr io.Wr
 			return domain.Errorf(domain.EINTERNAL, "POST /v1/audit/checkpoints: %s: %s", resp.Status, bytes.TrimSpace(body))
 		}
 	} else {
-		path := *keyFile
-		if path == "" {
-			path = filepath.Join(*dataDir, ledgerkey.FileName)
-		}
-		key, err := auditLedgerKey(path, "", false)
+		key, err := ledgerKeyOf(*keyFile, *dataDir)
 		if err != nil {
 			return err
 		}
@@ -295,11 +286,7 @@ func runAuditPublicKey(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	path := *keyFile
-	if path == "" {
-		path = filepath.Join(*dataDir, ledgerkey.FileName)
-	}
-	key, err := auditLedgerKey(path, "", false)
+	key, err := ledgerKeyOf(*keyFile, *dataDir)
 	if err != nil {
 		return err
 	}
