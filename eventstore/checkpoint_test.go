@@ -333,3 +333,37 @@ func TestAuthorshipMarks(t *testing.T) {
 		t.Errorf("verify without the key: %+v", rep)
 	}
 }
+
+// The periodic and shutdown checkpoints sign only when the log grew:
+// an idle ledger does not pile up identical checkpoints.
+func TestCheckpointIfGrown(t *testing.T) {
+	t.Parallel()
+	k := mustLedgerKey(t)
+	s := eventstoretest.MustOpenStore(t, withMark(k))
+	acme := platform("acme")
+	steps := []struct {
+		name    string
+		append  bool
+		written bool
+		lastSeq uint64
+	}{
+		{"empty log", false, false, 0},
+		{"first events", true, true, 1},
+		{"idle", false, false, 1},
+		{"grown", true, true, 2},
+	}
+	version := uint64(0)
+	for _, st := range steps {
+		if st.append {
+			mustAppend(t, s, acme, version, hostAdded(t, acme, fmt.Sprintf("h-%d", version)))
+			version++
+		}
+		cp, written, err := s.CheckpointIfGrown(testCtx(t), k)
+		if err != nil || written != st.written || cp.LastSeq != st.lastSeq {
+			t.Errorf("%s: written %v last_seq %d, %v; want written %v last_seq %d", st.name, written, cp.LastSeq, err, st.written, st.lastSeq)
+		}
+	}
+	if cps, err := s.Checkpoints(testCtx(t), 0); err != nil || len(cps) != 2 {
+		t.Errorf("kept %d checkpoints, %v; want 2", len(cps), err)
+	}
+}
