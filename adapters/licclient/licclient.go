@@ -247,16 +247,23 @@ type unanswered struct{ err error }
 func (u unanswered) Error() string { return u.err.Error() }
 func (u unanswered) Unwrap() error { return u.err }
 
+// NeedsActivation reports whether the next attempt (CheckNow) activates
+// rather than checks in: no instance yet, or its seat is gone.
+func (c *Client) NeedsActivation() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st.Instance == "" || (c.refused && reactivates(c.reason))
+}
+
 // CheckNow makes one attempt now: activate when the client holds no seat
 // (none yet, or the last one was released), else check in. It returns
 // the resulting status and the attempt's error (nil on a verified
 // answer): an *httpclient.Error for a refusal, or one wrapping the cause
 // when the ledger was not reached or its answer was rejected.
 func (c *Client) CheckNow(ctx context.Context) (Status, error) {
+	needActivate := c.NeedsActivation()
 	c.mu.Lock()
-	st := c.st
-	needActivate := st.Instance == "" || (c.refused && reactivates(c.reason))
-	attempt := c.attempt
+	st, attempt := c.st, c.attempt
 	c.mu.Unlock()
 
 	var signed *domain.Signed
