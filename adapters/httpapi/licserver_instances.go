@@ -209,7 +209,14 @@ func (ls *licServer) activate(w http.ResponseWriter, r *http.Request) error {
 	switch agg.Kind {
 	case domain.KindSubscription:
 		var res eventstore.Result[*domain.SubscriptionState]
-		res, err = activateOn(r, a, ls.cmds.Subscriptions, func(st *domain.SubscriptionState) domain.LicenseKeys { return st.Keys }, domain.SubscriptionActivate)
+		var fb *domain.PerpetualState
+		if fb, err = ls.fallbackFor(r, agg.ID); err != nil {
+			return err
+		}
+		res, err = activateOn(r, a, ls.cmds.Subscriptions, func(st *domain.SubscriptionState) domain.LicenseKeys { return st.Keys },
+			func(st *domain.SubscriptionState, cmd domain.InstanceActivate, now time.Time) (domain.InstanceCheckReply, []domain.Event, error) {
+				return domain.SubscriptionActivateWith(st, fb, cmd, now)
+			})
 		recs = res.Records
 		if err == nil && res.Replayed {
 			a.now = res.At
@@ -343,6 +350,25 @@ func checkIn[S any](r *http.Request, ls *licServer, x Executor[S], id string, c 
 			return events, err
 		}})
 	return reply, at, err
+}
+
+// fallbackFor reads the perpetual fallback an activation on subscription
+// id needs now (R28 Decision (fallback)), nil when it needs none.
+// Activations are rare next to checks, so they pay the extra read.
+func (ls *licServer) fallbackFor(r *http.Request, id string) (*domain.PerpetualState, error) {
+	st, err := ls.cmds.Subscriptions.Current(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	need := st.NeedsFallback(ls.s.cfg.Now())
+	if need == "" {
+		return nil, nil
+	}
+	agg, err := domain.ParseAggregate(need)
+	if err != nil {
+		return nil, err
+	}
+	return ls.cmds.Perpetuals.Current(r.Context(), agg.ID)
 }
 
 // checkSubscription checks in on a subscription. A canceled or expired one

@@ -163,6 +163,15 @@ func TestCanceledSubscriptionFallsBack(t *testing.T) {
 	if got, want := state(t, newer), "refused/"+domain.ReasonInstanceVersionNotCovered; got != want {
 		t.Errorf("newer version after cancel: %s, want %s", got, want)
 	}
+	// Moving the covered product to a new machine: the newer one stops,
+	// and the new machine activates on the fallback's free seat.
+	if err := newer.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	moved := product(t, l.URL, key, "", clock, "5.2.0", productT0.AddDate(0, -1, 0))
+	if st, err := moved.Start(ctx); st.State != licclient.Active || st.Answer.Fallback != "perpetual/P-FB" {
+		t.Errorf("activation after cancel: %s, fallback %q (%v); want active on perpetual/P-FB", st.State, st.Answer.Fallback, err)
+	}
 	doc, err := l.API.GetSubscription(ctx, "S-FB", time.Time{})
 	if err != nil || doc.Fallback != "perpetual/P-FB" {
 		t.Errorf("subscription view: fallback %q (%v), want perpetual/P-FB", doc.Fallback, err)
