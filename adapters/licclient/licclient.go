@@ -378,6 +378,10 @@ func (c *Client) settle(next stored, err error) (Status, error) {
 	case errors.As(err, &ae) && ae.Status != http.StatusTooManyRequests && ae.Status < 500 && ae.Reason != "":
 		c.reason, c.refused, c.failures, c.retry = ae.Reason, true, 0, 0
 		err = ae
+		// The ledger said no: the held answer must not outlive the
+		// refusal, not even through a restart during an outage.
+		c.st.Signed, c.st.Claims = nil, domain.AnswerClaims{}
+		save = &stored{Instance: c.st.Instance, Secret: c.st.Secret, keys: c.keys}
 	default:
 		c.failures++
 		c.reason, c.retry = failureReason(err), 0

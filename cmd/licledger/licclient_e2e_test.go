@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -246,5 +247,45 @@ func TestLedgerKeyRotation(t *testing.T) {
 	payload, err := domain.VerifyDocument(keys, domain.EntitlementSigningPrefix, *se)
 	if err != nil || !bytes.Contains(payload, []byte(`"acme"`)) {
 		t.Errorf("signed entitlement: %s (%v)", payload, err)
+	}
+}
+
+// `licledger product run --once` activates and keeps its state file; run
+// again, it resumes the same instance; with the ledger stopped, it runs on
+// the stored answer (degraded); a refusal says the product must stop.
+func TestProductRunOnce(t *testing.T) {
+	t.Parallel()
+	l := mustRunMain(t, withToken("admin", fleetAdmin))
+	key := createSubscription(t, l, "S-CLI", "acme", "annual")
+	file := filepath.Join(t.TempDir(), "license.json")
+	run := func() string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if code := dispatch(t.Context(), []string{"product", "run", "--url", l.URL, "--license-key", key, "--version", "5.2.0", "--state-file", file, "--once"}, &stdout, &stderr); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+		return stdout.String()
+	}
+	first := run()
+	if !regexp.MustCompile(`^active: instance \S+ on subscription/S-CLI, plan team \(2 instances\), version 5.2.0; runs (24h0m0s|23h59m5\ds) more`).MatchString(first) {
+		t.Fatalf("first run: %q", first)
+	}
+	instance := strings.Fields(first)[2]
+	if again := run(); !strings.HasPrefix(again, "active: instance "+instance+" ") {
+		t.Errorf("second run: %q, want the same instance %s", again, instance)
+	}
+	if _, err := l.API.Cancel(t.Context(), "S-CLI", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := run(), "refused: subscription-not-active (instance "+instance+"); the product must stop\n"; got != want {
+		t.Errorf("after cancel: %q, want %q", got, want)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The refusal dropped the stored answer: a restart while the ledger
+	// is away does not run on the answer from before it.
+	if got, want := run(), "expired: unreachable (instance "+instance+"); the product must stop\n"; got != want {
+		t.Errorf("ledger stopped after the refusal: %q, want %q", got, want)
 	}
 }
