@@ -89,8 +89,8 @@ func runProduct(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // printStatus prints one line a person reads.
 func printStatus(w io.Writer, s licclient.Status) {
 	a := s.Answer
-	switch s.State {
-	case licclient.Active, licclient.Degraded:
+	switch {
+	case s.State == licclient.Active || s.State == licclient.Degraded:
 		why := ""
 		if s.State == licclient.Degraded {
 			why = " (" + s.Reason + ")"
@@ -101,6 +101,8 @@ func printStatus(w io.Writer, s licclient.Status) {
 		}
 		fmt.Fprintf(w, "%s%s: instance %s on %s, plan %s (%d instances), version %s; runs %s more on the answer issued %s, signed by %s\n",
 			s.State, why, s.Instance, src, a.Plan.Name, a.InstanceLimit, a.Version, s.TimeLeft.Round(time.Second), a.IssuedAt, a.KeyID)
+	case s.Instance == "":
+		fmt.Fprintf(w, "%s: %s (no instance); the product must stop\n", s.State, s.Reason)
 	default:
 		fmt.Fprintf(w, "%s: %s (instance %s); the product must stop\n", s.State, s.Reason, s.Instance)
 	}
