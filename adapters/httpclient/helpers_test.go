@@ -137,31 +137,19 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "httpclient-example-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	exampleLedger, err = openLedger(dir, eventstoretest.NewClock(t0))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start the example's ledger:", err)
-		return 1
-	}
-	defer exampleLedger.Close()
-	ledgerURL = exampleLedger.URL
-	admin, err := httpclient.New(ledgerURL, httpclient.WithToken(adminToken))
-	var created *httpclient.LicenseCommandResult
-	if err == nil {
-		created, err = admin.CreateSubscription(context.Background(), httpclient.SubscriptionRequest{ID: "S-ACME", Customer: "acme",
-			Plan: httpclient.InstancePlan{Name: "team", Instances: 2, Devices: 50}, Period: "annual"})
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "set up the example's subscription:", err)
-		return 1
-	}
-	exampleLicenseKey = created.LicenseKey
-	return m.Run()
+	return httpapitest.Main(m, eventstoretest.NewClock(t0), "admin "+adminToken+"\nauditor "+auditorToken+"\nclient "+clientToken, func(l *httpapitest.Ledger) error {
+		exampleLedger, ledgerURL = &ledger{l}, l.URL
+		admin, err := httpclient.New(ledgerURL, httpclient.WithToken(adminToken))
+		var created *httpclient.LicenseCommandResult
+		if err == nil {
+			created, err = admin.CreateSubscription(context.Background(), httpclient.SubscriptionRequest{ID: "S-ACME", Customer: "acme",
+				Plan: httpclient.InstancePlan{Name: "team", Instances: 2, Devices: 50}, Period: "annual"})
+		}
+		if err == nil {
+			exampleLicenseKey = created.LicenseKey
+		}
+		return err
+	})
 }
 
 // exampleLicenseKey is the license key of the example's subscription, as

@@ -31,33 +31,19 @@ var ledgerURL, exampleLicenseKey string
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "licclient-example-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	l, err := httpapitest.Open(dir, nil, "admin "+adminToken, httpapi.SigningConfig{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start the example's ledger:", err)
-		return 1
-	}
-	defer l.Close()
-	ledgerURL = l.URL
-	admin, err := httpclient.New(l.URL, httpclient.WithToken(adminToken))
-	if err == nil {
+	return httpapitest.Main(m, nil, "admin "+adminToken, func(l *httpapitest.Ledger) error {
+		ledgerURL = l.URL
+		admin, err := httpclient.New(l.URL, httpclient.WithToken(adminToken))
 		var r *httpclient.LicenseCommandResult
-		r, err = admin.CreateSubscription(context.Background(), httpclient.SubscriptionRequest{ID: "S-ACME", Customer: "acme",
-			Plan: httpclient.InstancePlan{Name: "team", Instances: 2, Devices: 50}, Period: "annual"})
-		if r != nil {
+		if err == nil {
+			r, err = admin.CreateSubscription(context.Background(), httpclient.SubscriptionRequest{ID: "S-ACME", Customer: "acme",
+				Plan: httpclient.InstancePlan{Name: "team", Instances: 2, Devices: 50}, Period: "annual"})
+		}
+		if err == nil {
 			exampleLicenseKey = r.LicenseKey
 		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "create the example's subscription:", err)
-		return 1
-	}
-	return m.Run()
+		return err
+	})
 }
 
 // world is one test's ledger, its admin, and the network between the

@@ -6,10 +6,13 @@ package httpapitest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/licledger/licledger/adapters/httpapi"
@@ -74,4 +77,28 @@ func Open(dir string, clock *eventstoretest.Clock, tokens string, signing httpap
 		srv.Close()
 		stop()
 	}}, nil
+}
+
+// Main runs a package's tests (TestMain) with one ledger for them all,
+// typically for its examples, which take no *testing.T: started in a
+// temporary directory on clock (nil: time.Now) with tokens, then setup
+// (creating what the examples use). It returns the exit code for os.Exit.
+func Main(m *testing.M, clock *eventstoretest.Clock, tokens string, setup func(*Ledger) error) int {
+	dir, err := os.MkdirTemp("", "ledger-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	l, err := Open(dir, clock, tokens, httpapi.SigningConfig{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start the tests' ledger:", err)
+		return 1
+	}
+	defer l.Close()
+	if err := setup(l); err != nil {
+		fmt.Fprintln(os.Stderr, "set up the tests' ledger:", err)
+		return 1
+	}
+	return m.Run()
 }
