@@ -177,6 +177,29 @@ func TestCanceledSubscriptionFallsBack(t *testing.T) {
 	if err != nil || doc.Fallback != "perpetual/P-FB" {
 		t.Errorf("subscription view: fallback %q (%v), want perpetual/P-FB", doc.Fallback, err)
 	}
+
+	// Billing sees the attachment, in the subscription's order.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "billing.jsonl")
+	var stdout, stderr bytes.Buffer
+	if code := dispatch(ctx, []string{"billing", "tail", "--consumer", "erp", "--data", l.Dir, "--out", out,
+		"--ack-wait", "50ms", "--exit-idle", "100ms"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("billing tail: exit %d: %s", code, stderr.String())
+	}
+	billed, _ := os.ReadFile(out)
+	var types []string
+	for line := range strings.SplitSeq(strings.TrimSpace(string(billed)), "\n") {
+		var e struct{ Type, Subject string }
+		json.Unmarshal([]byte(line), &e)
+		if e.Subject == "subscription/S-FB" && !strings.HasPrefix(e.Type, "instance.") {
+			types = append(types, e.Type)
+		}
+	}
+	if got, want := strings.Join(types, " "), "subscription.created subscription.fallback_attached subscription.canceled"; got != want {
+		t.Errorf("billed subscription events %q, want %q", got, want)
+	}
 }
 
 // R27 Decision (trust): GET /v1/ledger/keys and `ledger-key list` publish
