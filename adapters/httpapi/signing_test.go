@@ -58,7 +58,8 @@ func TestAnswersAreSigned(t *testing.T) {
 	}
 }
 
-// A signed entitlement is asked for with ?signed=1; another value is a
+// R27 Decision (trust): a signed entitlement is asked for with
+// ?signed=1, its payload the plain document's bytes; another value is a
 // bad parameter, not silently ignored.
 func TestSignedEntitlementParameter(t *testing.T) {
 	t.Parallel()

@@ -213,7 +213,7 @@ func mustCheckBody(t *testing.T, w *world, c *licclient.Client) []byte {
 	return body
 }
 
-// Seed 004 "move to another hardware instance": an admin releases a stuck
+// R27, seed 004 "move to another hardware instance": an admin releases a stuck
 // seat with a recorded reason; the product is refused seat-released, and its
 // next attempt activates a new instance. A clean shutdown (Close)
 // deactivates and forgets the state file.

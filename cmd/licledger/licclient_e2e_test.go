@@ -49,7 +49,7 @@ func state(t *testing.T, c *licclient.Client) string {
 	return string(st.State)
 }
 
-// R27 (Decision (trust)): the ledger stops (a real outage). The product
+// R27 Decision (trust): the ledger stops (a real outage). The product
 // keeps running on its last verified answer: 23 h later it is degraded
 // with an hour left, 25 h later expired. A restart of the product during
 // the outage resumes from the stored answer; the stored answer tampered
@@ -273,7 +273,7 @@ func TestLedgerKeyRotation(t *testing.T) {
 	}
 }
 
-// `licledger product run --once` activates and keeps its state file; run
+// R27: `licledger product run --once` activates and keeps its state file; run
 // again, it resumes the same instance; with the ledger stopped, it runs on
 // the stored answer (degraded); a refusal says the product must stop.
 func TestProductRunOnce(t *testing.T) {
