@@ -93,16 +93,15 @@ type Signer interface {
 }
 
 // NewAnswerClaims states reply as a signed answer will: issued at now,
-// valid for the lease (capped at the subscription's period end when no
-// fallback answers after it, since the product may not run past it).
+// valid for the lease. Not capped at a subscription's period end: a
+// renewal (or a perpetual fallback) may extend it while the product is
+// offline, and R27 gives an offline product its 24 hours whatever the
+// period; the next check after the end learns the status.
 func NewAnswerClaims(kind string, reply InstanceCheckReply, now time.Time) AnswerClaims {
 	now = now.UTC()
 	until := now.Add(time.Duration(reply.LeaseSeconds) * time.Second)
 	if reply.LeaseSeconds <= 0 {
 		until = now.Add(InstanceDefaultLease)
-	}
-	if end := srvParseTime(reply.PeriodEnd); reply.Fallback == "" && !end.IsZero() && end.After(now) && end.Before(until) {
-		until = end
 	}
 	return AnswerClaims{
 		Format: AnswerFormat, Kind: kind, License: reply.License, Instance: reply.Instance, Status: reply.Status,

@@ -93,18 +93,23 @@ func TestSignedAnswerVerifiesOffline(t *testing.T) {
 	}
 }
 
-// R27: an answer never outlives the subscription's period unless a
-// fallback answers after it.
-func TestAnswerValidUntilCappedAtPeriodEnd(t *testing.T) {
+// R27: an answer holds for the lease from its issue, also across the
+// subscription's period end (a renewal may come while the product is
+// offline; the next check learns the status).
+func TestAnswerValidForTheLease(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	end := now.Add(2 * time.Hour)
-	reply := InstanceCheckReply{PeriodEnd: srvTimeText(end), LeaseSeconds: 86400}
-	if got := NewAnswerClaims(AnswerCheck, reply, now).Until(); !got.Equal(end) {
-		t.Errorf("valid until %s, want the period end %s", got, end)
-	}
-	reply.Fallback = "perpetual/P-1"
-	if got, want := NewAnswerClaims(AnswerCheck, reply, now).Until(), now.Add(24*time.Hour); !got.Equal(want) {
-		t.Errorf("with a fallback: valid until %s, want %s", got, want)
+	for _, tc := range []struct {
+		name  string
+		reply InstanceCheckReply
+		want  time.Duration
+	}{
+		{"default lease", InstanceCheckReply{}, InstanceDefaultLease},
+		{"one-hour lease", InstanceCheckReply{LeaseSeconds: 3600}, time.Hour},
+		{"period ends sooner", InstanceCheckReply{PeriodEnd: srvTimeText(now.Add(2 * time.Hour)), LeaseSeconds: 86400}, 24 * time.Hour},
+	} {
+		if got := NewAnswerClaims(AnswerCheck, tc.reply, now).Until().Sub(now); got != tc.want {
+			t.Errorf("%s: valid for %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
