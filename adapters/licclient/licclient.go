@@ -53,6 +53,11 @@ const (
 	Refused State = "refused"
 )
 
+// ReasonClockSkew is Status.Reason when a verified answer is expired as
+// soon as it arrives: the product's clock is ahead of the ledger's by more
+// than the tolerance (answers count from the ledger's issue instant).
+const ReasonClockSkew = "clock-skew"
+
 // DefaultTolerance is how long a product keeps running on its last
 // verified answer (R27: the client stops after 24 hours without a
 // successful check).
@@ -136,6 +141,7 @@ type Client struct {
 	failures int           // consecutive failed attempts, for the backoff
 	retry    time.Duration // the last Retry-After
 	attempt  int           // activation attempts answered
+	lastOK   bool          // the last attempt got a verified answer
 	last     Status        // as last reported to OnChange
 }
 
@@ -215,6 +221,11 @@ func (c *Client) statusLocked(now time.Time) Status {
 	default:
 		left := c.expiresLocked().Sub(now)
 		switch {
+		case c.st.Claims.IssuedAt != "" && left <= 0 && c.reason == "" && c.lastOK:
+			// A verified answer, just received, is already past: the
+			// product's clock is ahead of the ledger's by more than the
+			// tolerance. Fail closed, and say why.
+			s.State, s.Reason = Expired, ReasonClockSkew
 		case left <= 0 || c.st.Claims.IssuedAt == "":
 			s.State = Expired
 		case c.reason != "":
@@ -370,10 +381,12 @@ func (c *Client) settle(next stored, err error) (Status, error) {
 	c.mu.Lock()
 	var ae *httpclient.Error
 	var save *stored
+	c.lastOK = false
 	switch {
 	case err == nil:
 		c.st = next
 		c.reason, c.refused, c.failures, c.retry = "", false, 0, 0
+		c.lastOK = true
 		save = &stored{Instance: next.Instance, Secret: next.Secret, Signed: next.Signed, Claims: next.Claims, keys: c.keys}
 	case errors.As(err, &ae) && ae.Status != http.StatusTooManyRequests && ae.Status < 500 && ae.Reason != "":
 		c.reason, c.refused, c.failures, c.retry = ae.Reason, true, 0, 0

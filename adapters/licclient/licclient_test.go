@@ -332,3 +332,18 @@ func TestRunChecksPeriodically(t *testing.T) {
 		t.Errorf("after two periodic checks: %s, answer issued %s (first %s)", st.State, st.Answer.IssuedAt, first.Answer.IssuedAt)
 	}
 }
+
+// R27 Decision (trust): the tolerance counts from the ledger's issue
+// instant, so a product whose clock runs more than the tolerance ahead
+// stops at once, and says why.
+func TestClockSkewFailsClosed(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	c := w.product(func(cfg *licclient.Config) {
+		cfg.Now = func() time.Time { return w.l.Clock.Now().Add(48 * time.Hour) }
+	})
+	st, err := c.Start(t.Context())
+	if err != nil || st.State != licclient.Expired || st.Reason != licclient.ReasonClockSkew {
+		t.Errorf("Start with the clock 48 h ahead: %s (%q), %v; want expired (%s)", st.State, st.Reason, err, licclient.ReasonClockSkew)
+	}
+}
