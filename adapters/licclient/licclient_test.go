@@ -347,3 +347,50 @@ func TestClockSkewFailsClosed(t *testing.T) {
 		t.Errorf("Start with the clock 48 h ahead: %s (%q), %v; want expired (%s)", st.State, st.Reason, err, licclient.ReasonClockSkew)
 	}
 }
+
+// R27: against the ledger's own rate limit (a burst of checks on one
+// license, the ledger's clock standing still), the client is degraded
+// (rate-limited), not refused, and waits at least the Retry-After the
+// ledger sends.
+func TestHonoursLedgerRateLimit(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	c := w.product(func(cfg *licclient.Config) { cfg.MinBackoff, cfg.MaxBackoff = time.Millisecond, time.Millisecond })
+	mustStart(t, c, licclient.Active)
+	var limited licclient.Status
+	for range 1000 { // the ledger's burst per license is 500
+		st, _ := c.CheckNow(t.Context())
+		if st.Reason == domain.ReasonRateLimited {
+			limited = st
+			break
+		}
+	}
+	if limited.State != licclient.Degraded {
+		t.Fatalf("no rate-limited check in 1000 at one instant: %+v", limited)
+	}
+	if d := c.NextDelay(); d < time.Second {
+		t.Errorf("NextDelay after a 429 = %v, want at least the ledger's Retry-After (1s or more)", d)
+	}
+}
+
+// R27, seed 004 "move to another hardware instance": on a one-seat
+// license the old machine shuts down cleanly and the new one activates,
+// with no admin.
+func TestMoveToAnotherMachine(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	r, err := w.admin.CreateSubscription(t.Context(), httpclient.SubscriptionRequest{ID: "S-SOLO", Plan: httpclient.InstancePlan{Name: "solo", Instances: 1}, Period: "annual"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.key = r.LicenseKey
+	old := w.product(nil)
+	mustStart(t, old, licclient.Active)
+	if st, _ := w.product(nil).Start(t.Context()); st.State != licclient.Refused || st.Reason != domain.ReasonInstanceTooMany {
+		t.Fatalf("a second machine while the first runs: %s (%s), want refused (%s)", st.State, st.Reason, domain.ReasonInstanceTooMany)
+	}
+	if err := old.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mustStart(t, w.product(nil), licclient.Active)
+}
