@@ -185,7 +185,7 @@ func TestCanceledSubscriptionFallsBack(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "billing.jsonl")
 	var stdout, stderr bytes.Buffer
 	if code := dispatch(ctx, []string{"billing", "tail", "--consumer", "erp", "--data", l.Dir, "--out", out,
-		"--ack-wait", "50ms", "--exit-idle", "100ms"}, &stdout, &stderr); code != 0 {
+		"--ack-wait", "50ms", "--exit-idle", "1s"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("billing tail: exit %d: %s", code, stderr.String())
 	}
 	billed, _ := os.ReadFile(out)
