@@ -72,7 +72,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{t: t, l: l, admin: admin, net: &network{rt: http.DefaultTransport}, key: r.LicenseKey}
+	return &world{t: t, l: l, admin: admin, net: &network{rt: http.DefaultTransport.(*http.Transport).Clone()}, key: r.LicenseKey}
 }
 
 // product returns a license client of the world's subscription through
@@ -95,7 +95,9 @@ func (w *world) product(change func(*licclient.Config)) *licclient.Client {
 }
 
 // network is the product's view of the ledger: up, down, or rewriting
-// the ledger's answers (a man in the middle).
+// the ledger's answers (a man in the middle). Its transport is its own:
+// an httptest server closing (another test's) closes the idle
+// connections of http.DefaultTransport, in flight ones included.
 type network struct {
 	rt http.RoundTripper
 

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,7 +28,9 @@ var productT0 = time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
 // its state in file ("" for none), with version released at released.
 func product(t *testing.T, url, license, file string, clock *eventstoretest.Clock, version string, released time.Time) *licclient.Client {
 	t.Helper()
-	hc, err := httpclient.New(url)
+	// A transport of its own: a test server closing elsewhere closes the
+	// idle connections of http.DefaultTransport.
+	hc, err := httpclient.New(url, httpclient.WithHTTPClient(&http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}))
 	if err != nil {
 		t.Fatal(err)
 	}
