@@ -63,6 +63,9 @@ type Main struct {
 	Store *eventstore.Store
 	// LedgerKey is the ledger's own key, created on first start.
 	LedgerKey *ledgerkey.Key
+	// LedgerKeys is every signing key: LedgerKey and those rotated in
+	// beside it (the current one signs answers).
+	LedgerKeys *ledgerkey.Ring
 	// Commands is the command layer every edge of this process writes
 	// through (one cache per aggregate kind, one lock table).
 	Commands eventstore.Executors
@@ -119,9 +122,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		c.LedgerKeyPath = filepath.Join(c.DataDir, ledgerkey.FileName)
 	}
 	var created bool
-	if m.LedgerKey, created, err = ledgerkey.Open(c.LedgerKeyPath); err != nil {
+	if m.LedgerKeys, created, err = ledgerkey.OpenRing(c.LedgerKeyPath); err != nil {
 		return err
 	}
+	m.LedgerKey = m.LedgerKeys.Root()
 	if created {
 		m.log.Info("created the ledger key; keep it with the data and give every serve replica the same file", "key_id", m.LedgerKey.ID(), "path", c.LedgerKeyPath)
 	}
@@ -144,7 +148,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Queries = projections.NewQueries(m.DB)
 	m.Runner = projections.NewRunner(m.DB, m.Store, m.log)
 	m.API, err = httpapi.New(httpapi.Config{Store: m.Store, Commands: httpapi.CommandsOf(m.Commands), Queries: m.Queries, Runner: m.Runner, Verifier: m.Verifier,
-		Tokens: c.Tokens, Logger: m.log, LicenseServer: httpapi.LicenseServerConfig{SecretKey: m.LedgerKey.Derive("idempotent-secrets")}, Now: c.Now, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, Ready: m.Ready})
+		Tokens: c.Tokens, Logger: m.log, LicenseServer: httpapi.LicenseServerConfig{SecretKey: m.LedgerKey.Derive("idempotent-secrets")}, Signing: signingConfig(m.LedgerKeys), Now: c.Now, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, Ready: m.Ready})
 	if err != nil {
 		return err
 	}
