@@ -48,8 +48,12 @@ const (
 // design's query shape. MarshalEntitlement prints it; the CLI, the HTTP
 // API and the golden files all print exactly those bytes.
 type Entitlement struct {
-	Platform string           `json:"platform"`
-	At       time.Time        `json:"at"`
+	Platform string    `json:"platform"`
+	At       time.Time `json:"at"`
+	// AsOf is the log position the answer stands at, set by the reader
+	// that folded the history (absent for a history without stream
+	// sequences, e.g. a fixture).
+	AsOf     *LogPosition     `json:"as_of,omitempty"`
 	Status   string           `json:"status"`
 	Base     *BaseEntitlement `json:"base"` // null when no Base takes part (unlicensed)
 	Modules  ModuleMap        `json:"modules"`

@@ -99,11 +99,21 @@ type HostRequest struct {
 	Sockets    int    `json:"sockets"`
 }
 
+// LogPosition is where in the log a view stands: the instant it answers
+// for and the stream sequence of the last event it includes.
+type LogPosition struct {
+	Time time.Time `json:"time"`
+	Seq  uint64    `json:"seq"`
+}
+
 // Entitlement is what a platform is entitled to at an instant: the
 // design's query shape, the same document `licledger replay` prints.
 type Entitlement struct {
 	Platform string    `json:"platform"`
 	At       time.Time `json:"at"`
+	// AsOf is the log position the answer stands at: ask again with
+	// it (At and Seq options) for the same answer.
+	AsOf *LogPosition `json:"as_of,omitempty"`
 	// Status is "unlicensed", "community", "expired", "grace" or
 	// "licensed", from the Base license that wins precedence (R13).
 	Status   string                       `json:"status"`
@@ -183,6 +193,7 @@ type KeySlot struct {
 // more).
 type TimelinePage struct {
 	Platform  string          `json:"platform"`
+	AsOf      *LogPosition    `json:"as_of,omitempty"`
 	Entries   []TimelineEntry `json:"entries"`
 	NextAfter uint64          `json:"next_after,omitempty"`
 }
@@ -308,8 +319,11 @@ type InstanceView struct {
 // SubscriptionDoc is a subscription at an instant (GetSubscription).
 // Status is "active", "past_due", "canceled" or "expired" (R23).
 type SubscriptionDoc struct {
-	Subscription   string         `json:"subscription"`
-	At             time.Time      `json:"at"`
+	Subscription string    `json:"subscription"`
+	At           time.Time `json:"at"`
+	// AsOf is the log position the answer stands at: ask again with
+	// it (At and Seq options) for the same answer.
+	AsOf           *LogPosition   `json:"as_of,omitempty"`
 	Version        uint64         `json:"version"`
 	Status         string         `json:"status"`
 	Customer       string         `json:"customer,omitempty"`
@@ -328,8 +342,11 @@ type SubscriptionDoc struct {
 
 // PerpetualDoc is a perpetual license at an instant (GetPerpetual).
 type PerpetualDoc struct {
-	Perpetual      string         `json:"perpetual"`
-	At             time.Time      `json:"at"`
+	Perpetual string    `json:"perpetual"`
+	At        time.Time `json:"at"`
+	// AsOf is the log position the answer stands at: ask again with
+	// it (At and Seq options) for the same answer.
+	AsOf           *LogPosition   `json:"as_of,omitempty"`
 	Version        uint64         `json:"version"`
 	Status         string         `json:"status"`
 	Customer       string         `json:"customer,omitempty"`
@@ -346,8 +363,11 @@ type PerpetualDoc struct {
 
 // CouponDoc is a coupon at an instant (GetCoupon).
 type CouponDoc struct {
-	Coupon          string             `json:"coupon"`
-	At              time.Time          `json:"at"`
+	Coupon string    `json:"coupon"`
+	At     time.Time `json:"at"`
+	// AsOf is the log position the answer stands at: ask again with
+	// it (At and Seq options) for the same answer.
+	AsOf            *LogPosition       `json:"as_of,omitempty"`
 	Version         uint64             `json:"version"`
 	Status          string             `json:"status"`
 	Partner         string             `json:"partner"`

@@ -83,15 +83,15 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		at = t.UTC()
 	}
 
-	events, lines, err := readHistory(*eventsPath)
+	h, err := readHistory(*eventsPath)
 	if err != nil {
 		return err
 	}
 	var out []byte
 	if *all {
-		out, err = replayAll(*eventsPath, events, lines, at)
+		out, err = replayAll(*eventsPath, h, at)
 	} else {
-		out, err = replayOne(*eventsPath, events, lines, agg, at)
+		out, err = replayOne(*eventsPath, h, agg, at)
 	}
 	if err != nil {
 		return err
@@ -103,9 +103,10 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // replayOne renders one aggregate's view as of at (zero: its last event).
 // An aggregate the history holds no event of is ENOTFOUND with the
 // reason the API gives for it.
-func replayOne(path string, events []domain.Event, lines []int, agg domain.Aggregate, at time.Time) ([]byte, error) {
+func replayOne(path string, h history, agg domain.Aggregate, at time.Time) ([]byte, error) {
+	events := h.events
 	if agg.Kind == domain.KindPlatform {
-		if err := checkHistory(path, events, lines, agg.ID); err != nil {
+		if err := checkHistory(path, events, h.lines, agg.ID); err != nil {
 			return nil, err
 		}
 	}
@@ -118,7 +119,7 @@ func replayOne(path string, events []domain.Event, lines []int, agg domain.Aggre
 	} else if _, ok := lastEventTime(events, agg.String()); !ok {
 		return nil, missing(path, agg)
 	}
-	return renderView(events, agg, at)
+	return renderView(h, agg, at)
 }
 
 // missing is the refusal of an aggregate the history does not hold: the
@@ -141,33 +142,47 @@ func missing(path string, agg domain.Aggregate) error {
 
 // renderView is the document the HTTP API answers for the aggregate as
 // of at: the bytes of domain.MarshalEntitlement for a platform, the
-// indented JSON of the domain's view (writeJSON's) for the others.
-func renderView(events []domain.Event, agg domain.Aggregate, at time.Time) ([]byte, error) {
+// indented JSON of the domain's view (writeJSON's) for the others; with
+// the log position (as_of) when the history is an export, whose lines
+// carry their stream sequences.
+func renderView(h history, agg domain.Aggregate, at time.Time) ([]byte, error) {
 	var (
 		doc any
 		err error
 	)
+	events, pos := h.events, h.position(agg, at)
 	switch agg.Kind {
 	case domain.KindPlatform:
 		s, err := domain.PlatformAsOf(events, agg.ID, at)
 		if err != nil {
 			return nil, err
 		}
-		return domain.MarshalEntitlement(domain.PlatformEntitlement(s, at))
+		ent := domain.PlatformEntitlement(s, at)
+		ent.AsOf = pos
+		return domain.MarshalEntitlement(ent)
 	case domain.KindSubscription:
 		var s *domain.SubscriptionState
 		if s, err = domain.SubscriptionAsOf(events, agg.ID, at); err == nil {
-			doc, err = domain.SubscriptionView(s, at)
+			var d domain.SubscriptionDoc
+			d, err = domain.SubscriptionView(s, at)
+			d.AsOf = pos
+			doc = d
 		}
 	case domain.KindPerpetual:
 		var s *domain.PerpetualState
 		if s, err = domain.PerpetualAsOf(events, agg.ID, at); err == nil {
-			doc, err = domain.PerpetualView(s, at)
+			var d domain.PerpetualDoc
+			d, err = domain.PerpetualView(s, at)
+			d.AsOf = pos
+			doc = d
 		}
 	case domain.KindCoupon:
 		var s *domain.CouponState
 		if s, err = domain.CouponAsOf(events, agg.ID, at); err == nil {
-			doc, err = domain.CouponView(s, at)
+			var d domain.CouponDoc
+			d, err = domain.CouponView(s, at)
+			d.AsOf = pos
+			doc = d
 		}
 	default:
 		return nil, domain.Errorf(domain.EINVALID, "unknown aggregate kind %q", agg.Kind)
@@ -186,7 +201,8 @@ func renderView(events []domain.Event, agg domain.Aggregate, at time.Time) ([]by
 // sorted order), the view of every aggregate with an event at or before
 // at (zero: the log's last event); aggregates that do not exist yet then
 // are left out.
-func replayAll(path string, events []domain.Event, lines []int, at time.Time) ([]byte, error) {
+func replayAll(path string, h history, at time.Time) ([]byte, error) {
+	events := h.events
 	if at.IsZero() && len(events) > 0 {
 		at = events[len(events)-1].Time.UTC()
 	}
@@ -203,11 +219,11 @@ func replayAll(path string, events []domain.Event, lines []int, at time.Time) ([
 			return nil, err
 		}
 		if agg.Kind == domain.KindPlatform {
-			if err := checkHistory(path, events, lines, agg.ID); err != nil {
+			if err := checkHistory(path, events, h.lines, agg.ID); err != nil {
 				return nil, err
 			}
 		}
-		b, err := renderView(events, agg, at)
+		b, err := renderView(h, agg, at)
 		if err != nil {
 			return nil, &domain.Error{Code: domain.ErrorCode(err), Reason: domain.ErrorReason(err), Message: e.Subject + ": " + domain.ErrorMessage(err)}
 		}
@@ -245,49 +261,82 @@ func checkHistory(path string, events []domain.Event, lines []int, platform stri
 		path, lines[i], e.ID, e.Type, domain.ErrorReason(err), domain.ErrorMessage(err))}
 }
 
+// history is a parsed history file: its events, their line numbers and,
+// for an export, their stream sequences (nil otherwise).
+type history struct {
+	events []domain.Event
+	lines  []int
+	seqs   []uint64
+}
+
+// position is the log position of agg's view as of at: the sequence of
+// its last event at or before at; nil when the history has no sequences.
+func (h history) position(agg domain.Aggregate, at time.Time) *domain.LogPosition {
+	if h.seqs == nil {
+		return nil
+	}
+	pos := domain.Position(at, 0)
+	for i, e := range h.events {
+		if e.Subject == agg.String() && !e.Time.After(at) {
+			pos.Seq = h.seqs[i]
+		}
+	}
+	return pos
+}
+
 // readHistory parses a history file, or stdin for "-", and returns its
-// events with their line numbers. Errors name the file and keep the domain
-// code (a malformed line is EINVALID with its line number).
+// events with their line numbers (and sequences, for an export). Errors
+// name the file and keep the domain code (a malformed line is EINVALID
+// with its line number).
 //
 // Lines of `licledger export` (eventstore's export format: a stored event
 // with a leading "streamseq" attribute) are accepted too: the attribute is
 // checked and removed, which gives back the stored event, and the result
 // is parsed (and its versions and digest chain checked) as a history line.
-func readHistory(path string) ([]domain.Event, []int, error) {
+func readHistory(path string) (history, error) {
 	r := stdin
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, nil, domain.Errorf(domain.EINVALID, "cannot read the history: %v", err)
+			return history{}, domain.Errorf(domain.EINVALID, "cannot read the history: %v", err)
 		}
 		defer f.Close()
 		r = f
 	}
 	raw, err := io.ReadAll(r)
 	if err != nil {
-		return nil, nil, domain.Errorf(domain.EINVALID, "cannot read the history: %v", err)
+		return history{}, domain.Errorf(domain.EINVALID, "cannot read the history: %v", err)
 	}
-	raw, err = stripExportSeq(raw)
+	raw, seqByLine, err := stripExportSeq(raw)
 	if err != nil {
-		return nil, nil, &domain.Error{Code: domain.ErrorCode(err), Reason: domain.ErrorReason(err), Message: path + ": " + domain.ErrorMessage(err)}
+		return history{}, &domain.Error{Code: domain.ErrorCode(err), Reason: domain.ErrorReason(err), Message: path + ": " + domain.ErrorMessage(err)}
 	}
 	events, lines, err := fixtures.ParseLines(bytes.NewReader(raw))
 	if err != nil {
-		return nil, nil, &domain.Error{Code: domain.ErrorCode(err), Reason: domain.ErrorReason(err), Message: path + ": " + domain.ErrorMessage(err)}
+		return history{}, &domain.Error{Code: domain.ErrorCode(err), Reason: domain.ErrorReason(err), Message: path + ": " + domain.ErrorMessage(err)}
 	}
-	return events, lines, nil
+	h := history{events: events, lines: lines}
+	if len(seqByLine) > 0 {
+		h.seqs = make([]uint64, len(events))
+		for i, n := range lines {
+			h.seqs[i] = seqByLine[n]
+		}
+	}
+	return h, nil
 }
 
 // exportPrefix starts every export line.
 var exportPrefix = []byte(`{"` + eventstore.ExportSeqAttribute + `":`)
 
 // stripExportSeq turns export lines into the stored events they carry,
-// keeping every other line and the line count as they are.
-func stripExportSeq(raw []byte) ([]byte, error) {
+// keeping every other line and the line count as they are, and returns
+// the stream sequence of each export line by line number.
+func stripExportSeq(raw []byte) ([]byte, map[int]uint64, error) {
 	if !bytes.Contains(raw, exportPrefix) {
-		return raw, nil
+		return raw, nil, nil
 	}
 	var out []byte
+	seqs := map[int]uint64{}
 	for n, line := range bytes.SplitAfter(raw, []byte("\n")) {
 		text := bytes.TrimLeft(line, " \t")
 		if !bytes.HasPrefix(text, exportPrefix) {
@@ -296,10 +345,11 @@ func stripExportSeq(raw []byte) ([]byte, error) {
 		}
 		rec, err := eventstore.DecodeExportLine(bytes.Clone(bytes.TrimRight(text, " \t\r\n")))
 		if err != nil {
-			return nil, domain.Errorf(domain.EINVALID, "line %d: %s", n+1, domain.ErrorMessage(err))
+			return nil, nil, domain.Errorf(domain.EINVALID, "line %d: %s", n+1, domain.ErrorMessage(err))
 		}
+		seqs[n+1] = rec.Seq
 		out = append(out, rec.Raw...)
 		out = append(out, '\n')
 	}
-	return out, nil
+	return out, seqs, nil
 }
