@@ -79,6 +79,9 @@ func (q *Queries) Entitlement(ctx context.Context, id string, at time.Time, seq 
 	}
 	ent := domain.PlatformEntitlement(st, at)
 	ent.AsOf = domain.Position(at, last)
+	if err := q.db.setSeqs(ctx, &ent); err != nil {
+		return nil, err
+	}
 	doc, err := domain.MarshalEntitlement(ent)
 	if err != nil {
 		return nil, err
@@ -98,7 +101,45 @@ func (q *Queries) EntitlementDoc(ctx context.Context, id string, at time.Time, s
 	}
 	ent := domain.PlatformEntitlement(st, at)
 	ent.AsOf = domain.Position(at, last)
-	return ent, nil
+	return ent, q.db.setSeqs(ctx, &ent)
+}
+
+// setSeqs fills in the stream sequence of every event the entitlement
+// names (its provenance), from the events projection.
+func (db *DB) setSeqs(ctx context.Context, ent *domain.Entitlement) error {
+	ids := ent.EventIDs()
+	if len(ids) == 0 {
+		return nil
+	}
+	seqs := make(map[string]uint64, len(ids))
+	args := make([]any, 0, len(ids))
+	marks := make([]byte, 0, 2*len(ids))
+	for _, id := range ids {
+		if _, dup := seqs[id]; dup {
+			continue
+		}
+		seqs[id] = 0
+		args = append(args, id)
+		marks = append(marks, ",?"...)
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT id, seq FROM events WHERE id IN (`+string(marks[1:])+`)`, args...)
+	if err != nil {
+		return sqlErr("read event sequences", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var seq uint64
+		if err := rows.Scan(&id, &seq); err != nil {
+			return sqlErr("read event sequences", err)
+		}
+		seqs[id] = seq
+	}
+	if err := rows.Err(); err != nil {
+		return sqlErr("read event sequences", err)
+	}
+	ent.SetSeqs(seqs)
+	return nil
 }
 
 // PlatformAt returns the platform's state folded from its events stamped

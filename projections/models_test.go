@@ -147,11 +147,14 @@ func TestEntitlementEqualsReplay(t *testing.T) {
 		}
 		ent := domain.PlatformEntitlement(st, at)
 		ent.AsOf = domain.Position(at, 0)
+		byID := map[string]uint64{}
 		for i, e := range log {
 			if e.Subject == "platform/"+id && !e.Time.After(at) {
 				ent.AsOf.Seq = seqs[i]
 			}
+			byID[e.ID] = seqs[i]
 		}
+		ent.SetSeqs(byID)
 		want, err := domain.MarshalEntitlement(ent)
 		if err != nil {
 			t.Fatal(err)

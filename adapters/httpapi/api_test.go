@@ -141,11 +141,14 @@ func TestEntitlementIsReplay(t *testing.T) {
 	replay := func(st *domain.PlatformState, at time.Time) []byte {
 		ent := domain.PlatformEntitlement(st, at)
 		ent.AsOf = domain.Position(at, 0)
+		byID := map[string]uint64{}
 		for i, ev := range log {
 			if !ev.Time.After(at) {
 				ent.AsOf.Seq = seqs[i]
 			}
+			byID[ev.ID] = seqs[i]
 		}
+		ent.SetSeqs(byID)
 		b, _ := domain.MarshalEntitlement(ent)
 		return b
 	}

@@ -99,6 +99,13 @@ type HostRequest struct {
 	Sockets    int    `json:"sockets"`
 }
 
+// EventRef names an event that decided an answer, by id and stream
+// sequence (GET /v1/events/{id} serves it).
+type EventRef struct {
+	ID  string `json:"id"`
+	Seq uint64 `json:"seq,omitempty"`
+}
+
 // LogPosition is where in the log a view stands: the instant it answers
 // for and the stream sequence of the last event it includes.
 type LogPosition struct {
@@ -137,6 +144,7 @@ type BaseEntitlement struct {
 	Sockets    int        `json:"sockets,omitempty"`
 	InForce    bool       `json:"in_force"`
 	Reason     string     `json:"reason,omitempty"` // why not in force
+	DecidedBy  []EventRef `json:"decided_by,omitempty"`
 }
 
 // ModuleEntitlement is one Plus module's answer. When Entitled, Source is
@@ -153,6 +161,7 @@ type ModuleEntitlement struct {
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	GraceUntil *time.Time `json:"grace_until,omitempty"`
 	Reason     string     `json:"reason,omitempty"`
+	DecidedBy  []EventRef `json:"decided_by,omitempty"`
 }
 
 // Capacity is the host capacity at the instant (R2, R7).
@@ -161,6 +170,8 @@ type Capacity struct {
 	Sockets       Quota `json:"sockets"`
 	VMwareSockets Quota `json:"vmware_sockets"`
 	ARM64Hosts    Quota `json:"arm64_hosts"`
+	// DecidedBy: the events that brought the licenses setting the quotas.
+	DecidedBy []EventRef `json:"decided_by,omitempty"`
 }
 
 // Quota is a limit and its use: Quota is the limit, nil exactly when
@@ -180,6 +191,9 @@ type USBKeyStatus struct {
 	Buffer           string     `json:"buffer,omitempty"` // "active", "expired" or "none"
 	BufferExpiresAt  *time.Time `json:"buffer_expires_at,omitempty"`
 	Inserted         []KeySlot  `json:"inserted"`
+	// DecidedBy: the pulls that made the active key unavailable and
+	// decided its buffer.
+	DecidedBy []EventRef `json:"decided_by,omitempty"`
 }
 
 // KeySlot is a key inserted on a management node.

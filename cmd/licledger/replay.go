@@ -159,6 +159,13 @@ func renderView(h history, agg domain.Aggregate, at time.Time) ([]byte, error) {
 		}
 		ent := domain.PlatformEntitlement(s, at)
 		ent.AsOf = pos
+		if h.seqs != nil {
+			byID := make(map[string]uint64, len(events))
+			for i, e := range events {
+				byID[e.ID] = h.seqs[i]
+			}
+			ent.SetSeqs(byID)
+		}
 		return domain.MarshalEntitlement(ent)
 	case domain.KindSubscription:
 		var s *domain.SubscriptionState
