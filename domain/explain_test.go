@@ -42,7 +42,10 @@ func TestExplainPlatform(t *testing.T) {
 			because: []string{"Base missing"}, rules: []string{"R4"}, events: 0,
 		},
 		{
-			name: "R4 R8 the Base expired", steps: func(h *history) { rc(h, day(1), baseLic("L-S", EditionStandard, 8, day(0), day(10))); rc(h, day(2), ten) },
+			name: "R4 R8 the Base expired", steps: func(h *history) {
+				rc(h, day(1), baseLic("L-S", EditionStandard, 8, day(0), day(10)))
+				rc(h, day(2), ten)
+			},
 			at: day(11), item: ModuleTenant,
 			because: []string{"needs the Base in force", "expired on 2026-01-11T00:00:00Z"}, rules: []string{"R4", "R8"}, events: 1,
 		},
@@ -66,16 +69,16 @@ func TestExplainPlatform(t *testing.T) {
 			because: []string{"vmware's license L-V2 expired on 2026-01-06T00:00:00Z", "it supersedes L-V16, brought earlier"}, rules: []string{"R8", "R13"}, events: 1,
 		},
 		{
-			name: "R19 in grace through the buffer",
+			name:  "R19 in grace through the buffer",
 			steps: func(h *history) { insert(h, day(1), "mn-1", "K-1", std8, ten); pull(h, day(3), "mn-1", "K-1") },
-			at: day(10), item: ModuleTenant, entitled: true,
+			at:    day(10), item: ModuleTenant, entitled: true,
 			because: []string{"license L-T through USB key K-1", "stopped authorizing on 2026-01-04T00:00:00Z", "buffer license runs until 2026-02-03T00:00:00Z"},
-			rules: []string{"R19"}, events: 2,
+			rules:   []string{"R19"}, events: 2,
 		},
 		{
-			name: "R19 key missing and buffer expired",
+			name:  "R19 key missing and buffer expired",
 			steps: func(h *history) { insert(h, day(1), "mn-1", "K-1", std8, ten); pull(h, day(3), "mn-1", "K-1") },
-			at: day(40), item: ExplainBase,
+			at:    day(40), item: ExplainBase,
 			because: []string{"comes from USB key K-1", "key missing and buffer expired on 2026-02-03T00:00:00Z (R19)"}, rules: []string{"R19"}, events: 2,
 		},
 		{
@@ -88,7 +91,7 @@ func TestExplainPlatform(t *testing.T) {
 			},
 			at: day(51), item: ModuleTenant,
 			because: []string{"key missing and buffer expired on 2026-02-10T00:00:00Z", "the 60-day rule since the pull of 2026-01-11T00:00:00Z"},
-			rules: []string{"R20"}, events: 3, // the insertion that brought it, the latest pull, the pull that decided the buffer
+			rules:   []string{"R20"}, events: 3, // the insertion that brought it, the latest pull, the pull that decided the buffer
 		},
 		{
 			name: "R18 pulled with nothing in force: no buffer",
