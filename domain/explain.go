@@ -78,6 +78,14 @@ func ExplainPlatform(s *PlatformState, at time.Time, item string) (Explanation, 
 	return x, nil
 }
 
+// SetSeqs fills in the stream sequence of every event named, from seqs by
+// event id.
+func (x *Explanation) SetSeqs(seqs map[string]uint64) {
+	for i := range x.DecidedBy {
+		x.DecidedBy[i].Seq = seqs[x.DecidedBy[i].ID]
+	}
+}
+
 // say sets the decision, its rules and its events.
 func (x *Explanation) say(because string, decided []EventRef, rules ...string) {
 	x.Because = because

@@ -107,11 +107,20 @@ func (q *Queries) EntitlementDoc(ctx context.Context, id string, at time.Time, s
 // setSeqs fills in the stream sequence of every event the entitlement
 // names (its provenance), from the events projection.
 func (db *DB) setSeqs(ctx context.Context, ent *domain.Entitlement) error {
-	ids := ent.EventIDs()
-	if len(ids) == 0 {
-		return nil
+	seqs, err := db.EventSeqs(ctx, ent.EventIDs())
+	if err == nil {
+		ent.SetSeqs(seqs)
 	}
+	return err
+}
+
+// EventSeqs returns the stream sequence of each event id the events
+// projection holds.
+func (db *DB) EventSeqs(ctx context.Context, ids []string) (map[string]uint64, error) {
 	seqs := make(map[string]uint64, len(ids))
+	if len(ids) == 0 {
+		return seqs, nil
+	}
 	args := make([]any, 0, len(ids))
 	marks := make([]byte, 0, 2*len(ids))
 	for _, id := range ids {
@@ -124,22 +133,18 @@ func (db *DB) setSeqs(ctx context.Context, ent *domain.Entitlement) error {
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT id, seq FROM events WHERE id IN (`+string(marks[1:])+`)`, args...)
 	if err != nil {
-		return sqlErr("read event sequences", err)
+		return nil, sqlErr("read event sequences", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id string
 		var seq uint64
 		if err := rows.Scan(&id, &seq); err != nil {
-			return sqlErr("read event sequences", err)
+			return nil, sqlErr("read event sequences", err)
 		}
 		seqs[id] = seq
 	}
-	if err := rows.Err(); err != nil {
-		return sqlErr("read event sequences", err)
-	}
-	ent.SetSeqs(seqs)
-	return nil
+	return seqs, sqlErr("read event sequences", rows.Err())
 }
 
 // PlatformAt returns the platform's state folded from its events stamped

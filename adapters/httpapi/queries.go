@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/licledger/licledger/domain"
 	"github.com/licledger/licledger/projections"
 )
 
@@ -89,6 +90,46 @@ func (s *Server) getEntitlement(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	writeBytes(w, http.StatusOK, "application/json", b)
 	return nil
+}
+
+// explainEntitlement says why one item of the entitlement (?module=, a
+// module, base, capacity or buffer; omitted: the Base) is what it is at
+// the position asked, with the rules and the events that decided it
+// (domain.ExplainPlatform).
+func (s *Server) explainEntitlement(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	pos, err := s.parsePosition(r)
+	if err != nil {
+		return err
+	}
+	st, last, err := s.cfg.Queries.PlatformAt(r.Context(), id, pos.at, pos.seq)
+	if err != nil {
+		return err
+	}
+	x, err := domain.ExplainPlatform(st, pos.at, r.URL.Query().Get("module"))
+	if err != nil {
+		return badParam("module", "%s", domain.ErrorMessage(err))
+	}
+	x.AsOf = pos.asOf(last)
+	seqs, err := s.cfg.Queries.DB().EventSeqs(r.Context(), eventIDs(x.DecidedBy))
+	if err != nil {
+		return err
+	}
+	x.SetSeqs(seqs)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, x)
+	return nil
+}
+
+func eventIDs(refs []domain.EventRef) []string {
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		out[i] = r.ID
+	}
+	return out
 }
 
 func (s *Server) getLicenses(w http.ResponseWriter, r *http.Request) error {

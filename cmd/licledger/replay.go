@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/licledger/licledger/adapters/httpapi"
 	"github.com/licledger/licledger/domain"
 	"github.com/licledger/licledger/eventstore"
 	"github.com/licledger/licledger/fixtures"
@@ -45,8 +46,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	aggFlag := fs.String("aggregate", "", "aggregate to evaluate, `KIND/ID`: platform/ID, subscription/ID, perpetual/ID or coupon/CODE")
 	all := fs.Bool("all", false, "print every aggregate's view as one JSON object keyed by subject (sorted)")
 	atFlag := fs.String("at", "", "`INSTANT` to evaluate, RFC 3339 (default: the time of the aggregate's last event; with --all, of the log's)")
+	withFlag := fs.String("with", "", "JSON `FILE`: a list of hypothetical commands (the commands of POST .../simulate) to decide and fold at the instant; prints the view after them (platforms and subscriptions)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: licledger replay --events FILE (--aggregate KIND/ID | --platform ID | --all) [--at INSTANT]")
+		fmt.Fprintln(stderr, "usage: licledger replay --events FILE (--aggregate KIND/ID | --platform ID | --all) [--at INSTANT] [--with FILE]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -88,9 +90,14 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	var out []byte
-	if *all {
+	switch {
+	case *withFlag != "" && *all:
+		return domain.Errorf(domain.EINVALID, "--with simulates one aggregate: give --aggregate, not --all")
+	case *withFlag != "":
+		out, err = replayWith(*eventsPath, h, agg, at, *withFlag)
+	case *all:
 		out, err = replayAll(*eventsPath, h, at)
-	} else {
+	default:
 		out, err = replayOne(*eventsPath, h, agg, at)
 	}
 	if err != nil {
@@ -120,6 +127,81 @@ func replayOne(path string, h history, agg domain.Aggregate, at time.Time) ([]by
 		return nil, missing(path, agg)
 	}
 	return renderView(h, agg, at)
+}
+
+// replayWith folds the aggregate's history up to at (zero: its last
+// event), decides and folds the hypothetical commands of file on it at
+// that instant with the domain's own rules (what POST .../simulate does),
+// and prints the view after them, as the API prints the view. A refused
+// command is the ledger's refusal, naming its index.
+func replayWith(path string, h history, agg domain.Aggregate, at time.Time, file string) ([]byte, error) {
+	last, ok := lastEventTime(h.events, agg.String())
+	if !ok {
+		return nil, missing(path, agg)
+	}
+	if at.IsZero() {
+		at = last
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, domain.Errorf(domain.EINVALID, "--with: %v", err)
+	}
+	bad := func(err error) error {
+		return domain.Errorf(domain.EINVALID, "--with %s: not a JSON list of hypothetical commands: %v", file, err)
+	}
+	switch agg.Kind {
+	case domain.KindPlatform:
+		if err := checkHistory(path, h.events, h.lines, agg.ID); err != nil {
+			return nil, err
+		}
+		var cmds []httpapi.PlatformWhatIf
+		if err := json.Unmarshal(raw, &cmds); err != nil {
+			return nil, bad(err)
+		}
+		deciders, err := httpapi.PlatformDeciders(cmds, nil)
+		if err != nil {
+			return nil, err
+		}
+		st, err := domain.PlatformAsOf(h.events, agg.ID, at)
+		if err != nil {
+			return nil, err
+		}
+		sim, err := httpapi.SimulatePlatform(st, at, deciders)
+		if err != nil {
+			return nil, err
+		}
+		ent := sim.After()
+		ent.AsOf = h.position(agg, at)
+		ent.SetSeqs(h.seqsByID())
+		return domain.MarshalEntitlement(ent)
+	case domain.KindSubscription:
+		var cmds []httpapi.SubscriptionWhatIf
+		if err := json.Unmarshal(raw, &cmds); err != nil {
+			return nil, bad(err)
+		}
+		deciders, err := httpapi.SubscriptionDeciders(cmds)
+		if err != nil {
+			return nil, err
+		}
+		st, err := domain.SubscriptionAsOf(h.events, agg.ID, at)
+		if err != nil {
+			return nil, err
+		}
+		sim, err := domain.Simulate(st, (*domain.SubscriptionState).Clone, domain.EvolveSubscription, at, deciders)
+		if err != nil {
+			return nil, err
+		}
+		doc, err := domain.SubscriptionView(sim, at)
+		if err != nil {
+			return nil, err
+		}
+		b, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return nil, domain.Errorf(domain.EINTERNAL, "encode the view of %s: %v", agg, err)
+		}
+		return append(b, '\n'), nil
+	}
+	return nil, domain.Errorf(domain.EINVALID, "--with simulates platforms and subscriptions, not %s", agg.Kind)
 }
 
 // missing is the refusal of an aggregate the history does not hold: the
@@ -159,13 +241,7 @@ func renderView(h history, agg domain.Aggregate, at time.Time) ([]byte, error) {
 		}
 		ent := domain.PlatformEntitlement(s, at)
 		ent.AsOf = pos
-		if h.seqs != nil {
-			byID := make(map[string]uint64, len(events))
-			for i, e := range events {
-				byID[e.ID] = h.seqs[i]
-			}
-			ent.SetSeqs(byID)
-		}
+		ent.SetSeqs(h.seqsByID())
 		return domain.MarshalEntitlement(ent)
 	case domain.KindSubscription:
 		var s *domain.SubscriptionState
@@ -289,6 +365,16 @@ func (h history) position(agg domain.Aggregate, at time.Time) *domain.LogPositio
 		}
 	}
 	return pos
+}
+
+// seqsByID is the stream sequence of each event by id (empty without
+// sequences).
+func (h history) seqsByID() map[string]uint64 {
+	out := make(map[string]uint64, len(h.seqs))
+	for i, seq := range h.seqs {
+		out[h.events[i].ID] = seq
+	}
+	return out
 }
 
 // readHistory parses a history file, or stdin for "-", and returns its
