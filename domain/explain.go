@@ -22,13 +22,16 @@ const (
 
 // Explanation is why one item of a platform's entitlement is what it is.
 type Explanation struct {
-	Platform string       `json:"platform"`
+	Platform     string `json:"platform,omitempty"`
+	Subscription string `json:"subscription,omitempty"`
 	At       time.Time    `json:"at"`
 	AsOf     *LogPosition `json:"as_of,omitempty"`
-	// Item is "base", a module name, "capacity" or "buffer".
+	// Item is "base", a module name, "capacity" or "buffer"; for a
+	// subscription "seats" or an instance id.
 	Item string `json:"item"`
 	// Entitled: the Base or module is entitled; the hosts fit the
-	// capacity; the USB key authorizes or its buffer runs.
+	// capacity; the USB key authorizes or its buffer runs; a new instance
+	// would get a seat; the instance holds one.
 	Entitled bool `json:"entitled"`
 	// Reason is the entitlement's reason word when not entitled
 	// ("over-capacity" for capacity, the buffer state for the buffer).

@@ -311,6 +311,38 @@ func (ls *licServer) getSubscription(w http.ResponseWriter, r *http.Request) err
 	})
 }
 
+// explainSubscription says whether a new instance would get a seat, or
+// with ?instance= whether that instance holds one, at the position asked,
+// in words with the rules and the deciding events
+// (domain.SubscriptionExplain).
+func (ls *licServer) explainSubscription(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	pos, err := ls.s.parsePosition(r)
+	if err != nil {
+		return err
+	}
+	st, seq, err := ls.cmds.Subscriptions.View(r.Context(), id, pos.at, pos.seq)
+	if err != nil {
+		return err
+	}
+	x, err := domain.SubscriptionExplain(st, pos.at, r.URL.Query().Get("instance"))
+	if err != nil {
+		return err
+	}
+	x.AsOf = pos.asOf(seq)
+	seqs, err := ls.s.cfg.Queries.DB().EventSeqs(r.Context(), eventIDs(x.DecidedBy))
+	if err != nil {
+		return err
+	}
+	x.SetSeqs(seqs)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, x)
+	return nil
+}
+
 func (ls *licServer) getPerpetual(w http.ResponseWriter, r *http.Request) error {
 	return view(w, r, ls, ls.cmds.Perpetuals, "id", func(st *domain.PerpetualState, at time.Time, pos *domain.LogPosition) (domain.PerpetualDoc, error) {
 		doc, err := domain.PerpetualView(st, at)

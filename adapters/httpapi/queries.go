@@ -37,15 +37,7 @@ func (s *Server) parseAt(r *http.Request) (time.Time, error) {
 func etag(version uint64) string { return `"` + strconv.FormatUint(version, 10) + `"` }
 
 func (s *Server) getPlatform(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	pos, err := s.parsePosition(r)
-	if err != nil {
-		return err
-	}
-	snap, err := s.snapshot(r, id, pos)
+	id, pos, snap, err := s.snapshotOf(r)
 	if err != nil {
 		return err
 	}
@@ -61,15 +53,25 @@ func (s *Server) getPlatform(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// snapshot is the read side of a platform at the position asked: the
-// live read models for "now", a scratch build of its history's prefix
-// for a position before its last event (projections.PlatformSnapshot).
-func (s *Server) snapshot(r *http.Request, id string, pos position) (projections.Snapshot, error) {
+// snapshotOf is the read side of the path's platform at the position
+// asked: the live read models for "now", a scratch build of its history's
+// prefix for a position before its last event
+// (projections.PlatformSnapshot). Close it.
+func (s *Server) snapshotOf(r *http.Request) (string, position, projections.Snapshot, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return "", position{}, projections.Snapshot{}, err
+	}
+	pos, err := s.parsePosition(r)
+	if err != nil {
+		return "", position{}, projections.Snapshot{}, err
+	}
 	dir := s.cfg.ScratchDir
 	if dir == "" {
 		dir = filepath.Dir(s.cfg.Queries.DB().Path())
 	}
-	return s.cfg.Queries.PlatformSnapshot(r.Context(), id, pos.at, pos.seq, !pos.pinned, dir)
+	snap, err := s.cfg.Queries.PlatformSnapshot(r.Context(), id, pos.at, pos.seq, !pos.pinned, dir)
+	return id, pos, snap, err
 }
 
 // getEntitlement serves the exact bytes of domain.MarshalEntitlement, the
@@ -133,15 +135,7 @@ func eventIDs(refs []domain.EventRef) []string {
 }
 
 func (s *Server) getLicenses(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	pos, err := s.parsePosition(r)
-	if err != nil {
-		return err
-	}
-	snap, err := s.snapshot(r, id, pos)
+	id, pos, snap, err := s.snapshotOf(r)
 	if err != nil {
 		return err
 	}
@@ -156,15 +150,7 @@ func (s *Server) getLicenses(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getUSBKeys(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	pos, err := s.parsePosition(r)
-	if err != nil {
-		return err
-	}
-	snap, err := s.snapshot(r, id, pos)
+	id, pos, snap, err := s.snapshotOf(r)
 	if err != nil {
 		return err
 	}

@@ -152,3 +152,23 @@ func TestSimulateSubscription(t *testing.T) {
 		t.Errorf("the log grew from %d to %d events", seq, after)
 	}
 }
+
+// R26, R27: a subscription's seats explained through the real server,
+// with the deciding events' sequences.
+func TestExplainSubscription(t *testing.T) {
+	t.Parallel()
+	e := newLicEnv(t)
+	e.admin(http.StatusCreated, "POST", "/v1/subscriptions", SubscriptionRequest{ID: "S-1", Plan: plan("team", 1), Period: "monthly"})
+	a := e.activate(e.key("subscription/S-1"), "2.4.0")
+	x := explanation(t, e.admin(http.StatusOK, "GET", "/v1/subscriptions/S-1/explain", nil).body)
+	if x.Entitled || x.Reason != domain.ReasonInstanceTooMany || !slices.Contains(x.Rules, "R26") || len(x.DecidedBy) == 0 || x.DecidedBy[0].Seq == 0 {
+		t.Errorf("seats: %+v, want none free (R26), decided by the plan's event with its sequence", x)
+	}
+	x = explanation(t, e.admin(http.StatusOK, "GET", "/v1/subscriptions/S-1/explain?instance="+a.InstanceID, nil).body)
+	if !x.Entitled || !strings.Contains(x.Because, "holds a seat until") || len(x.DecidedBy) == 0 || x.DecidedBy[0].Seq == 0 {
+		t.Errorf("instance: %+v, want it to hold a seat, decided by its activation", x)
+	}
+	if got := refusal(t, e.call("GET", "/v1/subscriptions/S-1/explain?instance=I-none", adminToken, nil)); !strings.HasPrefix(got, "404 not_found/"+domain.ReasonInstanceUnknown) {
+		t.Errorf("unknown instance: %s", got)
+	}
+}

@@ -195,11 +195,7 @@ func replayWith(path string, h history, agg domain.Aggregate, at time.Time, file
 		if err != nil {
 			return nil, err
 		}
-		b, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return nil, domain.Errorf(domain.EINTERNAL, "encode the view of %s: %v", agg, err)
-		}
-		return append(b, '\n'), nil
+		return indentView(agg, doc)
 	}
 	return nil, domain.Errorf(domain.EINVALID, "--with simulates platforms and subscriptions, not %s", agg.Kind)
 }
@@ -273,6 +269,11 @@ func renderView(h history, agg domain.Aggregate, at time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return indentView(agg, doc)
+}
+
+// indentView prints a view as the API's writeJSON does.
+func indentView(agg domain.Aggregate, doc any) ([]byte, error) {
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return nil, domain.Errorf(domain.EINTERNAL, "encode the view of %s: %v", agg, err)
