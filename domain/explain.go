@@ -22,10 +22,10 @@ const (
 
 // Explanation is why one item of a platform's entitlement is what it is.
 type Explanation struct {
-	Platform     string `json:"platform,omitempty"`
-	Subscription string `json:"subscription,omitempty"`
-	At       time.Time    `json:"at"`
-	AsOf     *LogPosition `json:"as_of,omitempty"`
+	Platform     string       `json:"platform,omitempty"`
+	Subscription string       `json:"subscription,omitempty"`
+	At           time.Time    `json:"at"`
+	AsOf         *LogPosition `json:"as_of,omitempty"`
 	// Item is "base", a module name, "capacity" or "buffer"; for a
 	// subscription "seats" or an instance id.
 	Item string `json:"item"`
