@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -76,7 +77,8 @@ func ExplainPlatform(s *PlatformState, at time.Time, item string) (Explanation, 
 	if x.DecidedBy == nil {
 		x.DecidedBy = []EventRef{}
 	}
-	slices.Sort(x.Rules)
+	// In rule order: R4 before R13.
+	slices.SortFunc(x.Rules, func(a, b string) int { return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b)) })
 	x.Rules = slices.Compact(x.Rules)
 	return x, nil
 }
@@ -146,11 +148,12 @@ func (x *Explanation) explainModule(s *PlatformState, at time.Time, ent Entitlem
 		rules := []string{"R13"}
 		if m.GraceUntil != nil {
 			key := m.KeyID
+			rules = append(rules, "R19")
 			if m.Source != SourceUSBKey || (ent.Base.GraceUntil != nil && ent.Base.GraceUntil.Equal(*m.GraceUntil)) {
 				key = ent.Base.KeyID // it ends with the Base's buffer (R4)
+				rules = append(rules, "R4")
 			}
 			text += "; " + s.keyText(key, at)
-			rules = append(rules, "R4", "R19")
 		}
 		x.say(text+x.supersedes(s, slot, m.License), m.DecidedBy, rules...)
 	case m.Reason == ReasonBaseRequired:
