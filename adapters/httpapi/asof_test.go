@@ -61,6 +61,7 @@ func TestViewsAreReproducibleAtTheirPosition(t *testing.T) {
 		"/v1/platforms/acme/usb-keys", "/v1/platforms/acme/timeline", "/v1/platforms/acme/timeline?limit=2",
 		"/v1/subscriptions/S-1", "/v1/perpetual/P-1", "/v1/coupons/C-1",
 		"/v1/platforms", "/v1/subscriptions", "/v1/perpetual", "/v1/coupons", "/v1/customers/ACME",
+		"/v1/partners/ptn/redemptions",
 	}
 	first := map[string][]byte{}
 	pos := map[string]domain.LogPosition{}
