@@ -61,7 +61,7 @@ func TestViewsAreReproducibleAtTheirPosition(t *testing.T) {
 		"/v1/platforms/acme/usb-keys", "/v1/platforms/acme/timeline", "/v1/platforms/acme/timeline?limit=2",
 		"/v1/subscriptions/S-1", "/v1/perpetual/P-1", "/v1/coupons/C-1",
 		"/v1/platforms", "/v1/subscriptions", "/v1/perpetual", "/v1/coupons", "/v1/customers/ACME",
-		"/v1/partners/ptn/redemptions",
+		"/v1/partners/ptn/redemptions", "/v1/customers",
 	}
 	first := map[string][]byte{}
 	pos := map[string]domain.LogPosition{}
@@ -90,6 +90,7 @@ func TestViewsAreReproducibleAtTheirPosition(t *testing.T) {
 	e.admin(http.StatusCreated, "PUT", "/v1/subscriptions/S-1/plan", PlanRequest{Plan: plan("business", 5)})
 	e.admin(http.StatusCreated, "POST", "/v1/coupons/C-1/redemptions", RedeemRequest{Subscription: "S-1"})
 	e.admin(http.StatusCreated, "POST", "/v1/subscriptions", SubscriptionRequest{ID: "S-2", Customer: "ACME", Plan: plan("team", 1), Period: "monthly"})
+	e.admin(http.StatusCreated, "POST", "/v1/subscriptions", SubscriptionRequest{ID: "S-3", Customer: "BETA", Plan: plan("team", 1), Period: "monthly"})
 	e.clock.Advance(40 * 24 * time.Hour)
 
 	for _, v := range views {

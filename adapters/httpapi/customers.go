@@ -444,11 +444,11 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := page[string]{Items: []string{}}
+	out := page[string]{AsOf: domain.Position(p.at, p.seq), Items: []string{}}
 	if p.customer != "" { // a scoped caller lists itself
 		out.Items = append(out.Items, p.customer)
 	} else {
-		if out.Items, err = s.cfg.Queries.DB().Customers(r.Context(), p.after, p.limit); err != nil {
+		if out.Items, err = s.cfg.Queries.DB().CustomersAt(r.Context(), p.after, p.limit, p.at, p.seq); err != nil {
 			return err
 		}
 		if len(out.Items) == p.limit {
