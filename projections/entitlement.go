@@ -63,11 +63,17 @@ func NewQueries(db *DB) *Queries {
 func (q *Queries) DB() *DB { return q.db }
 
 // Entitlement returns the entitlement document of a platform at instant
+// at: EntitlementAt with no sequence bound.
+func (q *Queries) Entitlement(ctx context.Context, id string, at time.Time) ([]byte, error) {
+	return q.EntitlementAt(ctx, id, at, 0)
+}
+
+// EntitlementAt returns the entitlement document of a platform at instant
 // at, folded from its events stamped at or before at and stored at or
 // below stream sequence seq (0: no bound): the canonical bytes of
 // domain.MarshalEntitlement, with the log position it stands at (as_of).
 // The bytes may be shared with other callers: do not modify them.
-func (q *Queries) Entitlement(ctx context.Context, id string, at time.Time, seq uint64) ([]byte, error) {
+func (q *Queries) EntitlementAt(ctx context.Context, id string, at time.Time, seq uint64) ([]byte, error) {
 	st, last, err := q.stateAt(ctx, id, at, seq)
 	if err != nil {
 		return nil, err
@@ -94,7 +100,12 @@ func (q *Queries) Entitlement(ctx context.Context, id string, at time.Time, seq 
 }
 
 // EntitlementDoc is Entitlement as a struct, for callers that read it.
-func (q *Queries) EntitlementDoc(ctx context.Context, id string, at time.Time, seq uint64) (domain.Entitlement, error) {
+func (q *Queries) EntitlementDoc(ctx context.Context, id string, at time.Time) (domain.Entitlement, error) {
+	return q.EntitlementDocAt(ctx, id, at, 0)
+}
+
+// EntitlementDocAt is EntitlementAt as a struct.
+func (q *Queries) EntitlementDocAt(ctx context.Context, id string, at time.Time, seq uint64) (domain.Entitlement, error) {
 	st, last, err := q.stateAt(ctx, id, at, seq)
 	if err != nil {
 		return domain.Entitlement{}, err

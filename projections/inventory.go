@@ -191,7 +191,7 @@ func (q *Queries) USBKeys(ctx context.Context, id string, at time.Time) (USBKeys
 	if err != nil {
 		return USBKeys{}, err
 	}
-	ent, err := q.EntitlementDoc(ctx, id, at, p.LastSeq)
+	ent, err := q.EntitlementDocAt(ctx, id, at, p.LastSeq)
 	if err != nil {
 		return USBKeys{}, err
 	}

@@ -36,7 +36,7 @@ func TestInventoryAfterR21VoidsABuffer(t *testing.T) {
 	ctx := context.Background()
 	at := t0.AddDate(0, 1, 1)
 
-	raw, err := NewQueries(db).Entitlement(ctx, "r21", at, 0)
+	raw, err := NewQueries(db).Entitlement(ctx, "r21", at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestInventoryAgreesWithEntitlement(t *testing.T) {
 					}
 					for range 3 {
 						at := p.LastEventAt.Add(time.Duration(r.IntN(60*24)) * time.Hour)
-						ent, err := q.EntitlementDoc(ctx, id, at, 0)
+						ent, err := q.EntitlementDoc(ctx, id, at)
 						if err != nil {
 							t.Fatal(err)
 						}

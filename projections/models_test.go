@@ -85,7 +85,7 @@ func TestReadModelsGolden(t *testing.T) {
 		if _, err := db.Licenses(ctx, id); domain.ErrorCode(err) != domain.ENOTFOUND {
 			t.Errorf("Licenses(%q) error = %v, want not_found", id, err)
 		}
-		if _, err := q.Entitlement(ctx, id, t0, 0); domain.ErrorCode(err) != domain.ENOTFOUND {
+		if _, err := q.Entitlement(ctx, id, t0); domain.ErrorCode(err) != domain.ENOTFOUND {
 			t.Errorf("Entitlement(%q) error = %v, want not_found", id, err)
 		}
 	}
@@ -172,7 +172,7 @@ func TestEntitlementEqualsReplay(t *testing.T) {
 		for round := 0; round < 2; round++ {
 			for _, at := range instants {
 				want := replay(id, at)
-				got, err := q.Entitlement(ctx, id, at, 0)
+				got, err := q.Entitlement(ctx, id, at)
 				if err != nil {
 					t.Fatalf("Entitlement(%s, %s): %v", id, at, err)
 				}
@@ -195,7 +195,7 @@ func TestEntitlementEqualsReplay(t *testing.T) {
 	}
 	at := t0.AddDate(0, 4, 1)
 	want := replay("acme", at)
-	got, err := q.Entitlement(ctx, "acme", at, 0)
+	got, err := q.Entitlement(ctx, "acme", at)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -264,7 +264,7 @@ type PlatformItem struct {
 // platformItem renders a platform for GET /v1/platforms and applies
 // the status and expiry filters.
 func (s *Server) platformItem(ctx context.Context, p listParams, h projections.Holding) (PlatformItem, bool, error) {
-	ent, err := s.cfg.Queries.EntitlementDoc(ctx, h.ID, p.at, p.seq)
+	ent, err := s.cfg.Queries.EntitlementDocAt(ctx, h.ID, p.at, p.seq)
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
 		return PlatformItem{}, false, nil // not registered yet at the list's position
 	}

@@ -85,7 +85,7 @@ func (s *Server) getEntitlement(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	b, err := s.cfg.Queries.Entitlement(r.Context(), id, pos.at, pos.seq)
+	b, err := s.cfg.Queries.EntitlementAt(r.Context(), id, pos.at, pos.seq)
 	if err != nil {
 		return err
 	}
