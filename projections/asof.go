@@ -28,13 +28,12 @@ import (
 // position: the same projection code, the same queries, so the same bytes
 // the live database answered when it stood there.
 
-// Snapshot is the read side of one platform at a log position. Close it.
+// Snapshot is the read side of one platform at a log position: its
+// queries answer as of that position (each names its own last sequence).
+// Close it.
 type Snapshot struct {
 	Queries *Queries
-	// Pos is the view's position: the instant asked and the sequence of
-	// the platform's last event at or before it.
-	Pos   domain.LogPosition
-	close func()
+	close   func()
 }
 
 // Close releases a scratch database (nothing for the live one).
@@ -52,12 +51,12 @@ func (s Snapshot) Close() {
 // Errors: ENOTFOUND unknown-platform when the platform has no event at
 // that position.
 func (q *Queries) PlatformSnapshot(ctx context.Context, id string, at time.Time, seq uint64, live bool, dir string) (Snapshot, error) {
-	version, lastSeq, last, err := q.db.platformHead(ctx, q.db.r, id)
+	version, _, last, err := q.db.platformHead(ctx, q.db.r, id)
 	if err != nil {
 		return Snapshot{}, err
 	}
 	if live && !last.After(at) {
-		return Snapshot{Queries: q, Pos: domain.LogPosition{Time: at.UTC(), Seq: lastSeq}}, nil
+		return Snapshot{Queries: q}, nil
 	}
 	events, seqs, err := q.db.platformEvents(ctx, id, 0, version)
 	if err != nil {
@@ -86,8 +85,7 @@ func (q *Queries) PlatformSnapshot(ctx context.Context, id string, at time.Time,
 		os.RemoveAll(tmp)
 		return Snapshot{}, err
 	}
-	return Snapshot{Queries: NewQueries(db), Pos: domain.LogPosition{Time: at.UTC(), Seq: recs[len(recs)-1].Seq},
-		close: func() { db.Close(); os.RemoveAll(tmp) }}, nil
+	return Snapshot{Queries: NewQueries(db), close: func() { db.Close(); os.RemoveAll(tmp) }}, nil
 }
 
 // sliceLog is a Log of a few records held in memory: one platform's
