@@ -24,8 +24,11 @@ type PlatformWhatIf struct {
 	// license JSON, a signed license file (its JSON document) on one that
 	// verifies signatures. Source and KeyID are its ?source= and ?key_id=.
 	UploadLicense json.RawMessage `json:"upload_license,omitempty"`
-	Source        string          `json:"source,omitempty"`
-	KeyID         string          `json:"key_id,omitempty"`
+	// UploadBundle is a .tar.gz bundle of signed license files, base64.
+	UploadBundle []byte `json:"upload_bundle,omitempty"`
+	// Source and KeyID are the upload's ?source= and ?key_id=.
+	Source string `json:"source,omitempty"`
+	KeyID  string `json:"key_id,omitempty"`
 	// InsertUSBKey: POST /v1/platforms/{id}/nodes/{node}/usb-keys.
 	InsertUSBKey *WhatIfKey `json:"insert_usb_key,omitempty"`
 	// RemoveUSBKey: DELETE /v1/platforms/{id}/nodes/{node}/usb-keys/{key}.
@@ -97,13 +100,19 @@ func PlatformDeciders(cmds []PlatformWhatIf, verifier LicenseVerifier) ([]domain
 	for i, c := range cmds {
 		var cmd domain.PlatformCommand
 		set := 0
-		if c.UploadLicense != nil {
+		for _, body := range []struct {
+			raw         []byte
+			contentType string
+		}{{c.UploadLicense, "application/json"}, {c.UploadBundle, "application/gzip"}} {
+			if body.raw == nil {
+				continue
+			}
 			set++
-			up, perr := verifier.ParseUpload(c.UploadLicense, UploadMeta{Source: c.Source, KeyID: c.KeyID})
+			up, perr := verifier.ParseUpload(body.raw, UploadMeta{ContentType: body.contentType, Source: c.Source, KeyID: c.KeyID})
 			if perr != nil && !domain.RecordsRefusal(perr) {
 				return nil, &domain.SimulationRefusal{Index: i, Err: &domain.Error{Code: domain.ErrorCode(perr), Reason: domain.ErrorReason(perr), Message: domain.ErrorMessage(perr)}}
 			}
-			u := domain.Upload{Digest: domain.Digest(c.UploadLicense), Command: up.Command, Refused: perr, Check: up.Check, Actor: "simulation"}
+			u := domain.Upload{Digest: domain.Digest(body.raw), Command: up.Command, Refused: perr, Check: up.Check, Actor: "simulation"}
 			out[i] = func(st *domain.PlatformState, now time.Time) ([]domain.Event, error) {
 				return domain.DecideUpload(st, u, now)
 			}
@@ -141,7 +150,7 @@ func PlatformDeciders(cmds []PlatformWhatIf, verifier LicenseVerifier) ([]domain
 			cmd = domain.DeleteLicense{License: d.License}
 		}
 		if set != 1 {
-			return nil, whatIfErr(i, "give exactly one of upload_license, insert_usb_key, remove_usb_key, add_host, remove_host, add_node, remove_node, delete_license (%d given)", set)
+			return nil, whatIfErr(i, "give exactly one of upload_license, upload_bundle, insert_usb_key, remove_usb_key, add_host, remove_host, add_node, remove_node, delete_license (%d given)", set)
 		}
 		if cmd != nil {
 			out[i] = platformDecider(cmd)

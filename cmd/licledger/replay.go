@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/licledger/licledger/adapters/httpapi"
+	"github.com/licledger/licledger/adapters/licensefile"
 	"github.com/licledger/licledger/domain"
 	"github.com/licledger/licledger/eventstore"
 	"github.com/licledger/licledger/fixtures"
@@ -46,9 +47,10 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	aggFlag := fs.String("aggregate", "", "aggregate to evaluate, `KIND/ID`: platform/ID, subscription/ID, perpetual/ID or coupon/CODE")
 	all := fs.Bool("all", false, "print every aggregate's view as one JSON object keyed by subject (sorted)")
 	atFlag := fs.String("at", "", "`INSTANT` to evaluate, RFC 3339 (default: the time of the aggregate's last event; with --all, of the log's)")
+	trusted := fs.String("trusted-keys", "", "with --with: vendor public key `FILE_OR_DIR`; upload_license and upload_bundle then take signed license files and bundles, verified as serve --trusted-keys does (default: license JSON)")
 	withFlag := fs.String("with", "", "JSON `FILE`: a list of hypothetical commands (the commands of POST .../simulate) to decide and fold at the instant; prints the view after them (platforms and subscriptions)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: licledger replay --events FILE (--aggregate KIND/ID | --platform ID | --all) [--at INSTANT] [--with FILE]")
+		fmt.Fprintln(stderr, "usage: licledger replay --events FILE (--aggregate KIND/ID | --platform ID | --all) [--at INSTANT] [--with FILE [--trusted-keys FILE_OR_DIR]]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -94,7 +96,19 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case *withFlag != "" && *all:
 		return domain.Errorf(domain.EINVALID, "--with simulates one aggregate: give --aggregate, not --all")
 	case *withFlag != "":
-		out, err = replayWith(*eventsPath, h, agg, at, *withFlag)
+		var verifier httpapi.LicenseVerifier
+		if *trusted != "" {
+			keys, err := licensefile.LoadPublicKeys(*trusted)
+			if err != nil {
+				return err
+			}
+			v, err := licensefile.NewVerifier(keys, licensefile.Limits{})
+			if err != nil {
+				return domain.Errorf(domain.EINVALID, "--trusted-keys %s: %s", *trusted, domain.ErrorMessage(err))
+			}
+			verifier = signedLicenses{v: v}
+		}
+		out, err = replayWith(*eventsPath, h, agg, at, *withFlag, verifier)
 	case *all:
 		out, err = replayAll(*eventsPath, h, at)
 	default:
@@ -134,7 +148,7 @@ func replayOne(path string, h history, agg domain.Aggregate, at time.Time) ([]by
 // that instant with the domain's own rules (what POST .../simulate does),
 // and prints the view after them, as the API prints the view. A refused
 // command is the ledger's refusal, naming its index.
-func replayWith(path string, h history, agg domain.Aggregate, at time.Time, file string) ([]byte, error) {
+func replayWith(path string, h history, agg domain.Aggregate, at time.Time, file string, verifier httpapi.LicenseVerifier) ([]byte, error) {
 	last, ok := lastEventTime(h.events, agg.String())
 	if !ok {
 		return nil, missing(path, agg)
@@ -158,7 +172,7 @@ func replayWith(path string, h history, agg domain.Aggregate, at time.Time, file
 		if err := json.Unmarshal(raw, &cmds); err != nil {
 			return nil, bad(err)
 		}
-		deciders, err := httpapi.PlatformDeciders(cmds, nil)
+		deciders, err := httpapi.PlatformDeciders(cmds, verifier)
 		if err != nil {
 			return nil, err
 		}
