@@ -172,3 +172,25 @@ func TestExplainSubscription(t *testing.T) {
 		t.Errorf("unknown instance: %s", got)
 	}
 }
+
+// A customer-scoped auditor simulates on its customer's platform and
+// subscription only: another customer's answer as missing ones do.
+func TestSimulateIsScopedToTheCustomer(t *testing.T) {
+	t.Parallel()
+	e, _ := twoCustomers(t)
+	body := `{"commands":[{"add_host":{"host":"h-9","hypervisor":"kvm","sockets":1}}]}`
+	plan := `{"commands":[{"change_plan":{"plan":{"name":"team","instances":6}}}]}`
+	for _, tc := range []struct {
+		path, body string
+		want       int
+	}{
+		{"/v1/platforms/P-acme/entitlement/simulate", body, http.StatusOK},
+		{"/v1/platforms/P-beta/entitlement/simulate", body, http.StatusNotFound},
+		{"/v1/subscriptions/S-acme/simulate", plan, http.StatusOK},
+		{"/v1/subscriptions/S-beta/simulate", plan, http.StatusNotFound},
+	} {
+		if r := e.call("POST", tc.path, acmeAuditor, tc.body); r.status != tc.want {
+			t.Errorf("POST %s as acme's auditor: %d %s, want %d", tc.path, r.status, r.body, tc.want)
+		}
+	}
+}
