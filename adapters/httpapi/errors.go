@@ -31,6 +31,9 @@ type ErrorDetail struct {
 	Code    string `json:"code"`
 	Reason  string `json:"reason"`
 	Message string `json:"message"`
+	// Command is, for a refused simulation, the index (from 0) of the
+	// hypothetical command the ledger would refuse.
+	Command *int `json:"command,omitempty"`
 }
 
 // writeError answers with err through the status table. Internal errors
@@ -44,7 +47,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			log.Warn("an error without a reason reached the API; give it one from the catalogue", "code", code, "err", err)
 		}
 	}
-	body := ErrorBody{Error: ErrorDetail{Code: code, Reason: reason, Message: domain.ErrorMessage(err)}}
+	body := ErrorBody{Error: ErrorDetail{Code: code, Reason: reason, Message: domain.ErrorMessage(err), Command: simulationIndex(err)}}
 	if code == domain.EINTERNAL {
 		if cerr := r.Context().Err(); cerr != nil {
 			// The client went away (or the server is shutting down): what

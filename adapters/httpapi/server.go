@@ -213,6 +213,8 @@ func (s *Server) routeTable() []route {
 		{"GET /v1/customers/{id}", readers, s.getCustomer},
 		{"GET /v1/platforms/{id}", readers, s.getPlatform},
 		{"GET /v1/platforms/{id}/entitlement", everyone, s.getEntitlement},
+		{"GET /v1/platforms/{id}/entitlement/explain", readers, s.explainEntitlement},
+		{"POST /v1/platforms/{id}/entitlement/simulate", auditors, s.simulatePlatform},
 		{"GET /v1/platforms/{id}/licenses", readers, s.getLicenses},
 		{"GET /v1/platforms/{id}/usb-keys", auditors, s.getUSBKeys},
 		{"GET /v1/platforms/{id}/timeline", auditors, s.getTimeline},

@@ -103,11 +103,28 @@ type HostRequest struct {
 	Sockets    int    `json:"sockets"`
 }
 
+// EventRef names an event that decided an answer, by id and stream
+// sequence (GET /v1/events/{id} serves it).
+type EventRef struct {
+	ID  string `json:"id"`
+	Seq uint64 `json:"seq,omitempty"`
+}
+
+// LogPosition is where in the log a view stands: the instant it answers
+// for and the stream sequence of the last event it includes.
+type LogPosition struct {
+	Time time.Time `json:"time"`
+	Seq  uint64    `json:"seq"`
+}
+
 // Entitlement is what a platform is entitled to at an instant: the
 // design's query shape, the same document `licledger replay` prints.
 type Entitlement struct {
 	Platform string    `json:"platform"`
 	At       time.Time `json:"at"`
+	// AsOf is the log position the answer stands at: ask again with
+	// it (At and Seq options) for the same answer.
+	AsOf *LogPosition `json:"as_of,omitempty"`
 	// Status is "unlicensed", "community", "expired", "grace" or
 	// "licensed", from the Base license that wins precedence (R13).
 	Status   string                       `json:"status"`
@@ -131,6 +148,7 @@ type BaseEntitlement struct {
 	Sockets    int        `json:"sockets,omitempty"`
 	InForce    bool       `json:"in_force"`
 	Reason     string     `json:"reason,omitempty"` // why not in force
+	DecidedBy  []EventRef `json:"decided_by,omitempty"`
 }
 
 // ModuleEntitlement is one Plus module's answer. When Entitled, Source is
@@ -147,6 +165,7 @@ type ModuleEntitlement struct {
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	GraceUntil *time.Time `json:"grace_until,omitempty"`
 	Reason     string     `json:"reason,omitempty"`
+	DecidedBy  []EventRef `json:"decided_by,omitempty"`
 }
 
 // Capacity is the host capacity at the instant (R2, R7).
@@ -155,6 +174,8 @@ type Capacity struct {
 	Sockets       Quota `json:"sockets"`
 	VMwareSockets Quota `json:"vmware_sockets"`
 	ARM64Hosts    Quota `json:"arm64_hosts"`
+	// DecidedBy: the events that brought the licenses setting the quotas.
+	DecidedBy []EventRef `json:"decided_by,omitempty"`
 }
 
 // Quota is a limit and its use: Quota is the limit, nil exactly when
@@ -174,6 +195,9 @@ type USBKeyStatus struct {
 	Buffer           string     `json:"buffer,omitempty"` // "active", "expired" or "none"
 	BufferExpiresAt  *time.Time `json:"buffer_expires_at,omitempty"`
 	Inserted         []KeySlot  `json:"inserted"`
+	// DecidedBy: the pulls that made the active key unavailable and
+	// decided its buffer.
+	DecidedBy []EventRef `json:"decided_by,omitempty"`
 }
 
 // KeySlot is a key inserted on a management node.
@@ -187,6 +211,7 @@ type KeySlot struct {
 // more).
 type TimelinePage struct {
 	Platform  string          `json:"platform"`
+	AsOf      *LogPosition    `json:"as_of,omitempty"`
 	Entries   []TimelineEntry `json:"entries"`
 	NextAfter uint64          `json:"next_after,omitempty"`
 }
@@ -338,8 +363,11 @@ type InstanceView struct {
 // SubscriptionDoc is a subscription at an instant (GetSubscription).
 // Status is "active", "past_due", "canceled" or "expired" (R23).
 type SubscriptionDoc struct {
-	Subscription   string         `json:"subscription"`
-	At             time.Time      `json:"at"`
+	Subscription string    `json:"subscription"`
+	At           time.Time `json:"at"`
+	// AsOf is the log position the answer stands at: ask again with
+	// it (At and Seq options) for the same answer.
+	AsOf           *LogPosition   `json:"as_of,omitempty"`
 	Version        uint64         `json:"version"`
 	Status         string         `json:"status"`
 	Customer       string         `json:"customer,omitempty"`
@@ -359,8 +387,11 @@ type SubscriptionDoc struct {
 
 // PerpetualDoc is a perpetual license at an instant (GetPerpetual).
 type PerpetualDoc struct {
-	Perpetual      string         `json:"perpetual"`
-	At             time.Time      `json:"at"`
+	Perpetual string    `json:"perpetual"`
+	At        time.Time `json:"at"`
+	// AsOf is the log position the answer stands at: ask again with
+	// it (At and Seq options) for the same answer.
+	AsOf           *LogPosition   `json:"as_of,omitempty"`
 	Version        uint64         `json:"version"`
 	Status         string         `json:"status"`
 	Customer       string         `json:"customer,omitempty"`
@@ -377,8 +408,11 @@ type PerpetualDoc struct {
 
 // CouponDoc is a coupon at an instant (GetCoupon).
 type CouponDoc struct {
-	Coupon          string             `json:"coupon"`
-	At              time.Time          `json:"at"`
+	Coupon string    `json:"coupon"`
+	At     time.Time `json:"at"`
+	// AsOf is the log position the answer stands at: ask again with
+	// it (At and Seq options) for the same answer.
+	AsOf            *LogPosition       `json:"as_of,omitempty"`
 	Version         uint64             `json:"version"`
 	Status          string             `json:"status"`
 	Partner         string             `json:"partner"`
