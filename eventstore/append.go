@@ -53,6 +53,13 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 		return nil, err
 	}
 	subject := subjectOf(agg)
+	if s.srv != nil && s.wedged.Load() {
+		// The last append failed as a write error makes it fail: mend
+		// the server, or answer at once that nothing can be written.
+		if err := s.embeddedHealth(); err != nil {
+			return nil, err
+		}
+	}
 
 	hd, err := s.headAt(ctx, subject, expectedVersion)
 	if err != nil {
@@ -87,7 +94,9 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 		for i, r := range recs {
 			ids[i] = r.Event.ID
 		}
-		return nil, publishFailed(err, "append to "+agg.String(), ids)
+		err = publishFailed(err, "append to "+agg.String(), ids)
+		s.noteWriteFailure(err)
+		return nil, err
 	}
 	if duplicate {
 		// JetStream dropped the message as a re-send of a stored id.
@@ -100,6 +109,9 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 	}
 	last.seq = recs[len(recs)-1].Seq
 	s.heads.advance(subject, last)
+	if s.srv != nil && s.restarts.Load() != 0 {
+		s.restarts.Store(0) // writing again: a next write error restarts JetStream at once
+	}
 	if f := s.appended.Load(); f != nil {
 		(*f)(recs)
 	}
@@ -203,6 +215,13 @@ func (s *Store) fetchHead(ctx context.Context, subject string) (head, error) {
 		// Every command starts here: with the connection down, answer
 		// ledger-unavailable at once instead of after a request timeout.
 		return head{}, translate(nats.ErrConnectionReconnecting, "read last event of "+subject)
+	}
+	if s.srv != nil && !s.srv.JetStreamEnabled() {
+		// The embedded server stopped JetStream (out of space): start it
+		// again if the space is back, or say so at once.
+		if err := s.embeddedHealth(); err != nil {
+			return head{}, err
+		}
 	}
 	msg, err := s.stream.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, nats.ErrNoResponders) {
