@@ -176,7 +176,7 @@ type Store struct {
 	// The embedded server's write-error state (health.go).
 	jsConfig    server.JetStreamConfig // to restart its JetStream with
 	wedged      atomic.Bool            // an append failed as a write error would make it
-	restarts    atomic.Int64 // restarts of JetStream since the last append that succeeded
+	restarts    atomic.Int64           // restarts of JetStream since the last append that succeeded
 	restartMu   sync.Mutex
 	lastRestart time.Time
 
