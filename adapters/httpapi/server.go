@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -227,6 +228,12 @@ func (s *Server) routeTable() []route {
 	}, s.licenseServerRoutes()...)
 }
 
+// AppliedSeqHeader is on every answer of a GET /v1/ query: the log
+// sequence the projections had applied when the query ran, so a client
+// knows how recent an answer is, also while the event store is down and
+// the projections keep answering.
+const AppliedSeqHeader = "X-Licledger-Applied-Seq"
+
 // statusWriter remembers the status a handler wrote.
 type statusWriter struct {
 	http.ResponseWriter
@@ -296,6 +303,11 @@ func (s *Server) wrap(rt route) http.Handler {
 				}
 				r = r.WithContext(withCaller(r.Context(), c))
 			}
+			if r.Method == http.MethodGet && strings.HasPrefix(rt.pattern, "GET /v1/") {
+				// Read before the query: the answer holds at least every
+				// event up to it, whether or not the event store is up.
+				sw.Header().Set(AppliedSeqHeader, strconv.FormatUint(s.cfg.Runner.Applied(), 10))
+			}
 			return rt.handle(sw, r)
 		}()
 		if err != nil {
@@ -332,21 +344,35 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// readyz is ready when every projection has applied the log up to its
-// head: queries then answer with everything acknowledged so far.
+// readyz is ready when a command can be written now (the event store is
+// reachable, has a stream leader and room: eventstore.Store.Health) and
+// every projection has applied the log up to its head, so queries answer
+// with everything acknowledged so far. Otherwise it is 503, saying which:
+// "writes-unavailable" (with the reason a command would get; queries
+// still answer from the projections, at their applied sequence),
+// "catching-up", or "unavailable" (the log's head cannot be read).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
+	store := map[string]any{"writable": true}
+	storeErr := s.cfg.Store.Health(ctx)
+	if storeErr != nil {
+		store = map[string]any{"writable": false, "reason": domain.ErrorReason(storeErr), "message": domain.ErrorMessage(storeErr)}
+	}
 	st, err := s.cfg.Runner.Status(ctx)
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": domain.ErrorMessage(err)})
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": domain.ErrorMessage(err),
+			"event_store": store, "projections": map[string]any{"applied": s.cfg.Runner.Applied()}})
 		return nil
 	}
 	status, code := "ready", http.StatusOK
-	if !st.CaughtUp {
+	switch {
+	case storeErr != nil:
+		status, code = "writes-unavailable", http.StatusServiceUnavailable
+	case !st.CaughtUp:
 		status, code = "catching-up", http.StatusServiceUnavailable
 	}
-	body := map[string]any{"status": status, "projections": st}
+	body := map[string]any{"status": status, "projections": st, "event_store": store}
 	for name, section := range s.cfg.Ready {
 		if _, taken := body[name]; !taken {
 			body[name] = section()
