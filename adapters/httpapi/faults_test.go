@@ -101,7 +101,11 @@ func (l *writeLoad) write(ctx context.Context, platform string) {
 				return
 			}
 			switch eb.Error.Reason {
-			case domain.ReasonLedgerUnavailable, domain.ReasonStorageFull, domain.ReasonOutcomeUnknown:
+			case domain.ReasonLedgerUnavailable, domain.ReasonStorageFull:
+			case domain.ReasonOutcomeUnknown:
+				if len(eb.Error.EventIDs) == 0 {
+					l.problem("%s %s #%d: outcome-unknown without the event ids", method, platform, i)
+				}
 			default:
 				l.problem("%s %s #%d: 503 with reason %q", method, platform, i, eb.Error.Reason)
 			}

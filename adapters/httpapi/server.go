@@ -77,6 +77,9 @@ type Config struct {
 	// LicenseServer configures the license-server endpoints
 	// (licserver.go); the zero value works.
 	LicenseServer LicenseServerConfig
+	// MaxConnections caps the connections the server holds at once
+	// (Listener); default DefaultMaxConnections.
+	MaxConnections int
 	// Ready adds sections to /readyz's JSON by name (e.g. the USB key
 	// watcher's state): optional edges report how they are, but never make
 	// the ledger unready, since it keeps recording and answering without
@@ -120,6 +123,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
 	}
 	if cfg.ConsistencyWait == 0 {
 		cfg.ConsistencyWait = DefaultConsistencyWait
