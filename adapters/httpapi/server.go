@@ -356,8 +356,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 // with everything acknowledged so far. Otherwise it is 503, saying which:
 // "writes-unavailable" (with the reason a command would get; queries
 // still answer from the projections, at their applied sequence),
-// "catching-up", or "unavailable" (the log's head cannot be read).
+// "catching-up", or "unavailable" (the log's head cannot be read while
+// writes could go through: unlikely, but said).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	// Each check its own 2s: a store that does not answer must not
+	// leave the projections' status without time to say where they are.
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	store := map[string]any{"writable": true}
@@ -365,20 +368,23 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if storeErr != nil {
 		store = map[string]any{"writable": false, "reason": domain.ErrorReason(storeErr), "message": domain.ErrorMessage(storeErr)}
 	}
+	ctx, cancel = context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
 	st, err := s.cfg.Runner.Status(ctx)
+	var projStatus any = st
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": domain.ErrorMessage(err),
-			"event_store": store, "projections": map[string]any{"applied": s.cfg.Runner.Applied()}})
-		return nil
+		projStatus = map[string]any{"applied": s.cfg.Runner.Applied(), "error": domain.ErrorMessage(err)}
 	}
 	status, code := "ready", http.StatusOK
 	switch {
 	case storeErr != nil:
 		status, code = "writes-unavailable", http.StatusServiceUnavailable
+	case err != nil:
+		status, code = "unavailable", http.StatusServiceUnavailable
 	case !st.CaughtUp:
 		status, code = "catching-up", http.StatusServiceUnavailable
 	}
-	body := map[string]any{"status": status, "projections": st, "event_store": store}
+	body := map[string]any{"status": status, "projections": projStatus, "event_store": store}
 	for name, section := range s.cfg.Ready {
 		if _, taken := body[name]; !taken {
 			body[name] = section()
