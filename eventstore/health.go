@@ -73,11 +73,10 @@ func (s *Store) Health(ctx context.Context) error {
 		return domain.Reasonf(domain.EUNAVAILABLE, domain.ReasonStorageFull,
 			"stream %s holds %d bytes of its limit of %d", s.cfg.Stream, info.State.Bytes, limit)
 	}
-	acct, err := s.js.AccountInfo(ctx)
-	if err != nil {
-		return translate(err, "event store health: account info")
-	}
-	if limit := acct.Limits.MaxStore; limit > 0 && acct.Store+minRoom > uint64(limit) {
+	// The account's limit is best effort: the stream info above proved
+	// the store reachable, and an operator's user may lack $JS.API.INFO.
+	if acct, err := s.js.AccountInfo(ctx); err == nil && acct.Limits.MaxStore > 0 && acct.Store+minRoom > uint64(acct.Limits.MaxStore) {
+		limit := acct.Limits.MaxStore
 		return domain.Reasonf(domain.EUNAVAILABLE, domain.ReasonStorageFull,
 			"the ledger's NATS account stores %d bytes of its limit of %d", acct.Store, limit)
 	}
