@@ -223,8 +223,14 @@ func (s *Store) fetchHead(ctx context.Context, subject string) (head, error) {
 			return head{}, err
 		}
 	}
-	msg, err := s.stream.GetLastMsgForSubject(ctx, subject)
-	if errors.Is(err, nats.ErrNoResponders) {
+	// One direct get, bounded like a Load's request: a replica that died
+	// a moment ago may still be sent it (its interest not yet gone from
+	// the routes) and never answer; the leader is asked then, instead
+	// of the command waiting out its caller's deadline.
+	actx, cancel := context.WithTimeout(ctx, loadAttempt)
+	msg, err := s.stream.GetLastMsgForSubject(actx, subject)
+	cancel()
+	if errors.Is(err, nats.ErrNoResponders) || (ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout))) {
 		return s.leaderHead(ctx, subject)
 	}
 	return s.headFrom(subject, msg, err)

@@ -128,6 +128,9 @@ func writeFull(problem string) bool {
 func (s *Store) restartJetStream() bool {
 	s.restartMu.Lock()
 	defer s.restartMu.Unlock()
+	if s.closing.Load() {
+		return false // Close is shutting JetStream down: not a write error
+	}
 	wait := min(restartEvery<<min(s.restarts.Load(), 8), restartEveryMax)
 	if !s.lastRestart.IsZero() && time.Since(s.lastRestart) < wait {
 		return false

@@ -177,6 +177,7 @@ type Store struct {
 	jsConfig    server.JetStreamConfig // to restart its JetStream with
 	wedged      atomic.Bool            // an append failed as a write error would make it
 	restarts    atomic.Int64           // restarts of JetStream since the last append that succeeded
+	closing     atomic.Bool            // Close has begun: JetStream stopping is no fault to mend
 	restartMu   sync.Mutex
 	lastRestart time.Time
 
@@ -384,6 +385,7 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) shutdown() error {
+	s.closing.Store(true)
 	var errs []error
 	if s.nc != nil {
 		if err := s.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
