@@ -53,9 +53,10 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 		return nil, err
 	}
 	subject := subjectOf(agg)
-	if s.srv != nil && s.wedged.Load() {
-		// The last append failed as a write error makes it fail: mend
-		// the server, or answer at once that nothing can be written.
+	if s.srv != nil && (s.wedged.Load() || !s.srv.JetStreamEnabled()) {
+		// The last append failed as a write error makes it fail, or the
+		// server shut JetStream down (out of space): mend the server, or
+		// answer at once that nothing can be written.
 		if err := s.embeddedHealth(); err != nil {
 			return nil, err
 		}
