@@ -71,7 +71,7 @@ func TestEmbeddedStoreRecoversFromAWriteError(t *testing.T) {
 		}
 		ev := hostAdded(t, agg, fmt.Sprintf("h-%d", i))
 		ev.ID = fmt.Sprintf("evt-full-%06d", i)
-		ctx, cancel := context.WithTimeout(testCtx(t), time.Second)
+		ctx, cancel := context.WithTimeout(testCtx(t), 2*time.Second) // far above an in-process append, even under -race
 		start := time.Now()
 		recs, err := s.Append(ctx, agg, version, ev)
 		took := time.Since(start)
