@@ -213,6 +213,18 @@ func (x *Executor[S]) Execute(ctx context.Context, cmd Command[S]) (Result[S], e
 		return Result[S]{}, err
 	}
 	res, events, err := x.decide(agg, cur, cmd, now)
+	if refusal(err) {
+		// A refusal is final only on the whole history. The head came
+		// from whichever replica answered, and one that has just come
+		// back may not have applied an append another process had
+		// acknowledged (issue 13: a 404 for a platform registered a
+		// moment before): ask the stream leader, and decide again on
+		// what it has if that is later.
+		if later, ok := x.confirm(ctx, agg, cur); ok {
+			cur = later
+			res, events, err = x.decide(agg, cur, cmd, now)
+		}
+	}
 	if err != nil || res.Replayed || len(events) == 0 {
 		return res, err
 	}
@@ -221,6 +233,32 @@ func (x *Executor[S]) Execute(ctx context.Context, cmd Command[S]) (Result[S], e
 		return raced, err
 	})
 	return res, err
+}
+
+// refusal reports whether err refuses the command on the aggregate's
+// state (not found, a conflict with it), as opposed to a malformed
+// command or an infrastructure failure.
+func refusal(err error) bool {
+	switch domain.ErrorCode(err) {
+	case domain.ENOTFOUND, domain.ECONFLICT:
+		return true
+	}
+	return false
+}
+
+// confirm returns the aggregate's state as the stream leader has it, if
+// that is later than cur's (ok false otherwise, or when the leader cannot
+// be asked: the refusal then stands on what the replica had).
+func (x *Executor[S]) confirm(ctx context.Context, agg domain.Aggregate, cur entry[S]) (entry[S], bool) {
+	hd, err := x.store.leaderHead(ctx, subjectOf(agg))
+	if err != nil || hd.version <= cur.version {
+		return cur, false
+	}
+	later, err := x.current(ctx, agg, false)
+	if err != nil || later.version <= cur.version {
+		return cur, false
+	}
+	return later, true
 }
 
 // decide runs the checks every attempt makes and then cmd.Decide.
