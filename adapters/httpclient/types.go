@@ -15,12 +15,24 @@ import (
 
 // Readiness is the answer of GET /readyz.
 type Readiness struct {
-	// Status is "ready", "catching-up" (the projections lag the log) or
-	// "unavailable" (the log cannot be read; Error says why).
+	// Status is "ready", "writes-unavailable" (a command could not be
+	// written now; EventStore says why), "catching-up" (the projections
+	// lag the log) or "unavailable" (the log cannot be read; Error says why).
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
 	// Projections is the projections' progress; nil when unavailable.
 	Projections *ProjectionStatus `json:"projections,omitempty"`
+	// EventStore says whether a write could succeed now.
+	EventStore *EventStoreStatus `json:"event_store,omitempty"`
+}
+
+// EventStoreStatus is /readyz's event_store section.
+type EventStoreStatus struct {
+	Writable bool `json:"writable"`
+	// Reason and Message are the refusal a command would get now
+	// (ledger-unavailable, storage-full, ...); empty when writable.
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // ProjectionStatus is the projections' progress against the log.
