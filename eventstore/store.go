@@ -363,7 +363,16 @@ func (s *Store) ensureStream(ctx context.Context) error {
 		s.setStream(stream)
 		return nil
 	}
-	stream, err := s.js.CreateOrUpdateStream(ctx, s.StreamConfig())
+	cfg := s.StreamConfig()
+	// A byte limit an operator set on the stream (a disk quota: with
+	// DiscardNew it refuses appends, storage-full, and never drops history)
+	// survives a restart instead of being reset to unlimited.
+	if old, err := s.js.Stream(ctx, s.cfg.Stream); err == nil {
+		if info := old.CachedInfo(); info != nil && info.Config.MaxBytes > 0 {
+			cfg.MaxBytes = info.Config.MaxBytes
+		}
+	}
+	stream, err := s.js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
 		return domain.Errorf(domain.EINTERNAL, "create or update stream %s: %v", s.cfg.Stream, err)
 	}
