@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"iter"
 	"log/slog"
 	"math"
@@ -86,6 +87,26 @@ func (q *Queries) PlatformSnapshot(ctx context.Context, id string, at time.Time,
 		return Snapshot{}, err
 	}
 	return Snapshot{Queries: NewQueries(db), close: func() { db.Close(); os.RemoveAll(tmp) }}, nil
+}
+
+// RemoveScratch removes what as-of views and Verify leave in dir when the
+// process dies mid-request (asof-* directories, verify-*.db files): each
+// is removed when its request ends, so at start-up any left is garbage.
+// Call it before serving, never beside a running server on the same dir.
+func RemoveScratch(dir string) error {
+	var errs []error
+	for _, pattern := range []string{"asof-*", "verify-*.db*"} {
+		found, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return err
+		}
+		for _, p := range found {
+			if err := os.RemoveAll(p); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // sliceLog is a Log of a few records held in memory: one platform's

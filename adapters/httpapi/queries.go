@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -67,9 +66,6 @@ func (s *Server) snapshotOf(r *http.Request) (string, position, projections.Snap
 		return "", position{}, projections.Snapshot{}, err
 	}
 	dir := s.cfg.ScratchDir
-	if dir == "" {
-		dir = filepath.Dir(s.cfg.Queries.DB().Path())
-	}
 	snap, err := s.cfg.Queries.PlatformSnapshot(r.Context(), id, pos.at, pos.seq, !pos.pinned, dir)
 	return id, pos, snap, err
 }
@@ -233,9 +229,6 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
 // full rebuild: an auditor's tool, not a probe.
 func (s *Server) verifyProjections(w http.ResponseWriter, r *http.Request) error {
 	dir := s.cfg.ScratchDir
-	if dir == "" {
-		dir = filepath.Dir(s.cfg.Queries.DB().Path())
-	}
 	rep, err := projections.Verify(r.Context(), s.cfg.Queries.DB(), s.cfg.Store, dir, s.log, nil)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -68,8 +69,9 @@ type Config struct {
 	// optimistic-concurrency race, when Commands is built here
 	// (eventstore.ExecutorConfig.MaxRetries).
 	MaxRetries int
-	// ScratchDir is where GET /v1/projections/verify builds its scratch
-	// database; default the projections database's directory.
+	// ScratchDir is where GET /v1/projections/verify and views at a past
+	// position build their scratch databases; default the projections
+	// database's directory. New removes what a crashed run left there.
 	ScratchDir string
 	// RateLimits bounds the instance endpoints per license and source
 	// address, and slows down repeated failed secrets (ratelimit.go).
@@ -131,6 +133,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.ScratchDir == "" {
+		cfg.ScratchDir = filepath.Dir(cfg.Queries.DB().Path())
+	}
+	if err := projections.RemoveScratch(cfg.ScratchDir); err != nil {
+		cfg.Logger.Warn("could not remove scratch files a previous run left", "dir", cfg.ScratchDir, "err", err)
 	}
 	if cfg.ConsistencyWait == 0 {
 		cfg.ConsistencyWait = DefaultConsistencyWait
