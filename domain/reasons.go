@@ -46,6 +46,7 @@ const (
 	ReasonLedgerUnavailable    = "ledger-unavailable"     // NATS/JetStream cannot be reached or has no stream leader; nothing was written
 	ReasonStorageFull          = "storage-full"           // JetStream has no room (disk or limits) to store the write; nothing was written
 	ReasonOutcomeUnknown       = "outcome-unknown"        // the write was sent but not acknowledged: it may or may not be stored
+	ReasonServerBusy           = "server-busy"            // the HTTP server holds its maximum of concurrent connections; the request was not read
 	ReasonNoCheckpoint         = "no-checkpoint"          // no signed checkpoint was written yet
 	ReasonLogDoesNotVerify     = "log-does-not-verify"    // the log has a missing, malformed or re-chained message: no checkpoint is signed over it
 
@@ -101,6 +102,8 @@ const (
 	ReasonInstanceSeatReleased      = "seat-released"           // R27: lease lapsed or deactivated
 	ReasonInstanceExists            = "instance-exists"         // the instance id is already used
 	ReasonInstanceVersionNotCovered = "version-not-covered"     // R28: released after the update window
+	ReasonBadAnswerSignature        = "bad-answer-signature"    // R27: a signed answer or document does not verify
+	ReasonFallbackNotAttached       = "fallback-not-attached"   // R28: detach with no perpetual fallback attached
 	ReasonInvalidVersion            = "invalid-version"         // a product version that is empty or too long
 	ReasonReleasedAtRequired        = "released-at-required"    // R28: a perpetual license needs the release instant
 	ReasonBadLicenseKey             = "bad-license-key"         // not a license key the ledger issues
@@ -185,6 +188,7 @@ var refusals = []Refusal{
 	{ReasonLedgerUnavailable, EUNAVAILABLE, 503, "NATS/JetStream cannot be reached or has no stream leader; nothing was written: retry after Retry-After"},
 	{ReasonStorageFull, EUNAVAILABLE, 503, "JetStream has no room (disk full or storage limits) to store the write; nothing was written: retry after Retry-After"},
 	{ReasonOutcomeUnknown, EUNAVAILABLE, 503, "the write was sent but not acknowledged, so it may or may not be stored: retry the same request with the same Idempotency-Key"},
+	{ReasonServerBusy, EUNAVAILABLE, 503, "the server already holds its maximum of concurrent connections (slow or idle clients); the request was not read: retry after Retry-After"},
 	{ReasonNoCheckpoint, ENOTFOUND, 404, "no signed checkpoint was written yet"},
 	{ReasonLogDoesNotVerify, ECONFLICT, 409, "the log has a missing, malformed or re-chained message, so the ledger signs no checkpoint over it; run licledger audit verify"},
 
@@ -237,6 +241,8 @@ var refusals = []Refusal{
 	{ReasonInstanceSeatReleased, ECONFLICT, 409, "the seat was released (lease lapsed or deactivated); activate again (R27)"},
 	{ReasonInstanceExists, ECONFLICT, 409, "the instance id is used already"},
 	{ReasonInstanceVersionNotCovered, EFORBIDDEN, 403, "the version was released after the update window (R28)"},
+	{ReasonBadAnswerSignature, EUNAUTHORIZED, 401, "a signed answer or document does not verify with the ledger's keys (R27)"},
+	{ReasonFallbackNotAttached, ECONFLICT, 409, "the subscription has no perpetual fallback attached (R28)"},
 	{ReasonInvalidVersion, EINVALID, 400, "the product version is empty or too long"},
 	{ReasonReleasedAtRequired, EINVALID, 400, "a perpetual license needs the version's release instant (R28)"},
 	{ReasonBadLicenseKey, EINVALID, 400, "not a license key the ledger issues (lks.<id>.<secret>, lkp.<id>.<secret>)"},

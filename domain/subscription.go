@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"slices"
 	"time"
 )
 
@@ -82,6 +83,18 @@ type SubscriptionState struct {
 	CanceledAt     time.Time // zero unless canceled
 	Instances      InstanceSeats
 	Keys           LicenseKeys
+	// Fallback is the perpetual license attached as the fallback
+	// ("perpetual/<id>"), "" for none (R28 Decision (fallback)).
+	Fallback string
+	// Provenance: the events that decided the seats (SubscriptionExplain).
+	prov subscriptionProvenance
+}
+
+// subscriptionProvenance names, by id, the latest event that set each
+// fact the seats depend on; added lists every instances_added.
+type subscriptionProvenance struct {
+	created, plan, period, pastDue, canceled string
+	added                                    []string
 }
 
 // Created reports whether subscription.created has been folded.
@@ -122,6 +135,7 @@ func (s *SubscriptionState) Clone() *SubscriptionState {
 	c := *s
 	c.Instances = s.Instances.clone()
 	c.Keys = s.Keys.clone()
+	c.prov.added = slices.Clone(s.prov.added)
 	return &c
 }
 
@@ -193,12 +207,13 @@ func EvolveSubscription(s *SubscriptionState, e Event) error {
 		s.PeriodAnchor, s.PeriodCount = d.PeriodStart.UTC(), 1
 		s.PeriodStart, s.PeriodEnd = d.PeriodStart.UTC(), d.PeriodEnd.UTC()
 		s.Keys.Current = d.LicenseKeySHA256
+		s.prov.created, s.prov.plan, s.prov.period = e.ID, e.ID, e.ID
 	case EventSubscriptionPlanChanged:
 		var d SubscriptionPlanChanged
 		if err := srvDecode(e, &d); err != nil {
 			return err
 		}
-		s.Plan = d.Plan
+		s.Plan, s.prov.plan = d.Plan, e.ID
 	case EventSubscriptionInstancesAdded:
 		var d SubscriptionInstancesAdded
 		if err := srvDecode(e, &d); err != nil {
@@ -208,6 +223,7 @@ func EvolveSubscription(s *SubscriptionState, e Event) error {
 			return Errorf(EINVALID, "event %s: instances_added count %d", e.ID, d.Count)
 		}
 		s.AddedInstances += d.Count
+		s.prov.added = append(s.prov.added, e.ID)
 	case EventSubscriptionRenewed:
 		var d SubscriptionRenewed
 		if err := srvDecode(e, &d); err != nil {
@@ -223,13 +239,14 @@ func EvolveSubscription(s *SubscriptionState, e Event) error {
 		}
 		s.PeriodStart, s.PeriodEnd = d.PeriodStart.UTC(), d.PeriodEnd.UTC()
 		s.PastDueSince = time.Time{}
+		s.prov.period, s.prov.pastDue = e.ID, ""
 	case EventSubscriptionPastDue:
 		if s.PastDueSince.IsZero() {
-			s.PastDueSince = at
+			s.PastDueSince, s.prov.pastDue = at, e.ID
 		}
 	case EventSubscriptionCanceled:
 		if s.CanceledAt.IsZero() {
-			s.CanceledAt = at
+			s.CanceledAt, s.prov.canceled = at, e.ID
 		}
 	case EventInstanceActivated, EventInstanceCheckedIn, EventInstanceDeactivated:
 		if err := s.Instances.evolve(e); err != nil {
@@ -237,6 +254,10 @@ func EvolveSubscription(s *SubscriptionState, e Event) error {
 		}
 	case EventLicenseKeyIssued, EventLicenseKeyRevoked:
 		if _, err := s.Keys.evolve(e); err != nil {
+			return err
+		}
+	case EventSubscriptionFallbackAttached, EventSubscriptionFallbackDetached:
+		if err := s.evolveFallback(e); err != nil {
 			return err
 		}
 	default:
@@ -301,6 +322,10 @@ func DecideSubscription(s *SubscriptionState, cmd SubscriptionCommand, now time.
 		return s.Instances.decideDeactivate(s.seatRules(), c)
 	case LicenseKeyRotate, LicenseKeyRevoke:
 		return s.Keys.decide(s.Subject(), c)
+	case SubscriptionAttachFallback:
+		return s.decideAttachFallback(c, now)
+	case SubscriptionDetachFallback:
+		return s.decideDetachFallback()
 	case nil:
 		return nil, Errorf(EINVALID, "decide subscription: no command")
 	default:
@@ -312,15 +337,23 @@ func DecideSubscription(s *SubscriptionState, cmd SubscriptionCommand, now time.
 // reply for the client: the plan and the seat's lease, as they will be once
 // the events are appended. The caller adds the secret it generated.
 func SubscriptionActivate(s *SubscriptionState, cmd InstanceActivate, now time.Time) (InstanceCheckReply, []Event, error) {
+	return SubscriptionActivateWith(s, nil, cmd, now)
+}
+
+// SubscriptionActivateWith is SubscriptionActivate with the subscription's
+// perpetual fallback as it stands (nil when none is attached, or when the
+// caller has not read it: see NeedsFallback).
+func SubscriptionActivateWith(s *SubscriptionState, fallback *PerpetualState, cmd InstanceActivate, now time.Time) (InstanceCheckReply, []Event, error) {
 	if !s.Created() {
 		return InstanceCheckReply{}, nil, Reasonf(ENOTFOUND, ReasonSubscriptionUnknown, "no such subscription")
 	}
 	now = now.UTC()
-	in, events, err := s.Instances.decideActivate(s.seatRules(), cmd, now)
+	rules, fb := s.rulesAt(now, fallback)
+	in, events, err := s.Instances.decideActivate(rules, cmd, now)
 	if err != nil {
 		return InstanceCheckReply{}, nil, err
 	}
-	return s.reply(in, now), events, nil
+	return s.replyWith(in, now, fb), events, nil
 }
 
 // SubscriptionCheck decides a check-in (R27) and returns the reply: the
@@ -328,15 +361,22 @@ func SubscriptionActivate(s *SubscriptionState, cmd InstanceActivate, now time.T
 // InstanceCheckInRecordDivisor); then events is empty and the reply is all
 // the handler sends.
 func SubscriptionCheck(s *SubscriptionState, cmd InstanceCheckIn, now time.Time) (InstanceCheckReply, []Event, error) {
+	return SubscriptionCheckWith(s, nil, cmd, now)
+}
+
+// SubscriptionCheckWith is SubscriptionCheck with the subscription's
+// perpetual fallback (see SubscriptionActivateWith).
+func SubscriptionCheckWith(s *SubscriptionState, fallback *PerpetualState, cmd InstanceCheckIn, now time.Time) (InstanceCheckReply, []Event, error) {
 	if !s.Created() {
 		return InstanceCheckReply{}, nil, Reasonf(ENOTFOUND, ReasonSubscriptionUnknown, "no such subscription")
 	}
 	now = now.UTC()
-	in, events, err := s.Instances.decideCheckIn(s.seatRules(), cmd, now)
+	rules, fb := s.rulesAt(now, fallback)
+	in, events, err := s.Instances.decideCheckIn(rules, cmd, now)
 	if err != nil {
 		return InstanceCheckReply{}, nil, err
 	}
-	return s.reply(in, now), events, nil
+	return s.replyWith(in, now, fb), events, nil
 }
 
 func (s *SubscriptionState) decideCreate(c SubscriptionCreate, now time.Time) ([]Event, error) {

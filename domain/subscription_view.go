@@ -7,8 +7,11 @@ import "time"
 // UTC; instances are listed in activation order, so the same history gives
 // the same bytes (R32).
 type SubscriptionDoc struct {
-	Subscription   string         `json:"subscription"`
-	At             string         `json:"at"`
+	Subscription string `json:"subscription"`
+	At           string `json:"at"`
+	// AsOf is the log position of the view, set by the reader that folded it
+	// (absent for a history without stream sequences, e.g. a fixture).
+	AsOf           *LogPosition   `json:"as_of,omitempty"`
 	Version        uint64         `json:"version"`
 	Status         string         `json:"status"`
 	Customer       string         `json:"customer,omitempty"`
@@ -23,6 +26,8 @@ type SubscriptionDoc struct {
 	InstancesInUse int            `json:"instances_in_use"`
 	LeaseSeconds   int64          `json:"lease_seconds"`
 	Instances      []InstanceView `json:"instances"`
+	// Fallback is the attached perpetual fallback, "perpetual/<id>" (R28).
+	Fallback string `json:"fallback,omitempty"`
 }
 
 // SubscriptionView renders s at instant at. s must be folded from the events
@@ -38,6 +43,7 @@ func SubscriptionView(s *SubscriptionState, at time.Time) (SubscriptionDoc, erro
 		Subscription:   s.ID,
 		At:             srvTimeText(at),
 		Version:        s.Version,
+		Fallback:       s.Fallback,
 		Status:         s.Status(at),
 		Customer:       s.Customer,
 		Plan:           s.Plan,

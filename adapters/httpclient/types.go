@@ -1,6 +1,10 @@
 package httpclient
 
-import "time"
+import (
+	"time"
+
+	"github.com/licledger/licledger/domain"
+)
 
 // Wire types. Each mirrors one of the API's request or response bodies
 // (adapters/httpapi, domain, projections on the server), field for field
@@ -11,12 +15,24 @@ import "time"
 
 // Readiness is the answer of GET /readyz.
 type Readiness struct {
-	// Status is "ready", "catching-up" (the projections lag the log) or
-	// "unavailable" (the log cannot be read; Error says why).
+	// Status is "ready", "writes-unavailable" (a command could not be
+	// written now; EventStore says why), "catching-up" (the projections
+	// lag the log) or "unavailable" (the log cannot be read; Error says why).
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
 	// Projections is the projections' progress; nil when unavailable.
 	Projections *ProjectionStatus `json:"projections,omitempty"`
+	// EventStore says whether a write could succeed now.
+	EventStore *EventStoreStatus `json:"event_store,omitempty"`
+}
+
+// EventStoreStatus is /readyz's event_store section.
+type EventStoreStatus struct {
+	Writable bool `json:"writable"`
+	// Reason and Message are the refusal a command would get now
+	// (ledger-unavailable, storage-full, ...); empty when writable.
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // ProjectionStatus is the projections' progress against the log.
@@ -99,11 +115,28 @@ type HostRequest struct {
 	Sockets    int    `json:"sockets"`
 }
 
+// EventRef names an event that decided an answer, by id and stream
+// sequence (GET /v1/events/{id} serves it).
+type EventRef struct {
+	ID  string `json:"id"`
+	Seq uint64 `json:"seq,omitempty"`
+}
+
+// LogPosition is where in the log a view stands: the instant it answers
+// for and the stream sequence of the last event it includes.
+type LogPosition struct {
+	Time time.Time `json:"time"`
+	Seq  uint64    `json:"seq"`
+}
+
 // Entitlement is what a platform is entitled to at an instant: the
 // design's query shape, the same document `licledger replay` prints.
 type Entitlement struct {
 	Platform string    `json:"platform"`
 	At       time.Time `json:"at"`
+	// AsOf is the log position the answer stands at: ask again with
+	// it (At and Seq options) for the same answer.
+	AsOf *LogPosition `json:"as_of,omitempty"`
 	// Status is "unlicensed", "community", "expired", "grace" or
 	// "licensed", from the Base license that wins precedence (R13).
 	Status   string                       `json:"status"`
@@ -127,6 +160,7 @@ type BaseEntitlement struct {
 	Sockets    int        `json:"sockets,omitempty"`
 	InForce    bool       `json:"in_force"`
 	Reason     string     `json:"reason,omitempty"` // why not in force
+	DecidedBy  []EventRef `json:"decided_by,omitempty"`
 }
 
 // ModuleEntitlement is one Plus module's answer. When Entitled, Source is
@@ -143,6 +177,7 @@ type ModuleEntitlement struct {
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	GraceUntil *time.Time `json:"grace_until,omitempty"`
 	Reason     string     `json:"reason,omitempty"`
+	DecidedBy  []EventRef `json:"decided_by,omitempty"`
 }
 
 // Capacity is the host capacity at the instant (R2, R7).
@@ -151,6 +186,8 @@ type Capacity struct {
 	Sockets       Quota `json:"sockets"`
 	VMwareSockets Quota `json:"vmware_sockets"`
 	ARM64Hosts    Quota `json:"arm64_hosts"`
+	// DecidedBy: the events that brought the licenses setting the quotas.
+	DecidedBy []EventRef `json:"decided_by,omitempty"`
 }
 
 // Quota is a limit and its use: Quota is the limit, nil exactly when
@@ -170,6 +207,9 @@ type USBKeyStatus struct {
 	Buffer           string     `json:"buffer,omitempty"` // "active", "expired" or "none"
 	BufferExpiresAt  *time.Time `json:"buffer_expires_at,omitempty"`
 	Inserted         []KeySlot  `json:"inserted"`
+	// DecidedBy: the pulls that made the active key unavailable and
+	// decided its buffer.
+	DecidedBy []EventRef `json:"decided_by,omitempty"`
 }
 
 // KeySlot is a key inserted on a management node.
@@ -183,6 +223,7 @@ type KeySlot struct {
 // more).
 type TimelinePage struct {
 	Platform  string          `json:"platform"`
+	AsOf      *LogPosition    `json:"as_of,omitempty"`
 	Entries   []TimelineEntry `json:"entries"`
 	NextAfter uint64          `json:"next_after,omitempty"`
 }
@@ -261,6 +302,8 @@ type CheckRequest struct {
 type DeactivateRequest struct {
 	LicenseKey string `json:"license_key"`
 	Secret     string `json:"secret,omitempty"`
+	// Reason is recorded with an admin's release of a stuck seat.
+	Reason string `json:"reason,omitempty"`
 }
 
 // InstanceCheckReply is what an activation or a check answers (R26, R27):
@@ -279,6 +322,28 @@ type InstanceCheckReply struct {
 	// SeatExpiresAt is when the seat is released unless the instance
 	// checks in again before.
 	SeatExpiresAt time.Time `json:"seat_expires_at"`
+	// Fallback names the perpetual license a canceled or expired
+	// subscription answered from, "perpetual/<id>" (R28).
+	Fallback string `json:"fallback,omitempty"`
+	// Signed is the ledger's signature over what the answer states
+	// (domain.VerifyAnswer checks it with the keys of LedgerKeys).
+	Signed *Signed `json:"signed,omitempty"`
+}
+
+// Signed is a signed answer or document: domain/answer.go has the bytes.
+type Signed = domain.Signed
+
+// LedgerKey is one of the ledger's public signing keys (LedgerKeys).
+type LedgerKey struct {
+	ID     string `json:"key_id"`
+	Alg    string `json:"algorithm"`
+	Key    []byte `json:"public_key"` // 32 bytes of Ed25519 public key
+	Status string `json:"status"`     // "current" or "retired"
+}
+
+// LedgerKeys is the answer of LedgerKeys.
+type LedgerKeys struct {
+	Keys []LedgerKey `json:"keys"`
 }
 
 // ActivateResponse is the answer to Activate: the new instance's id and
@@ -303,13 +368,18 @@ type InstanceView struct {
 	SeatExpiresAt time.Time `json:"seat_expires_at,omitzero"`
 	DeactivatedAt time.Time `json:"deactivated_at,omitzero"`
 	DeactivatedBy string    `json:"deactivated_by,omitempty"`
+	// DeactivatedReason is an admin's recorded reason for a release.
+	DeactivatedReason string `json:"deactivated_reason,omitempty"`
 }
 
 // SubscriptionDoc is a subscription at an instant (GetSubscription).
 // Status is "active", "past_due", "canceled" or "expired" (R23).
 type SubscriptionDoc struct {
-	Subscription   string         `json:"subscription"`
-	At             time.Time      `json:"at"`
+	Subscription string    `json:"subscription"`
+	At           time.Time `json:"at"`
+	// AsOf is the log position the answer stands at: ask again with
+	// it (At and Seq options) for the same answer.
+	AsOf           *LogPosition   `json:"as_of,omitempty"`
 	Version        uint64         `json:"version"`
 	Status         string         `json:"status"`
 	Customer       string         `json:"customer,omitempty"`
@@ -324,12 +394,16 @@ type SubscriptionDoc struct {
 	InstancesInUse int            `json:"instances_in_use"`
 	LeaseSeconds   int64          `json:"lease_seconds"`
 	Instances      []InstanceView `json:"instances"` // in activation order
+	Fallback       string         `json:"fallback,omitempty"`
 }
 
 // PerpetualDoc is a perpetual license at an instant (GetPerpetual).
 type PerpetualDoc struct {
-	Perpetual      string         `json:"perpetual"`
-	At             time.Time      `json:"at"`
+	Perpetual string    `json:"perpetual"`
+	At        time.Time `json:"at"`
+	// AsOf is the log position the answer stands at: ask again with
+	// it (At and Seq options) for the same answer.
+	AsOf           *LogPosition   `json:"as_of,omitempty"`
 	Version        uint64         `json:"version"`
 	Status         string         `json:"status"`
 	Customer       string         `json:"customer,omitempty"`
@@ -346,8 +420,11 @@ type PerpetualDoc struct {
 
 // CouponDoc is a coupon at an instant (GetCoupon).
 type CouponDoc struct {
-	Coupon          string             `json:"coupon"`
-	At              time.Time          `json:"at"`
+	Coupon string    `json:"coupon"`
+	At     time.Time `json:"at"`
+	// AsOf is the log position the answer stands at: ask again with
+	// it (At and Seq options) for the same answer.
+	AsOf            *LogPosition       `json:"as_of,omitempty"`
 	Version         uint64             `json:"version"`
 	Status          string             `json:"status"`
 	Partner         string             `json:"partner"`

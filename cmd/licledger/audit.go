@@ -32,7 +32,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	cpFile := fs.String("checkpoint", "", "a signed checkpoint (JSON, as `licledger audit checkpoint` or GET /v1/audit/checkpoints/latest answers): prove the log still holds exactly what it sealed")
 	exportFile := fs.String("export", "", "verify this export file (licledger export, GET /v1/export; the whole log) instead of a live ledger")
-	pubFile := fs.String("public-key", "", "the ledger's public key (`licledger audit public-key` writes it) to check the checkpoint's signature with; default the ledger key of --data")
+	pubFile := fs.String("public-key", "", "the ledger's public keys (the JSON of GET /v1/ledger/keys or `licledger ledger-key list --json`) to check the checkpoint's signature with; default the keys of --data")
 	keyFile := fs.String("ledger-key", "", "the ledger's key file (default DATA/ledger.key when it exists): checks authorship marks on a live log")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: licledger audit verify [--data DIR | --nats URL [--nats-user NAME --nats-password-file FILE] | --export FILE]")
@@ -50,12 +50,12 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	if *exportFile != "" && (given["data"] || *natsURL != "") {
 		return domain.Errorf(domain.EINVALID, "--export verifies a file: give no --data or --nats with it")
 	}
-	key, err := auditLedgerKey(*keyFile, *dataDir, *exportFile == "" && *natsURL == "")
+	keys, err := auditLedgerKey(*keyFile, *dataDir, *exportFile == "" && *natsURL == "")
 	if err != nil {
 		return err
 	}
 	if *cpFile != "" {
-		return runCheckpointVerify(ctx, checkpointVerify{cpFile: *cpFile, exportFile: *exportFile, pubFile: *pubFile, key: key,
+		return runCheckpointVerify(ctx, checkpointVerify{cpFile: *cpFile, exportFile: *exportFile, pubFile: *pubFile, keys: keys,
 			dataDir: *dataDir, natsURL: *natsURL, natsAuth: natsAuth, stream: *stream, asJSON: *asJSON}, stdout, stderr)
 	}
 
@@ -71,8 +71,8 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		cfg := eventstore.Config{DataDir: *dataDir, URL: *natsURL, Credentials: creds, Stream: *stream, ReadOnly: true,
 			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-		if key != nil {
-			cfg.Mark = markKey(key)
+		if keys != nil {
+			cfg.Mark = markKey(keys.Root())
 		}
 		store, err := eventstore.Open(ctx, cfg)
 		if err != nil {

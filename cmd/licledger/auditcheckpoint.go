@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/licledger/licledger/adapters/httpapi"
 	"github.com/licledger/licledger/adapters/ledgerkey"
 	"github.com/licledger/licledger/domain"
 	"github.com/licledger/licledger/eventstore"
@@ -26,13 +27,12 @@ import (
 
 func init() {
 	register("audit checkpoint", "sign a checkpoint of the log now (a stopped ledger's --data, or a running one's --url) and print it as JSON", runAuditCheckpoint)
-	register("audit public-key", "print the ledger's public key as JSON, for auditors to check checkpoints with", runAuditPublicKey)
 }
 
-// auditLedgerKey opens the ledger key for verification: --ledger-key, or
-// DATA/ledger.key when useData and it exists. It never creates one (an
+// auditLedgerKey opens the ledger's keys for verification: --ledger-key,
+// or DATA/ledger.key when useData and it exists. It never creates one (an
 // auditor's machine has none: nil, marks are then not checked).
-func auditLedgerKey(keyFile, dataDir string, useData bool) (*ledgerkey.Key, error) {
+func auditLedgerKey(keyFile, dataDir string, useData bool) (*ledgerkey.Ring, error) {
 	if keyFile == "" {
 		if !useData {
 			return nil, nil
@@ -45,42 +45,39 @@ func auditLedgerKey(keyFile, dataDir string, useData bool) (*ledgerkey.Key, erro
 	if _, err := os.Stat(keyFile); err != nil {
 		return nil, domain.Errorf(domain.EINVALID, "ledger key %s: %v", keyFile, err)
 	}
-	k, _, err := ledgerkey.Open(keyFile)
-	return k, err
+	r, _, err := ledgerkey.OpenRing(keyFile)
+	return r, err
 }
 
-// ledgerKeyOf opens an existing ledger key: keyFile, or DATA/ledger.key.
-func ledgerKeyOf(keyFile, dataDir string) (*ledgerkey.Key, error) {
-	if keyFile == "" {
-		keyFile = filepath.Join(dataDir, ledgerkey.FileName)
-	}
-	return auditLedgerKey(keyFile, "", false)
+// ledgerKeyOf opens an existing ledger's keys: keyFile, or DATA/ledger.key.
+func ledgerKeyOf(keyFile, dataDir string) (*ledgerkey.Ring, error) {
+	return auditLedgerKey(ledgerKeyPath(dataDir, keyFile), "", false)
 }
 
-// publicKeyFile is what `audit public-key` prints and --public-key reads.
-type publicKeyFile struct {
-	KeyID     string `json:"key_id"`
-	PublicKey string `json:"public_key"` // base64url, no padding
-}
-
-// readPublicKey reads --public-key: the JSON of `audit public-key`, or
-// the key alone in base64 (standard or URL alphabet).
-func readPublicKey(path string) (ed25519.PublicKey, error) {
+// readPublicKey reads --public-key: the JSON of GET /v1/ledger/keys (or
+// `licledger ledger-key list --json`), where it takes the key named
+// keyID; or one key alone in base64 (standard or URL alphabet).
+func readPublicKey(path, keyID string) (ed25519.PublicKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, domain.Errorf(domain.EINVALID, "public key: %v", err)
 	}
-	text := strings.TrimSpace(string(b))
-	var f publicKeyFile
-	if json.Unmarshal(b, &f) == nil && f.PublicKey != "" {
-		text = f.PublicKey
+	var doc httpapi.LedgerKeysDoc
+	if json.Unmarshal(b, &doc) == nil && len(doc.Keys) > 0 {
+		for _, k := range doc.Keys {
+			if k.ID == keyID && len(k.Key) == ed25519.PublicKeySize {
+				return k.Key, nil
+			}
+		}
+		return nil, domain.Errorf(domain.EINVALID, "public keys %s: none has the checkpoint's key id %s", path, keyID)
 	}
+	text := strings.TrimSpace(string(b))
 	for _, enc := range []*base64.Encoding{base64.RawURLEncoding, base64.URLEncoding, base64.StdEncoding, base64.RawStdEncoding} {
 		if k, err := enc.DecodeString(text); err == nil && len(k) == ed25519.PublicKeySize {
 			return ed25519.PublicKey(k), nil
 		}
 	}
-	return nil, domain.Errorf(domain.EINVALID, "public key %s: not a %d-byte Ed25519 key in base64, nor the JSON of `licledger audit public-key`", path, ed25519.PublicKeySize)
+	return nil, domain.Errorf(domain.EINVALID, "public key %s: neither the JSON of GET /v1/ledger/keys nor a %d-byte Ed25519 key in base64", path, ed25519.PublicKeySize)
 }
 
 // exportFileRecords yields the records of an export file in order; a bad
@@ -123,7 +120,7 @@ func verifyExportFile(path string) (eventstore.VerifyReport, error) {
 // checkpointVerify are the flags of `audit verify --checkpoint`.
 type checkpointVerify struct {
 	cpFile, exportFile, pubFile string
-	key                         *ledgerkey.Key
+	keys                        *ledgerkey.Ring
 	dataDir, natsURL, stream    string
 	natsAuth                    natsAuthFlags
 	asJSON                      bool
@@ -141,15 +138,17 @@ func runCheckpointVerify(ctx context.Context, o checkpointVerify, stdout, stderr
 	var pub ed25519.PublicKey
 	switch {
 	case o.pubFile != "":
-		if pub, err = readPublicKey(o.pubFile); err != nil {
+		if pub, err = readPublicKey(o.pubFile, cp.KeyID); err != nil {
 			return err
 		}
-	case o.key != nil:
-		pub = o.key.Public()
+	case o.keys != nil:
+		if pub = o.keys.Verifying()[cp.KeyID]; pub == nil {
+			return domain.Errorf(domain.EINVALID, "the ledger's keys in --data have no key %s (the checkpoint's key id)", cp.KeyID)
+		}
 	default:
-		// Never the key a checkpoint might carry: whoever forged it would
-		// supply that too.
-		return domain.Errorf(domain.EINVALID, "give the ledger's public key with --public-key FILE (from `licledger audit public-key`), or --data with its ledger.key")
+		// Never a key that arrives with the checkpoint: whoever forged it
+		// would supply that too.
+		return domain.Errorf(domain.EINVALID, "give the ledger's public keys with --public-key FILE (GET /v1/ledger/keys, or `licledger ledger-key list --json`), or --data with its ledger.key")
 	}
 
 	var rep eventstore.CheckpointReport
@@ -253,20 +252,20 @@ func runAuditCheckpoint(ctx context.Context, args []string, stdout, stderr io.Wr
 			return domain.Errorf(domain.EINTERNAL, "POST /v1/audit/checkpoints: %s: %s", resp.Status, bytes.TrimSpace(body))
 		}
 	} else {
-		key, err := ledgerKeyOf(*keyFile, *dataDir)
+		keys, err := ledgerKeyOf(*keyFile, *dataDir)
 		if err != nil {
 			return err
 		}
 		if _, err := os.Stat(filepath.Join(*dataDir, "jetstream")); err != nil {
 			return domain.Errorf(domain.ENOTFOUND, "no ledger data under %s", *dataDir)
 		}
-		store, err := eventstore.Open(ctx, eventstore.Config{DataDir: *dataDir, Stream: *stream, Mark: markKey(key),
+		store, err := eventstore.Open(ctx, eventstore.Config{DataDir: *dataDir, Stream: *stream, Mark: markKey(keys.Root()),
 			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 		if err != nil {
 			return err
 		}
 		defer store.Close()
-		cp, err := store.WriteCheckpoint(ctx, key)
+		cp, err := store.WriteCheckpoint(ctx, keys.Current())
 		if err != nil {
 			return err
 		}
@@ -275,22 +274,5 @@ func runAuditCheckpoint(ctx context.Context, args []string, stdout, stderr io.Wr
 		}
 	}
 	_, err := fmt.Fprintf(stdout, "%s\n", bytes.TrimSpace(body))
-	return err
-}
-
-func runAuditPublicKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("audit public-key", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := fs.String("data", "./data", "the ledger's data directory (its ledger.key)")
-	keyFile := fs.String("ledger-key", "", "the ledger key file (default DATA/ledger.key)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	key, err := ledgerKeyOf(*keyFile, *dataDir)
-	if err != nil {
-		return err
-	}
-	b, _ := json.MarshalIndent(publicKeyFile{KeyID: key.ID(), PublicKey: base64.RawURLEncoding.EncodeToString(key.Public())}, "", "  ")
-	_, err = fmt.Fprintf(stdout, "%s\n", b)
 	return err
 }

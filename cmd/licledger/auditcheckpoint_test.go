@@ -50,7 +50,7 @@ func TestAuditCheckpointAndVerify(t *testing.T) {
 		t.Fatalf("audit checkpoint printed %s (%v), want a checkpoint up to %d", cpJSON, err, last)
 	}
 	writeFile(t, file("cp.json"), cpJSON)
-	writeFile(t, file("pub.json"), run(0, "audit", "public-key", "--data", dir))
+	writeFile(t, file("pub.json"), run(0, "ledger-key", "list", "--data", dir, "--json"))
 	run(0, "export", "--data", dir, "--out", file("log.jsonl"))
 
 	if out := run(0, "audit", "verify", "--data", dir, "--checkpoint", file("cp.json")); !strings.Contains(out, "OK: the log holds exactly what the checkpoint sealed") {
@@ -88,6 +88,18 @@ func TestAuditCheckpointAndVerify(t *testing.T) {
 	}
 	if out := run(0, "audit", "verify", "--data", dir, "--checkpoint", file("cp2.json")); !strings.Contains(out, fmt.Sprintf("not yet sealed: 1 event(s), seq %d..%d", last+1, last+1)) {
 		t.Errorf("after one more event:\n%s", out)
+	}
+
+	// After a signing-key rotation, checkpoints are signed with the new
+	// key and the older ones still verify by their key id.
+	run(0, "ledger-key", "rotate", "--data", dir)
+	writeFile(t, file("cp3.json"), run(0, "audit", "checkpoint", "--data", dir))
+	var cp3 domain.Checkpoint
+	if err := json.Unmarshal(readFile(t, file("cp3.json")), &cp3); err != nil || cp3.KeyID == cp.KeyID {
+		t.Errorf("checkpoint after rotation signed by %s (%v), want a new key", cp3.KeyID, err)
+	}
+	for _, c := range []string{"cp.json", "cp3.json"} {
+		run(0, "audit", "verify", "--data", dir, "--checkpoint", file(c))
 	}
 }
 

@@ -18,7 +18,9 @@ const DefaultCheckpointEvery = 10 * time.Minute
 const checkpointTimeout = 30 * time.Second
 
 // markKey is what the store marks the events it writes with: a secret
-// derived from the ledger key for that purpose alone.
+// derived from the ledger's root key (ledgerkey.Ring.Root) for that
+// purpose alone, so marks keep verifying across signing-key rotations.
+// Checkpoints are signed with the current signing key.
 func markKey(k *ledgerkey.Key) *eventstore.MarkKey {
 	return &eventstore.MarkKey{ID: k.ID(), Secret: k.Derive(eventstore.MarkPurpose)}
 }
@@ -43,7 +45,7 @@ func (m *Main) checkpointEvery(ctx context.Context, d time.Duration) {
 func (m *Main) checkpoint(ctx context.Context, why string) {
 	ctx, cancel := context.WithTimeout(ctx, checkpointTimeout)
 	defer cancel()
-	cp, written, err := m.Store.CheckpointIfGrown(ctx, m.LedgerKey)
+	cp, written, err := m.Store.CheckpointIfGrown(ctx, m.LedgerKeys.Current())
 	switch {
 	case err != nil:
 		m.log.Error("checkpoint failed", "why", why, "err", err)

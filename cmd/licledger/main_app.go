@@ -36,6 +36,7 @@ type MainConfig struct {
 	Tokens          *httpapi.Tokens
 	MaxBodyBytes    int64
 	MaxUploadBytes  int64
+	MaxConnections  int           // HTTP connections held at once (httpapi.Config.MaxConnections)
 	ShutdownTimeout time.Duration // for draining HTTP requests; default 10s
 	SnapshotEvery   time.Duration // how often to store a projections snapshot for new replicas (snapshots.go); 0: never
 	// CheckpointEvery is how often the ledger signs a checkpoint when the
@@ -67,6 +68,9 @@ type Main struct {
 	Store *eventstore.Store
 	// LedgerKey is the ledger's own key, created on first start.
 	LedgerKey *ledgerkey.Key
+	// LedgerKeys is every signing key: LedgerKey and those rotated in
+	// beside it (the current one signs answers).
+	LedgerKeys *ledgerkey.Ring
 	// Commands is the command layer every edge of this process writes
 	// through (one cache per aggregate kind, one lock table).
 	Commands eventstore.Executors
@@ -123,9 +127,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		c.LedgerKeyPath = filepath.Join(c.DataDir, ledgerkey.FileName)
 	}
 	var created bool
-	if m.LedgerKey, created, err = ledgerkey.Open(c.LedgerKeyPath); err != nil {
+	if m.LedgerKeys, created, err = ledgerkey.OpenRing(c.LedgerKeyPath); err != nil {
 		return err
 	}
+	m.LedgerKey = m.LedgerKeys.Root()
 	if created {
 		m.log.Info("created the ledger key; keep it with the data and give every serve replica the same file", "key_id", m.LedgerKey.ID(), "path", c.LedgerKeyPath)
 	}
@@ -149,8 +154,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Queries = projections.NewQueries(m.DB)
 	m.Runner = projections.NewRunner(m.DB, m.Store, m.log)
 	m.API, err = httpapi.New(httpapi.Config{Store: m.Store, Commands: httpapi.CommandsOf(m.Commands), Queries: m.Queries, Runner: m.Runner, Verifier: m.Verifier,
-		Tokens: c.Tokens, Logger: m.log, LicenseServer: httpapi.LicenseServerConfig{SecretKey: m.LedgerKey.Derive("idempotent-secrets")}, Now: c.Now, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, Ready: m.Ready,
-		Checkpoints: m.LedgerKey})
+		Tokens: c.Tokens, Logger: m.log, LicenseServer: httpapi.LicenseServerConfig{SecretKey: m.LedgerKey.Derive("idempotent-secrets")}, Signing: signingConfig(m.LedgerKeys), Now: c.Now, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, MaxConnections: c.MaxConnections, Ready: m.Ready,
+		Checkpoints: m.LedgerKeys.Current()})
 	if err != nil {
 		return err
 	}
@@ -192,7 +197,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		if err := m.srv.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := m.srv.Serve(m.API.Listener(m.ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.log.Error("HTTP server stopped", "err", err)
 		}
 	}()
