@@ -60,6 +60,16 @@ func TestFoldResumedFromMidpoint(t *testing.T) {
 			if got := marshalAt(t, snap, snap.LastEventTime()); !bytes.Equal(got, frozen) {
 				t.Fatalf("seed %d: folding into a clone changed the original", seed)
 			}
+			// The original folds on as if the clone never existed: a map
+			// the two shared would have seen the clone's events already.
+			for _, e := range events[mid:] {
+				if err := EvolvePlatform(snap, e); err != nil {
+					t.Fatalf("seed %d: the original, folded on after its clone: %v", seed, err)
+				}
+			}
+			if !statesEqual(snap, whole) {
+				t.Fatalf("seed %d: the original, folded on after its clone, differs from the fold from scratch", seed)
+			}
 			at := whole.LastEventTime().Add(time.Duration(r.IntN(90*24)) * time.Hour)
 			if !bytes.Equal(marshalAt(t, resumed, at), marshalAt(t, whole, at)) {
 				t.Fatalf("seed %d: entitlements differ at %s", seed, at)

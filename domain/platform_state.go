@@ -2,6 +2,7 @@ package domain
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -210,6 +211,7 @@ func (s *PlatformState) sortedLicenses() []licenseRecord {
 func (s *PlatformState) Clone() *PlatformState {
 	c := *s
 	c.nodes = slices.Clone(s.nodes)
+	c.hosts = maps.Clone(s.hosts)
 	c.inserted = slices.Clone(s.inserted)
 	c.rc = s.rc.clone()
 	if s.keys != nil {
