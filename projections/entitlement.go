@@ -32,8 +32,9 @@ import (
 // Queries is safe for concurrent use. Errors: ENOTFOUND unknown-platform,
 // EINTERNAL for storage failures or a history the domain cannot fold.
 type Queries struct {
-	db    *DB
-	cache *eventstore.StateCache[cachedState]
+	db      *DB
+	cache   *eventstore.StateCache[cachedState]
+	ladders *eventstore.StateCache[ladder] // as-of rungs (asof_ladder.go)
 }
 
 type cachedState struct {
@@ -56,7 +57,7 @@ const maxCachedStates = 100_000
 // the ledger's one kind of state cache (eventstore.StateCache), keyed by
 // platform and versioned by the projection's platform version.
 func NewQueries(db *DB) *Queries {
-	return &Queries{db: db, cache: eventstore.NewStateCache[cachedState](maxCachedStates)}
+	return &Queries{db: db, cache: eventstore.NewStateCache[cachedState](maxCachedStates), ladders: newLadders()}
 }
 
 // DB is the database the queries read.
@@ -185,11 +186,7 @@ func (q *Queries) stateAt(ctx context.Context, id string, at time.Time, seq uint
 		// Only the prefix up to at is decoded (ledger time never goes
 		// backwards within an aggregate): an as-of answer costs the
 		// history before at, not the whole history.
-		events, seqs, err := platformEventsIn(ctx, q.db.r, id, 0, version, at)
-		if err != nil {
-			return nil, 0, err
-		}
-		return prefixState(id, events, seqs, at, seq)
+		return q.prefixStateFrom(ctx, q.db.r, id, version, at, seq)
 	}
 	if ok && c.version == version {
 		if c.gen < gen {
@@ -218,19 +215,12 @@ func (q *Queries) stateAt(ctx context.Context, id string, at time.Time, seq uint
 	return st, lastSeq, nil
 }
 
-// prefixState folds the events (with their stream sequences) stored at or
-// below seq (0: no bound) and stamped at or before at, and returns the
-// sequence of the last one folded. ENOTFOUND when none is stored at or
-// below seq: at that position the platform did not exist.
-func prefixState(id string, events []domain.Event, seqs []uint64, at time.Time, seq uint64) (*domain.PlatformState, uint64, error) {
-	n := len(events)
-	if seq != 0 {
-		n = 0
-		for n < len(seqs) && seqs[n] <= seq {
-			n++
-		}
-	}
-	st, err := domain.PlatformAsOf(events[:n], id, at)
+// prefixState folds, from the first event, the events (with their stream
+// sequences; the caller has cut them at its sequence bound) stamped at or
+// before at, and returns the sequence of the last one folded. ENOTFOUND
+// when there are none: at that position the platform did not exist.
+func prefixState(id string, events []domain.Event, seqs []uint64, at time.Time) (*domain.PlatformState, uint64, error) {
+	st, err := domain.PlatformAsOf(events, id, at)
 	if err != nil {
 		if domain.ErrorCode(err) == domain.ENOTFOUND {
 			return nil, 0, unknownPlatform(id)
@@ -238,7 +228,7 @@ func prefixState(id string, events []domain.Event, seqs []uint64, at time.Time, 
 		return nil, 0, foldErr(id, err)
 	}
 	last := uint64(0)
-	for i := range n {
+	for i := range events {
 		if events[i].Time.After(at) {
 			break
 		}
