@@ -81,6 +81,9 @@ type Config struct {
 	// the ledger unready, since it keeps recording and answering without
 	// them. Each func is called per request, from any goroutine.
 	Ready map[string]func() any
+	// Console, if set, is the browser console's handler (adapters/console),
+	// served at / and /console/ (whoami.go, mountConsole).
+	Console http.Handler
 }
 
 // Server is the HTTP API. Build it with New; it is safe for concurrent use.
@@ -146,6 +149,9 @@ func New(cfg Config) (*Server, error) {
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.pattern, s.wrap(rt))
 	}
+	if cfg.Console != nil {
+		s.mountConsole(cfg.Console)
+	}
 	s.mux.Handle("/", s.wrap(route{pattern: "unmatched", handle: s.noRoute}))
 	return s, nil
 }
@@ -201,6 +207,7 @@ func (s *Server) routeTable() []route {
 		{"GET /metrics", nil, s.metricsHandler},
 		{"GET /openapi.json", nil, s.openapi},
 
+		{"GET /v1/whoami", everyone, s.whoami},
 		{"GET /v1/platforms", readers, serveList(s, domain.KindPlatform, s.platformItem)},
 		{"GET /v1/customers", readers, s.listCustomers},
 		{"GET /v1/customers/{id}", readers, s.getCustomer},
