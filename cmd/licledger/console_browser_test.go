@@ -43,7 +43,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	must(l.API.RegisterPlatform(ctx, httpclient.RegisterRequest{ID: "acme", Nodes: []string{"mn-1", "mn-2"}, RequestCode: v.code, Customer: "acme"}))
 	must(l.API.RegisterPlatform(ctx, httpclient.RegisterRequest{ID: "beta-prod", Nodes: []string{"mn-1"}, Customer: "beta"}))
-	must(l.API.CreateSubscription(ctx, httpclient.SubscriptionRequest{ID: "S-ACME", Customer: "acme", Plan: httpclient.InstancePlan{Name: "team", Instances: 2}, Period: "monthly"}))
+	sub, err := l.API.CreateSubscription(ctx, httpclient.SubscriptionRequest{ID: "S-ACME", Customer: "acme", Plan: httpclient.InstancePlan{Name: "team", Instances: 2}, Period: "monthly"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	must(l.API.CreateCoupon(ctx, httpclient.CouponRequest{Code: "SPRING", Partner: "reseller-1", DiscountPercent: 20, RedemptionLimit: 2, ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}))
 
 	v.issue("base.license", "--id", "L-BASE", "--kind", "base", "--edition", "standard", "--sockets", "16", "--request-code", v.code)
@@ -115,11 +119,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	admin.click("#asof-now")
 	admin.waitText(`tr[data-module="cdp"] .entitled`, "Entitled")
 
-	// Every other page loads without errors.
+	// Every other page loads without errors; an instance holds a seat.
+	inst, err := l.API.Activate(ctx, httpclient.ActivateRequest{LicenseKey: sub.LicenseKey, ProductVersion: "5.2.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range []struct{ name, hash, sel, want string }{
 		{"platforms", "#/", `tr[data-platform="acme"] .status`, "buffer"},
-		{"licenses", "#/licenses", `tr[data-license="S-ACME"]`, "0 / 2"},
-		{"subscription", "#/subscriptions/S-ACME", "#seats", "0 / 2"},
+		{"licenses", "#/licenses", `tr[data-license="S-ACME"]`, "1 / 2"},
+		{"subscription", "#/subscriptions/S-ACME", "#seats", "1 / 2"},
 		{"coupons", "#/coupons", "main table", "SPRING"},
 		{"customers", "#/customers/acme", "main .grid", "S-ACME"},
 		{"audit", "#/audit", "#lag", "0 events behind"},
@@ -131,7 +139,21 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	admin.click("#verify-chain")
 	admin.waitText("#chain-result", "OK")
+	admin.click("#verify-projections")
+	admin.waitText("#projections-result", "OK")
+	admin.screenshot(shots, "audit")
 	admin.noErrors("audit")
+
+	// Releasing a seat asks first, then shows the event it recorded. R27
+	admin.open("#/subscriptions/S-ACME", `tr[data-instance="`+inst.InstanceID+`"] button`)
+	admin.click(`tr[data-instance="` + inst.InstanceID + `"] button`)
+	admin.click("#confirm-no")
+	admin.waitText("#seats", "1 / 2")
+	admin.click(`tr[data-instance="` + inst.InstanceID + `"] button`)
+	admin.click("#confirm-yes")
+	admin.waitText("#toasts", "instance.deactivated")
+	admin.waitText("#seats", "0 / 2")
+	admin.noErrors("release")
 
 	// In Chinese, with the seed's words.
 	admin.open("#/platforms/acme", "#lang")

@@ -23,6 +23,7 @@ function reasonText(reason, message) {
   return w ? (message ? w + " (" + message + ")" : w) : (message || reason || "");
 }
 function moduleName(m) { return S.lang === "zh" && MODULES_ZH[m] ? MODULES_ZH[m] + " (" + m + ")" : m; }
+function sourceName(s) { return t("src_" + s) === "src_" + s ? s : t("src_" + s); }
 function editionName(e) { return S.lang === "zh" && EDITIONS_ZH[e] ? EDITIONS_ZH[e] : (e || ""); }
 
 // h builds an element: attrs set properties (on* become listeners),
@@ -141,9 +142,9 @@ async function showEvent(id) {
   const body = r.ok ? h("pre", { class: "event-json" }, JSON.stringify(r.data, null, 2)) : h("p", { class: "error" }, errorLine(r));
   await modal(t("event") + " " + id, body, [{ label: t("close"), value: true, id: "event-close" }]);
 }
-function table(cols, rows, empty) {
+function table(cols, rows, empty, cls) {
   if (!rows.length) return h("p", { class: "muted" }, empty || t("noItems"));
-  return h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, c)))), h("tbody", {}, rows)));
+  return h("div", { class: "scroll" }, h("table", { class: cls || "" }, h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, c)))), h("tbody", {}, rows)));
 }
 function facts(pairs) { return h("dl", { class: "facts" }, pairs.filter(Boolean).map(([k, v, id]) => [h("dt", {}, k), h("dd", { id }, v)])); }
 function card(title, ...kids) { return h("section", { class: "card" }, title ? h("h2", {}, title) : null, kids); }
@@ -166,7 +167,8 @@ function renderChrome() {
   if (!scoped()) links.splice(2, 0, ["#/coupons", "coupons"]), links.push(["#/audit", "audit"]);
   const nav = document.getElementById("nav");
   nav.replaceChildren(...(S.me ? links : []).map(([href, key]) => {
-    const on = href === "#/" ? path === "/" || path.startsWith("/platforms") : path.startsWith(href.slice(1));
+    const section = { "/subscriptions": "/licenses", "/perpetual": "/licenses", "/partners": "/coupons" }["/" + path.split("/")[1]] || path;
+    const on = href === "#/" ? path === "/" || path.startsWith("/platforms") : section.startsWith(href.slice(1));
     return h("a", { href, class: on ? "on" : "" }, t(key));
   }));
   const who = document.getElementById("who");

@@ -173,7 +173,7 @@ function overviewCard(id, e, plat, now) {
     [t("expiry"), expiry, "expiry"],
     b && b.grace_until ? [t("grace"), fmtTime(b.grace_until)] : null,
     b ? [t("sockets"), String(b.sockets || "—")] : null,
-    b ? [t("source"), b.source + (b.key_id ? " " + b.key_id : "")] : null,
+    b ? [t("source"), sourceName(b.source) + (b.key_id ? " " + b.key_id : "")] : null,
     [t("requestCode"), code ? [h("span", { class: "mono", id: "request-code" }, code), " ", copyButton(code),
       h("button", { type: "button", class: "small", onclick: () => downloadBlob(id + "-request-code.txt", new Blob([code + "\n"], { type: "text/plain" })) }, t("download"))] : "—"],
     plat.ok ? [t("node"), (plat.data.nodes || []).map((n) => n.node).join(", ") || "—"] : null,
@@ -280,7 +280,7 @@ function modulesCard(id, e, lics) {
     return h("tr", { class: x.entitled ? "" : "off", dataset: { module: m } },
       h("td", {}, moduleName(m)),
       h("td", { class: "entitled" }, x.entitled ? badge("✓ " + t("entitled"), "ok") : badge("✗", "")),
-      h("td", {}, x.source ? x.source + (x.key_id ? " " + x.key_id : "") : "—"),
+      h("td", {}, x.source ? sourceName(x.source) + (x.key_id ? " " + x.key_id : "") : "—"),
       h("td", {}, x.license ? (lic && lic.last_brought_by ? eventLink(lic.last_brought_by.event, x.license) : x.license) : "—"),
       h("td", {}, x.unlimited ? t("unlimited") : x.quantity ? String(x.quantity) : "—"),
       h("td", {}, x.expires_at ? fmtDate(x.expires_at) : x.entitled ? t("never") : "—"),
@@ -316,7 +316,7 @@ function licensesCard(id, list, reload) {
   const rows = list.map((l) => h("tr", { class: l.state === "current" ? "" : "off" },
     h("td", { class: "mono" }, l.id), h("td", {}, l.kind === "base" ? t("baseLicense") : moduleName(l.module || "")),
     h("td", {}, l.kind === "base" ? editionName(l.edition) + " · " + (l.sockets || 0) : l.quantity ? "×" + l.quantity : ""),
-    h("td", {}, l.source + (l.key_id ? " " + l.key_id : "")), h("td", {}, l.state), h("td", {}, fmtDate(l.expires_at)),
+    h("td", {}, sourceName(l.source) + (l.key_id ? " " + l.key_id : "")), h("td", {}, t("lst_" + l.state) === "lst_" + l.state ? l.state : t("lst_" + l.state)), h("td", {}, fmtDate(l.expires_at)),
     h("td", {}, l.brought_by ? eventLink(l.brought_by.event, "#" + l.brought_by.seq) : "—"),
     h("td", {}, canWrite() && l.state === "current" && l.source !== "usb-key" && !parseHash().query.get("at") ?
       h("button", { type: "button", class: "small danger", onclick: async () => {
@@ -332,7 +332,7 @@ function historyCard(entries, cut) {
     h("td", {}, fmtTime(x.time)), h("td", {}, eventLink(x.event, x.type)), h("td", { class: "hide-phone small" }, x.source), h("td", { class: "wrap" }, x.summary)));
   const hidden = entries.length - shown.length;
   return card(t("timeline"), hidden ? h("p", { class: "small muted" }, t("afterAsOf", hidden)) : null,
-    table([t("time"), t("type"), t("source"), t("summary")], rows));
+    table([t("time"), t("type"), t("actor"), t("summary")], rows, null, "stack"));
 }
 
 // whatIf shows the what-if panel once POST …/entitlement/simulate (the
