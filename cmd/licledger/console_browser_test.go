@@ -41,7 +41,6 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(l.API.RegisterPlatform(ctx, httpclient.RegisterRequest{ID: "acme", Nodes: []string{"mn-1", "mn-2"}, RequestCode: v.code, Customer: "acme"}))
 	must(l.API.RegisterPlatform(ctx, httpclient.RegisterRequest{ID: "beta-prod", Nodes: []string{"mn-1"}, Customer: "beta"}))
 	sub, err := l.API.CreateSubscription(ctx, httpclient.SubscriptionRequest{ID: "S-ACME", Customer: "acme", Plan: httpclient.InstancePlan{Name: "team", Instances: 2}, Period: "monthly"})
 	if err != nil {
@@ -64,8 +63,18 @@ func TestConsoleInBrowser(t *testing.T) {
 	admin.signIn(consoleVendorToken)
 	admin.waitText("#whoami", "admin")
 
-	// The platforms list: both customers' platforms, unlicensed yet.
+	// Register acme through the form: its page opens, and the list shows
+	// both customers' platforms, unlicensed yet.
+	admin.open("#/", `tr[data-platform="beta-prod"]`)
+	admin.click("#register")
+	for name, value := range map[string]string{"id": "acme", "nodes": "mn-1, mn-2", "request_code": v.code, "customer": "acme"} {
+		admin.setValue(`#modal input[name="`+name+`"]`, value)
+	}
+	admin.click("#form-ok")
+	admin.waitText("#toasts", "platform.registered")
+	admin.waitText("#platform-id", "acme")
 	admin.open("#/", `tr[data-platform="acme"]`)
+	admin.waitText(`tr[data-platform="acme"] .status`, "unlicensed")
 	admin.waitText(`tr[data-platform="beta-prod"] .status`, "unlicensed")
 
 	// Upload the signed bundle through the file input: confirmed, then in

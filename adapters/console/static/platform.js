@@ -251,7 +251,11 @@ function uploadCard(id, reload) {
         li.replaceChildren("✗ " + f.name + ": " + t("refused") + " — ", h("strong", { class: "reason" }, r.error ? r.error.reason : String(r.status)), " ", r.error ? reasonText(r.error.reason, r.error.message) : "");
       }
     }
-    if (any) { sessionStorage.setItem("licledger.uploads." + id, results.innerHTML); reload(); }
+    if (any) {
+      const kept = Array.from(results.children).map((li) => ({ ok: li.className !== "bad", text: li.textContent }));
+      sessionStorage.setItem("licledger.uploads." + id, JSON.stringify(kept));
+      reload();
+    }
   };
   const input = h("input", { type: "file", id: "upload-input", multiple: true, accept: ".license,.json,.tar.gz,.tgz,application/gzip", hidden: true, onchange: (e) => { send(e.target.files); e.target.value = ""; } });
   const drop = h("div", { class: "drop", id: "drop",
@@ -260,14 +264,11 @@ function uploadCard(id, reload) {
   t("uploadHelp"), " ", h("button", { type: "button", id: "upload-choose", onclick: () => input.click() }, t("choose")), input);
   // The results of the upload that triggered this render survive it.
   const kept = sessionStorage.getItem("licledger.uploads." + id);
-  if (kept) { sessionStorage.removeItem("licledger.uploads." + id); restoreResults(results, kept); }
+  if (kept) {
+    sessionStorage.removeItem("licledger.uploads." + id);
+    for (const x of JSON.parse(kept)) results.append(h("li", { class: x.ok ? "ok" : "bad" }, x.text));
+  }
   return card(t("upload"), drop, results);
-}
-// restoreResults re-renders kept upload lines as text: the kept HTML is
-// parsed inertly and only its text is used, never its markup.
-function restoreResults(ul, html) {
-  const doc = new DOMParser().parseFromString("<ul>" + html + "</ul>", "text/html");
-  for (const li of doc.querySelectorAll("li")) ul.append(h("li", { class: li.className === "bad" ? "bad" : "ok" }, li.textContent));
 }
 
 function modulesCard(id, e, lics) {
