@@ -34,7 +34,7 @@ func BenchmarkConsolePages(b *testing.B) {
 	b.Logf("seeded %d platforms and %d subscriptions (%d events) in %s", n, n, e.lastSeq(), time.Since(start).Round(time.Second))
 
 	mid := fmt.Sprintf("P-%05d", n/2)
-	prefix := mid[:len(mid)-2] // a search matching up to 100 platforms
+	prefix := mid[:len(mid)-2]                                               // a search matching up to 100 platforms
 	before := prefix[:len(prefix)-1] + string(prefix[len(prefix)-1]-1) + "~" // beforePrefix in platform.js
 	pages := []struct {
 		name  string
