@@ -44,6 +44,9 @@ func BenchmarkConsolePages(b *testing.B) {
 		{"platforms-next-page", []string{"/v1/platforms?limit=50&after=" + mid}},
 		{"platforms-search", []string{"/v1/platforms?limit=50&after=" + before}},
 		{"platforms-status-filter", []string{"/v1/platforms?limit=50&status=licensed"}},
+		// The worst case of a filter: none of the fleet matches, so one
+		// request reads maxListScan platforms' entitlements.
+		{"platforms-expiring-none", []string{"/v1/platforms?limit=50&expiring_before=2026-02-01"}},
 		{"platform", []string{"/v1/platforms/" + mid, "/v1/platforms/" + mid + "/entitlement", "/v1/platforms/" + mid + "/usb-keys",
 			"/v1/platforms/" + mid + "/licenses", "/v1/platforms/" + mid + "/timeline?limit=1000"}},
 		{"platform-as-of", []string{"/v1/platforms/" + mid, "/v1/platforms/" + mid + "/entitlement?at=2026-06-01T00:00:00Z",

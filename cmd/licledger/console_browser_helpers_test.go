@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -39,6 +40,8 @@ func chromiumPath(t *testing.T) string {
 	t.Skip(msg)
 	return ""
 }
+
+var leakedJS = regexp.MustCompile(`\bnull\b|\bundefined\b|\bNaN\b|\[object [A-Za-z]+\]`)
 
 // tab is one browser tab on the console, with the console errors and
 // uncaught exceptions it has seen.
@@ -165,9 +168,18 @@ func (tb *tab) click(sel string) {
 	tb.do("click "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
 }
 
-// noErrors fails the test if the tab logged a console error or threw.
+// noErrors fails the test if the tab logged a console error or threw,
+// or if the page shows what a script bug leaves as text (null,
+// undefined, [object …]).
 func (tb *tab) noErrors(page string) {
 	tb.t.Helper()
+	leak, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`document.querySelector("#main").innerText`))
+	if err != nil {
+		tb.t.Fatalf("%s: %v", page, err)
+	}
+	if leakedJS.MatchString(leak) {
+		tb.t.Errorf("%s shows %q: %s", page, leakedJS.FindString(leak), leak)
+	}
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	if len(tb.errs) > 0 {

@@ -121,6 +121,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	admin.waitText(`tr[data-module="cdp"] .entitled`, "✗")
 	admin.waitText(`tr[data-module="cdp"]`, "USB key is gone")
 	admin.screenshot(shots, "platform-asof")
+	admin.noErrors("platform as of the end of the buffer")
 	admin.setValue("#asof-input", "2026-05-01T00:00")
 	admin.click("#asof-apply")
 	admin.waitText("#asof-note", "2026-05-01 00:00 UTC")

@@ -44,6 +44,11 @@ function h(tag, attrs, ...kids) {
   }
   return el;
 }
+// fill replaces el's children, skipping the null, undefined and false a
+// conditional part of a page leaves (replaceChildren would print them).
+function fill(el, ...kids) {
+  el.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false));
+}
 function badge(text, kind) { return h("span", { class: "badge " + (kind || "") }, text); }
 function fmtTime(iso) {
   if (!iso) return "—";
@@ -142,8 +147,11 @@ async function showEvent(id) {
   const body = r.ok ? h("pre", { class: "event-json" }, JSON.stringify(r.data, null, 2)) : h("p", { class: "error" }, errorLine(r));
   await modal(t("event") + " " + id, body, [{ label: t("close"), value: true, id: "event-close" }]);
 }
+// table lays rows out under cols; with cls "stack" a phone shows each
+// row as a block of labelled lines (the labels are the column names).
 function table(cols, rows, empty, cls) {
   if (!rows.length) return h("p", { class: "muted" }, empty || t("noItems"));
+  for (const tr of rows) Array.from(tr.children).forEach((td, i) => { if (cols[i]) td.dataset.label = cols[i]; });
   return h("div", { class: "scroll" }, h("table", { class: cls || "" }, h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, c)))), h("tbody", {}, rows)));
 }
 function facts(pairs) { return h("dl", { class: "facts" }, pairs.filter(Boolean).map(([k, v, id]) => [h("dt", {}, k), h("dd", { id }, v)])); }
@@ -166,13 +174,13 @@ function renderChrome() {
   const links = [["#/", "platforms"], ["#/licenses", "licenses"], ["#/customers", "customers"]];
   if (!scoped()) links.splice(2, 0, ["#/coupons", "coupons"]), links.push(["#/audit", "audit"]);
   const nav = document.getElementById("nav");
-  nav.replaceChildren(...(S.me ? links : []).map(([href, key]) => {
+  fill(nav, (S.me ? links : []).map(([href, key]) => {
     const section = { "/subscriptions": "/licenses", "/perpetual": "/licenses", "/partners": "/coupons" }["/" + path.split("/")[1]] || path;
     const on = href === "#/" ? path === "/" || path.startsWith("/platforms") : section.startsWith(href.slice(1));
     return h("a", { href, class: on ? "on" : "" }, t(key));
   }));
   const who = document.getElementById("who");
-  who.replaceChildren();
+  fill(who, );
   if (S.me) {
     who.append(h("span", { id: "whoami" }, S.me.local ? t("local") : S.me.role + (S.me.customer ? " · " + S.me.customer : "") + (canWrite() ? "" : " · " + t("readonly"))));
     if (!S.me.local) who.append(h("button", { type: "button", id: "signout", onclick: signOut }, t("signout")));
@@ -202,7 +210,7 @@ function signinPage(main, message) {
     location.hash = "#/";
     route();
   };
-  main.replaceChildren(h("form", { class: "card signin", onsubmit: submit }, h("h1", {}, t("signin")), h("p", { class: "muted" }, t("signinHelp")), input, err,
+  fill(main, h("form", { class: "card signin", onsubmit: submit }, h("h1", {}, t("signin")), h("p", { class: "muted" }, t("signinHelp")), input, err,
     h("button", { class: "primary", type: "submit", id: "signin-submit" }, t("signin"))));
 }
 
@@ -227,16 +235,16 @@ async function route() {
     const m = path.match(rt.re);
     if (!m) continue;
     const view = h("div", { id: "view" }, h("p", { class: "muted" }, t("loading")));
-    main.replaceChildren(view);
+    fill(main, view);
     try {
       await rt.page(view, m.slice(1).map(decodeURIComponent), query, () => seq !== routeSeq);
     } catch (e) {
-      view.replaceChildren(h("p", { class: "error" }, String(e)));
+      fill(view, h("p", { class: "error" }, String(e)));
       throw e;
     }
     return;
   }
-  main.replaceChildren(card(t("notFound"), h("p", {}, path)));
+  fill(main, card(t("notFound"), h("p", {}, path)));
 }
 window.addEventListener("hashchange", route);
 window.addEventListener("DOMContentLoaded", route);

@@ -20,7 +20,7 @@ async function licenseList(kind, title, query, key) {
     h("td", {}, x.instances_in_use + " / " + x.instance_limit), h("td", {}, fmtDate(x.until))));
   const q = new URLSearchParams(parseHash().query);
   const more = r.data.next ? h("div", { class: "pager" }, h("button", { type: "button", onclick: () => { q.set(key, r.data.next); location.hash = "#/licenses?" + q; } }, t("next"))) : null;
-  return card(title, table([t("id"), t("customer"), t("plan"), t("status"), t("seats"), t("until")], rows), more);
+  return card(title, table([t("id"), t("customer"), t("plan"), t("status"), t("seats"), t("until")], rows, null, "stack"), more);
 }
 
 ROUTES.push({ re: /^\/licenses$/, page: async (view, _, query, stale) => {
@@ -29,7 +29,7 @@ ROUTES.push({ re: /^\/licenses$/, page: async (view, _, query, stale) => {
   if (stale()) return;
   const filter = h("select", { id: "license-status", onchange: (e) => { location.hash = "#/licenses" + (e.target.value ? "?status=" + e.target.value : ""); } },
     ["", "active", "past_due", "canceled", "expired"].map((s) => h("option", { value: s, selected: s === status }, s || t("allStatuses"))));
-  view.replaceChildren(h("h1", {}, t("licenses")), h("div", { class: "toolbar" }, filter,
+  fill(view, h("h1", {}, t("licenses")), h("div", { class: "toolbar" }, filter,
     canWrite() ? h("button", { type: "button", id: "new-subscription", onclick: () => createLicense("subscriptions") }, "+ " + t("subscription")) : null,
     canWrite() ? h("button", { type: "button", onclick: () => createLicense("perpetual") }, "+ " + t("perpetual")) : null), subs, perps);
 } });
@@ -61,7 +61,7 @@ function licensePage(kind) {
     const base = "/v1/" + kind + "/" + enc(id);
     const r = await api("GET", base + (at ? "?at=" + enc(at) : ""));
     if (stale()) return;
-    if (!r.ok) { view.replaceChildren(h("h1", {}, id), h("p", { class: "error" }, errorLine(r))); return; }
+    if (!r.ok) { fill(view, h("h1", {}, id), h("p", { class: "error" }, errorLine(r))); return; }
     const d = r.data;
     const reload = () => route();
     const sub = kind === "subscriptions";
@@ -114,7 +114,7 @@ function licensePage(kind) {
       if (!(await confirmAction(t("confirmRevoke", id)))) return;
       if (recorded(await api("DELETE", base + "/license-key"))) reload();
     }, "danger"));
-    view.replaceChildren(h("h1", {}, (sub ? t("subscription") : t("perpetual")) + " · " + id),
+    fill(view, h("h1", {}, (sub ? t("subscription") : t("perpetual")) + " · " + id),
       h("form", { class: "asof" + (at ? " past" : ""), onsubmit: (e) => e.preventDefault() }, h("strong", {}, t("asOf")),
         h("input", { type: "datetime-local", step: 1, value: at.slice(0, 19), onchange: (e) => { location.hash = "#/" + kind + "/" + enc(id) + (e.target.value ? "?at=" + enc(new Date(e.target.value + "Z").toISOString()) : ""); } }),
         h("span", { class: "small muted" }, "UTC"), h("button", { type: "button", onclick: () => { location.hash = "#/" + kind + "/" + enc(id); } }, t("now")), h("span", { class: "small" }, fmtTime(d.at))),
@@ -129,7 +129,7 @@ function licensePage(kind) {
         sub ? [t("periodStart"), fmtTime(d.period_start)] : null, sub ? [t("periodEnd"), fmtTime(d.period_end)] : null,
         !sub ? [t("updatesUntil"), fmtTime(d.updates_until)] : null,
         [t("leaseSeconds"), d.lease_seconds ? Math.round(d.lease_seconds / 3600) + " h" : "—"]]))),
-      card(t("instances"), table([t("id"), t("version"), t("activated"), t("lastCheckIn"), t("seat"), t("seatExpires"), ""], rows)));
+      card(t("instances"), table([t("id"), t("version"), t("activated"), t("lastCheckIn"), t("seat"), t("seatExpires"), ""], rows, null, "stack")));
   };
 }
 ROUTES.push({ re: /^\/subscriptions\/([^/]+)$/, page: licensePage("subscriptions") });
@@ -143,7 +143,7 @@ ROUTES.push({ re: /^\/coupons$/, page: async (view, _, query, stale) => {
   const rows = r.ok ? r.data.items.map((c) => h("tr", {}, h("td", {}, h("a", { href: "#/coupons/" + enc(c.code) }, c.code)),
     h("td", {}, h("a", { href: "#/partners/" + enc(c.partner) }, c.partner)), h("td", {}, badge(c.status, c.status === "active" ? "ok" : "")),
     h("td", {}, String(c.remaining)), h("td", {}, fmtDate(c.expires_at)))) : [];
-  view.replaceChildren(h("h1", {}, t("coupons")),
+  fill(view, h("h1", {}, t("coupons")),
     canWrite() ? h("div", { class: "toolbar" }, h("button", { type: "button", id: "new-coupon", onclick: createCoupon }, t("createCoupon"))) : null,
     card(null, r.ok ? table([t("code"), t("partner"), t("status"), t("remaining"), t("expires")], rows) : h("p", { class: "error" }, errorLine(r)),
       r.ok && r.data.next ? h("div", { class: "pager" }, h("a", { href: "#/coupons?after=" + enc(r.data.next) }, t("next"))) : null));
@@ -160,11 +160,11 @@ async function createCoupon() {
 ROUTES.push({ re: /^\/coupons\/([^/]+)$/, page: async (view, [code], _, stale) => {
   const r = await api("GET", "/v1/coupons/" + enc(code));
   if (stale()) return;
-  if (!r.ok) { view.replaceChildren(h("h1", {}, code), h("p", { class: "error" }, errorLine(r))); return; }
+  if (!r.ok) { fill(view, h("h1", {}, code), h("p", { class: "error" }, errorLine(r))); return; }
   const c = r.data;
   const reds = (c.redemptions || []).map((x) => h("tr", {}, h("td", {}, String(x.redemption)),
     h("td", {}, x.subscription ? h("a", { href: "#/subscriptions/" + enc(x.subscription) }, x.subscription) : "—"), h("td", {}, fmtTime(x.at))));
-  view.replaceChildren(h("h1", {}, t("coupons") + " · " + code),
+  fill(view, h("h1", {}, t("coupons") + " · " + code),
     canWrite() ? h("div", { class: "toolbar" }, h("button", { type: "button", onclick: async () => {
       const f = await form(t("redeem"), [{ name: "subscription", label: t("subscription"), required: true }]);
       if (!f || !f.subscription || !(await confirmAction(t("confirmRedeem", code, f.subscription)))) return;
@@ -177,9 +177,9 @@ ROUTES.push({ re: /^\/coupons\/([^/]+)$/, page: async (view, [code], _, stale) =
 ROUTES.push({ re: /^\/partners\/([^/]+)$/, page: async (view, [p], _, stale) => {
   const r = await api("GET", "/v1/partners/" + enc(p) + "/redemptions");
   if (stale()) return;
-  if (!r.ok) { view.replaceChildren(h("h1", {}, p), h("p", { class: "error" }, errorLine(r))); return; }
+  if (!r.ok) { fill(view, h("h1", {}, p), h("p", { class: "error" }, errorLine(r))); return; }
   const d = r.data;
-  view.replaceChildren(h("h1", {}, t("partner") + " · " + p),
+  fill(view, h("h1", {}, t("partner") + " · " + p),
     card(t("coupons"), table([t("code"), t("status"), t("discount"), t("remaining"), t("expires")], (d.coupons || []).map((c) => h("tr", {},
       h("td", {}, h("a", { href: "#/coupons/" + enc(c.coupon) }, c.coupon)), h("td", {}, badge(c.status)), h("td", {}, c.discount_percent + "%"),
       h("td", {}, c.remaining + " / " + c.redemption_limit), h("td", {}, fmtDate(c.expires_at)))))),
@@ -193,17 +193,17 @@ ROUTES.push({ re: /^\/customers$/, page: async (view, _, query, stale) => {
   const r = await api("GET", "/v1/customers?limit=200" + (after ? "&after=" + enc(after) : ""));
   if (stale()) return;
   const items = r.ok ? r.data.items.map((c) => (typeof c === "string" ? c : c.id || c.customer)) : [];
-  view.replaceChildren(h("h1", {}, t("customers")), card(null, r.ok ? table([t("customer")], items.map((c) => h("tr", {},
+  fill(view, h("h1", {}, t("customers")), card(null, r.ok ? table([t("customer")], items.map((c) => h("tr", {},
     h("td", {}, h("a", { href: "#/customers/" + enc(c) }, c))))) : h("p", { class: "error" }, errorLine(r)),
   r.ok && r.data.next ? h("div", { class: "pager" }, h("a", { href: "#/customers?after=" + enc(r.data.next) }, t("next"))) : null));
 } });
 ROUTES.push({ re: /^\/customers\/([^/]+)$/, page: async (view, [id], _, stale) => {
   const r = await api("GET", "/v1/customers/" + enc(id));
   if (stale()) return;
-  if (!r.ok) { view.replaceChildren(h("h1", {}, t("customer") + " · " + id), h("p", { class: "error", id: "customer-error" }, errorLine(r))); return; }
+  if (!r.ok) { fill(view, h("h1", {}, t("customer") + " · " + id), h("p", { class: "error", id: "customer-error" }, errorLine(r))); return; }
   const d = r.data;
   const list = (kind, ids) => ids.length ? h("ul", {}, ids.map((x) => h("li", {}, h("a", { href: "#/" + kind + "/" + enc(x) }, x)))) : h("p", { class: "muted" }, t("none"));
-  view.replaceChildren(h("h1", {}, t("customer") + " · " + id), h("div", { class: "grid" },
+  fill(view, h("h1", {}, t("customer") + " · " + id), h("div", { class: "grid" },
     card(t("platforms") + " (" + d.platforms.length + ")", list("platforms", d.platforms)),
     card(t("subscriptions") + " (" + d.subscriptions.length + ")", list("subscriptions", d.subscriptions)),
     card(t("perpetual") + " (" + d.perpetual.length + ")", list("perpetual", d.perpetual))));
@@ -216,11 +216,11 @@ ROUTES.push({ re: /^\/audit$/, page: async (view, _, __, stale) => {
   const p = ready.data && ready.data.projections;
   const chainOut = h("div", { id: "chain-result" }), projOut = h("div", { id: "projections-result" }), cpSlot = h("div");
   const verify = async (path, out, render) => {
-    out.replaceChildren(h("p", { class: "muted" }, t("verifying")));
+    fill(out, h("p", { class: "muted" }, t("verifying")));
     const r = await api("GET", path);
-    out.replaceChildren(h("div", {}, r.ok ? render(r.data) : h("p", { class: "error" }, errorLine(r))));
+    fill(out, h("div", {}, r.ok ? render(r.data) : h("p", { class: "error" }, errorLine(r))));
   };
-  view.replaceChildren(h("h1", {}, t("audit")), h("div", { class: "grid" },
+  fill(view, h("h1", {}, t("audit")), h("div", { class: "grid" },
     card(t("chain"), h("button", { type: "button", id: "verify-chain", onclick: () => verify("/v1/audit/verify", chainOut, (d) => [
       h("p", {}, badge(d.ok ? "✓ " + t("ok") : "✗ " + t("problems"), d.ok ? "ok" : "bad")),
       facts(Object.entries(d.report || {}).filter(([k]) => k !== "problems").map(([k, v]) => [k, String(v)])),
@@ -235,5 +235,5 @@ ROUTES.push({ re: /^\/audit$/, page: async (view, _, __, stale) => {
     } }, t("download")))), cpSlot);
   // Signed checkpoints come with the auditor issue; shown once the route exists.
   const cp = await api("GET", "/v1/audit/checkpoints");
-  if (!stale() && cp.ok) cpSlot.replaceChildren(card(t("checkpoints"), h("pre", { id: "checkpoints" }, JSON.stringify(cp.data, null, 2))));
+  if (!stale() && cp.ok) fill(cpSlot, card(t("checkpoints"), h("pre", { id: "checkpoints" }, JSON.stringify(cp.data, null, 2))));
 } });

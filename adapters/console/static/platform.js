@@ -55,7 +55,7 @@ ROUTES.push({ re: /^\/(?:platforms)?$/, page: async (view, _, query, stale) => {
     h("label", {}, h("input", { type: "checkbox", id: "expiring", checked: q.expiring, onchange: (e) => go({ expiring: e.target.checked, after: "" }) }), " ", t("expiring30")),
     scoped() ? null : h("input", { id: "customer-filter", placeholder: t("anyCustomer"), value: q.customer, size: 12, onchange: (e) => go({ customer: e.target.value.trim(), after: "" }) }),
     canWrite() ? h("button", { type: "button", id: "register", onclick: registerPlatform }, t("register")) : null);
-  if (!r.ok) { view.replaceChildren(h("h1", {}, t("platforms")), tools, h("p", { class: "error" }, errorLine(r))); return; }
+  if (!r.ok) { fill(view, h("h1", {}, t("platforms")), tools, h("p", { class: "error" }, errorLine(r))); return; }
   const now = serverNow();
   let items = r.data.items;
   let next = r.data.next;
@@ -74,8 +74,11 @@ ROUTES.push({ re: /^\/(?:platforms)?$/, page: async (view, _, query, stale) => {
   const pager = h("div", { class: "pager" },
     q.after ? h("button", { type: "button", onclick: () => go({ after: "" }) }, t("first")) : null,
     next ? h("button", { type: "button", id: "next-page", onclick: () => go({ after: next }) }, t("next")) : null);
-  view.replaceChildren(h("h1", {}, t("platforms")), tools,
-    card(null, table([t("id"), t("customer"), t("status"), t("edition"), t("expiry"), t("usbKey")], rows), pager));
+  // A filter reads a bounded stretch of the fleet per request: few or no
+  // matches with a next cursor means "more may follow", not "that is all".
+  const partial = next && items.length < 50 ? h("p", { class: "small muted", id: "partial" }, t("partialPage")) : null;
+  fill(view, h("h1", {}, t("platforms")), tools,
+    card(null, table([t("id"), t("customer"), t("status"), t("edition"), t("expiry"), t("usbKey")], rows, null, "stack"), partial, pager));
 } });
 
 // beforePrefix is the greatest id cursor below every id starting with p
@@ -104,11 +107,11 @@ ROUTES.push({ re: /^\/platforms\/([^/]+)$/, page: async (view, [id], query, stal
   const [plat, ent, keys, lics, hist] = await Promise.all([api("GET", base), api("GET", base + "/entitlement" + atq),
     api("GET", base + "/usb-keys" + atq), api("GET", base + "/licenses"), timeline(base)]);
   if (stale()) return;
-  if (!ent.ok) { view.replaceChildren(h("h1", {}, t("licMgmt") + " · " + id), h("p", { class: "error", id: "platform-error" }, errorLine(ent))); return; }
+  if (!ent.ok) { fill(view, h("h1", {}, t("licMgmt") + " · " + id), h("p", { class: "error", id: "platform-error" }, errorLine(ent))); return; }
   const e = ent.data;
   const now = e.at;
   const reload = () => route();
-  view.replaceChildren(
+  fill(view, 
     h("h1", {}, t("licMgmt") + " · ", h("span", { id: "platform-id" }, id)),
     asOfBar(id, at, e),
     h("div", { class: "grid" }, overviewCard(id, e, plat, now), usbCard(id, e, keys, now, reload)),
@@ -245,10 +248,10 @@ function uploadCard(id, reload) {
       if (r.ok) {
         any = any || evs.length > 0;
         li.className = "ok";
-        li.replaceChildren("✓ " + f.name + ": " + t("accepted") + " — ", evs.length ? evs.map((ev) => [eventLink(ev.id, ev.type + " #" + ev.seq), " "]) : t("nothingNew"));
+        fill(li, "✓ " + f.name + ": " + t("accepted") + " — ", evs.length ? evs.map((ev) => [eventLink(ev.id, ev.type + " #" + ev.seq), " "]) : t("nothingNew"));
       } else {
         li.className = "bad";
-        li.replaceChildren("✗ " + f.name + ": " + t("refused") + " — ", h("strong", { class: "reason" }, r.error ? r.error.reason : String(r.status)), " ", r.error ? reasonText(r.error.reason, r.error.message) : "");
+        fill(li, "✗ " + f.name + ": " + t("refused") + " — ", h("strong", { class: "reason" }, r.error ? r.error.reason : String(r.status)), " ", r.error ? reasonText(r.error.reason, r.error.message) : "");
       }
     }
     if (any) {
@@ -350,7 +353,7 @@ async function whatIf(id, slot) {
   }
   const body = h("textarea", { id: "whatif-body" }, JSON.stringify({ remove_usb_key: { node: "mn-1", key_id: "K-1" } }, null, 2));
   const out = h("pre", { id: "whatif-out", hidden: true });
-  slot.replaceChildren(card(t("whatIf"), h("p", { class: "small muted" }, t("whatIfHelp")), body,
+  fill(slot, card(t("whatIf"), h("p", { class: "small muted" }, t("whatIfHelp")), body,
     h("button", { type: "button", onclick: async () => {
       let payload;
       try { payload = JSON.parse(body.value); } catch (e) { out.hidden = false; out.textContent = String(e); return; }
