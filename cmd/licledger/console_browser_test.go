@@ -47,6 +47,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	must(l.API.PurchasePerpetual(ctx, httpclient.PerpetualRequest{ID: "P-ACME", Customer: "acme", Plan: httpclient.InstancePlan{Name: "perpetual", Instances: 1}}))
 	must(l.API.CreateCoupon(ctx, httpclient.CouponRequest{Code: "SPRING", Partner: "reseller-1", DiscountPercent: 20, RedemptionLimit: 2, ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}))
 
 	v.issue("base.license", "--id", "L-BASE", "--kind", "base", "--edition", "standard", "--sockets", "16", "--request-code", v.code)
@@ -138,8 +139,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		{"platforms", "#/", `tr[data-platform="acme"] .status`, "buffer"},
 		{"licenses", "#/licenses", `tr[data-license="S-ACME"]`, "1 / 2"},
 		{"subscription", "#/subscriptions/S-ACME", "#seats", "1 / 2"},
+		{"perpetual", "#/perpetual/P-ACME", "#seats", "0 / 1"},
 		{"coupons", "#/coupons", "main table", "SPRING"},
-		{"customers", "#/customers/acme", "main .grid", "S-ACME"},
+		{"coupon", "#/coupons/SPRING", "main dl", "reseller-1"},
+		{"partner", "#/partners/reseller-1", "main table", "SPRING"},
+		{"customers", "#/customers", "main table", "acme"},
+		{"customer", "#/customers/acme", "main .grid", "S-ACME"},
 		{"audit", "#/audit", "#lag", "0 events behind"},
 	} {
 		admin.open(p.hash, p.sel)
