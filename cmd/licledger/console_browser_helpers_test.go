@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -94,6 +96,14 @@ func newTab(t *testing.T, browser context.Context, base string) *tab {
 				}
 				tb.errs = append(tb.errs, "console."+string(e.Type)+": "+strings.Join(parts, " "))
 			}
+		case *cdplog.EventEntryAdded:
+			// The browser's own errors: a CSP violation, a bad script.
+			// Failed requests (source network) are the API's refusals,
+			// which pages expect (a 404 hides a panel, a scoped token's
+			// 404), and they show as text on the page when they matter.
+			if e.Entry.Level == cdplog.EntryLevelError && e.Entry.Source != cdplog.EntrySourceNetwork {
+				tb.errs = append(tb.errs, "browser "+string(e.Entry.Source)+": "+e.Entry.Text)
+			}
 		case *runtime.EventExceptionThrown:
 			d := e.ExceptionDetails
 			desc := d.Text
@@ -105,6 +115,10 @@ func newTab(t *testing.T, browser context.Context, base string) *tab {
 	}); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
+	tb.do("enable the log", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, cdplog.Enable, cdp.Empty{})
+		return err
+	}))
 	tb.viewport(1280, 800)
 	return tb
 }
