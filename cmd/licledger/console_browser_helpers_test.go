@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -269,4 +270,18 @@ func (tb *tab) setValue(sel, value string) {
 	if err != nil || got != value {
 		tb.t.Fatalf("set %s to %q: got %q, %v", sel, value, got, err)
 	}
+}
+
+// acceptLanguage makes the tab's browser send and report languages
+// (Accept-Language and navigator.languages), as a user's settings would.
+func (tb *tab) acceptLanguage(languages string) {
+	tb.t.Helper()
+	tb.do("accept "+languages, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		ua, err := chromedp.Run(ctx, chromedp.Evaluate[string]("navigator.userAgent"))
+		if err != nil {
+			return err
+		}
+		_, err = cdp.Call(ctx, tg, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua, AcceptLanguage: languages})
+		return err
+	}))
 }

@@ -181,6 +181,17 @@ func TestConsoleInBrowser(t *testing.T) {
 	admin.waitText("h1", "License management")
 	admin.noErrors("platform page in Chinese")
 
+	// A browser asking for Chinese gets the console in Chinese, with the
+	// seed's words, until switched.
+	zh := newTab(t, browser, l.URL)
+	zh.acceptLanguage("zh-CN,zh;q=0.9")
+	zh.signIn(consoleAuditorToken)
+	zh.open("#/platforms/acme", "#usb-state")
+	zh.waitText("h1", "许可证管理")
+	zh.waitText("#nav", "云平台")
+	zh.waitText("main", "增值模块")
+	zh.noErrors("Chinese from Accept-Language")
+
 	// An auditor reads everything and may change nothing.
 	auditor := newTab(t, browser, l.URL)
 	auditor.signIn(consoleAuditorToken)
