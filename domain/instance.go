@@ -83,6 +83,9 @@ type InstanceDeactivate struct {
 	InstanceID string
 	Secret     string
 	ByAdmin    bool
+	// Reason is recorded with an admin's release of a seat (moving a stuck
+	// instance to another machine); at most 256 characters.
+	Reason string
 }
 
 func (InstanceActivate) subscriptionCommand()   {}
@@ -106,18 +109,25 @@ type InstanceCheckReply struct {
 	UpdatesUntil  string       `json:"updates_until,omitempty"` // perpetual licenses
 	LeaseSeconds  int64        `json:"lease_seconds"`
 	SeatExpiresAt string       `json:"seat_expires_at"`
+	// Fallback names the perpetual license that answered for a canceled
+	// or expired subscription (R28 Decision (fallback)), else "".
+	Fallback string `json:"fallback,omitempty"`
+	// Signed is the ledger's signature over what this answer states
+	// (answer.go); the HTTP layer adds it, the domain never signs.
+	Signed *Signed `json:"signed,omitempty"`
 }
 
 // InstanceSeat is one activated instance as the history records it.
 type InstanceSeat struct {
-	ID            string
-	SecretHash    string
-	Version       string
-	ReleasedAt    time.Time // zero when the activation did not carry it
-	ActivatedAt   time.Time
-	LastCheckIn   time.Time // last recorded check-in; the activation counts as one
-	DeactivatedAt time.Time // zero unless deactivated
-	DeactivatedBy string
+	ID             string
+	SecretHash     string
+	Version        string
+	ReleasedAt     time.Time // zero when the activation did not carry it
+	ActivatedAt    time.Time
+	LastCheckIn    time.Time // last recorded check-in; the activation counts as one
+	DeactivatedAt  time.Time // zero unless deactivated
+	DeactivatedBy  string
+	DeactivatedWhy string // an admin's reason, if given
 }
 
 // SeatExpiresAt is when the seat is released unless another check-in is
@@ -268,6 +278,7 @@ func (s *InstanceSeats) evolve(e Event) error {
 		}
 		s.List[i].DeactivatedAt = at
 		s.List[i].DeactivatedBy = d.By
+		s.List[i].DeactivatedWhy = d.Reason
 	default:
 		return Errorf(EINVALID, "event %s: unknown instance event type %q", e.ID, e.Type)
 	}
@@ -375,6 +386,11 @@ func (s *InstanceSeats) decideCheckIn(r seatRules, cmd InstanceCheckIn, now time
 		}
 		version, released = cmd.Version, srvUTC(cmd.ReleasedAt)
 	}
+	if !changed && released.IsZero() && !cmd.ReleasedAt.IsZero() {
+		// A subscription's activation need not record the release instant;
+		// a fallback's coverage (R28) then takes the check's own.
+		released = srvUTC(cmd.ReleasedAt)
+	}
 	if err := r.covers(version, released); err != nil {
 		return InstanceSeat{}, nil, err
 	}
@@ -402,6 +418,9 @@ func (s *InstanceSeats) decideDeactivate(r seatRules, cmd InstanceDeactivate) ([
 	var in InstanceSeat
 	var err error
 	by := "admin"
+	if len(cmd.Reason) > 256 {
+		return nil, Reasonf(EINVALID, ReasonInvalidCommand, "a release reason is at most 256 characters")
+	}
 	if cmd.ByAdmin {
 		var ok bool
 		if in, ok = s.Find(cmd.InstanceID); !ok {
@@ -416,7 +435,11 @@ func (s *InstanceSeats) decideDeactivate(r seatRules, cmd InstanceDeactivate) ([
 	if !in.DeactivatedAt.IsZero() {
 		return nil, nil
 	}
-	e, err := NewEvent(r.subject, EventInstanceDeactivated, InstanceDeactivated{Instance: in.ID, By: by})
+	d := InstanceDeactivated{Instance: in.ID, By: by}
+	if cmd.ByAdmin {
+		d.Reason = cmd.Reason
+	}
+	e, err := NewEvent(r.subject, EventInstanceDeactivated, d)
 	if err != nil {
 		return nil, err
 	}
@@ -449,6 +472,8 @@ type InstanceView struct {
 	SeatExpiresAt string `json:"seat_expires_at,omitempty"`
 	DeactivatedAt string `json:"deactivated_at,omitempty"`
 	DeactivatedBy string `json:"deactivated_by,omitempty"`
+	// DeactivatedReason is an admin's recorded reason for the release.
+	DeactivatedReason string `json:"deactivated_reason,omitempty"`
 }
 
 // views lists every instance with its lease state at instant at.
@@ -459,6 +484,7 @@ func (s *InstanceSeats) views(at time.Time, lease time.Duration) []InstanceView 
 			ID: in.ID, Version: in.Version, ReleasedAt: srvTimeText(in.ReleasedAt),
 			ActivatedAt: srvTimeText(in.ActivatedAt), LastCheckIn: srvTimeText(in.LastCheckIn),
 			Seat: in.seatState(at, lease), DeactivatedAt: srvTimeText(in.DeactivatedAt), DeactivatedBy: in.DeactivatedBy,
+			DeactivatedReason: in.DeactivatedWhy,
 		}
 		if in.DeactivatedAt.IsZero() {
 			v.SeatExpiresAt = srvTimeText(in.SeatExpiresAt(lease))

@@ -99,6 +99,8 @@ const (
 	ReasonInstanceSeatReleased      = "seat-released"           // R27: lease lapsed or deactivated
 	ReasonInstanceExists            = "instance-exists"         // the instance id is already used
 	ReasonInstanceVersionNotCovered = "version-not-covered"     // R28: released after the update window
+	ReasonBadAnswerSignature        = "bad-answer-signature"    // R27: a signed answer or document does not verify
+	ReasonFallbackNotAttached       = "fallback-not-attached"   // R28: detach with no perpetual fallback attached
 	ReasonInvalidVersion            = "invalid-version"         // a product version that is empty or too long
 	ReasonReleasedAtRequired        = "released-at-required"    // R28: a perpetual license needs the release instant
 	ReasonBadLicenseKey             = "bad-license-key"         // not a license key the ledger issues
@@ -233,6 +235,8 @@ var refusals = []Refusal{
 	{ReasonInstanceSeatReleased, ECONFLICT, 409, "the seat was released (lease lapsed or deactivated); activate again (R27)"},
 	{ReasonInstanceExists, ECONFLICT, 409, "the instance id is used already"},
 	{ReasonInstanceVersionNotCovered, EFORBIDDEN, 403, "the version was released after the update window (R28)"},
+	{ReasonBadAnswerSignature, EUNAUTHORIZED, 401, "a signed answer or document does not verify with the ledger's keys (R27)"},
+	{ReasonFallbackNotAttached, ECONFLICT, 409, "the subscription has no perpetual fallback attached (R28)"},
 	{ReasonInvalidVersion, EINVALID, 400, "the product version is empty or too long"},
 	{ReasonReleasedAtRequired, EINVALID, 400, "a perpetual license needs the version's release instant (R28)"},
 	{ReasonBadLicenseKey, EINVALID, 400, "not a license key the ledger issues (lks.<id>.<secret>, lkp.<id>.<secret>)"},

@@ -13,6 +13,10 @@ const (
 	EventSubscriptionRenewed        = "subscription.renewed"
 	EventSubscriptionPastDue        = "subscription.past_due"
 	EventSubscriptionCanceled       = "subscription.canceled"
+	// R28 Decision (fallback): a perpetual license attached to (detached
+	// from) a subscription as its fallback.
+	EventSubscriptionFallbackAttached = "subscription.fallback_attached"
+	EventSubscriptionFallbackDetached = "subscription.fallback_detached"
 
 	EventInstanceActivated   = "instance.activated"
 	EventInstanceCheckedIn   = "instance.checked_in"
@@ -101,6 +105,20 @@ type SubscriptionCanceled struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// SubscriptionFallbackAttached is the data of subscription.fallback_attached
+// (R28 Decision (fallback)): Perpetual is the fallback's subject,
+// "perpetual/<id>"; UpdatesUntil its update window's end when attached, for
+// billing (checks use the fallback's window as it is when they are decided).
+type SubscriptionFallbackAttached struct {
+	Perpetual    string    `json:"perpetual"`
+	UpdatesUntil time.Time `json:"updates_until"`
+}
+
+// SubscriptionFallbackDetached is the data of subscription.fallback_detached.
+type SubscriptionFallbackDetached struct {
+	Perpetual string `json:"perpetual"`
+}
+
 // InstanceActivated is the data of instance.activated (R26). Only the hex
 // SHA-256 of the secret is recorded (HashSecret); the secret itself goes
 // to the client once and never into the log. ReleasedAt is the release
@@ -127,6 +145,10 @@ type InstanceCheckedIn struct {
 type InstanceDeactivated struct {
 	Instance string `json:"instance"`
 	By       string `json:"by"`
+	// Reason is why an admin released the seat (a stuck instance moved to
+	// another machine, ...); absent on a client's own deactivation and on
+	// events recorded before it existed.
+	Reason string `json:"reason,omitempty"`
 }
 
 // PerpetualPurchased is the data of perpetual.purchased (R28): one instance,
@@ -176,6 +198,7 @@ type CouponRedeemed struct {
 var BillableEventTypes = []string{
 	EventSubscriptionCreated, EventSubscriptionPlanChanged, EventSubscriptionInstancesAdded,
 	EventSubscriptionRenewed, EventSubscriptionPastDue, EventSubscriptionCanceled,
+	EventSubscriptionFallbackAttached, EventSubscriptionFallbackDetached,
 	EventInstanceActivated, EventInstanceCheckedIn, EventInstanceDeactivated,
 	EventPerpetualPurchased, EventPerpetualUpdatesRenewed,
 	EventCouponCreated, EventCouponRedeemed,

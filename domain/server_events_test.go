@@ -33,12 +33,14 @@ func TestBillableEventsComplete(t *testing.T) {
 	c.Version = "9"
 	note(srvSubDo(t, s, c, now))
 	note(srvSubDo(t, s, InstanceDeactivate{InstanceID: "i-1", ByAdmin: true}, now))
-	note(srvSubDo(t, s, SubscriptionCancel{}, now))
-	note(srvSubDo(t, &SubscriptionState{}, SubscriptionCreate{ID: "S-9", Plan: InstancePlan{Name: "p"}, Period: SubscriptionAnnual}, now))
-
 	p := &PerpetualState{}
 	note(srvPerpDo(t, p, PerpetualPurchase{ID: "P-1", Plan: InstancePlan{Name: "pe"}}, now))
 	note(srvPerpDo(t, p, PerpetualRenewUpdates{}, now))
+	note(srvSubDo(t, s, SubscriptionAttachFallback{Fallback: p}, now)) // R28 Decision (fallback)
+	note(srvSubDo(t, s, SubscriptionDetachFallback{}, now))
+	note(srvSubDo(t, s, SubscriptionCancel{}, now))
+	note(srvSubDo(t, &SubscriptionState{}, SubscriptionCreate{ID: "S-9", Plan: InstancePlan{Name: "p"}, Period: SubscriptionAnnual}, now))
+
 	cp := &CouponState{}
 	note(srvCouponDo(t, cp, CouponCreate{Code: "C-1", Partner: "p", DiscountPercent: 5, RedemptionLimit: 1, ExpiresAt: now.Add(time.Hour)}, now))
 	note(srvCouponDo(t, cp, CouponRedeem{Subscription: "S-1"}, now))

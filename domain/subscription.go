@@ -82,6 +82,9 @@ type SubscriptionState struct {
 	CanceledAt     time.Time // zero unless canceled
 	Instances      InstanceSeats
 	Keys           LicenseKeys
+	// Fallback is the perpetual license attached as the fallback
+	// ("perpetual/<id>"), "" for none (R28 Decision (fallback)).
+	Fallback string
 }
 
 // Created reports whether subscription.created has been folded.
@@ -239,6 +242,10 @@ func EvolveSubscription(s *SubscriptionState, e Event) error {
 		if _, err := s.Keys.evolve(e); err != nil {
 			return err
 		}
+	case EventSubscriptionFallbackAttached, EventSubscriptionFallbackDetached:
+		if err := s.evolveFallback(e); err != nil {
+			return err
+		}
 	default:
 		return Errorf(EINVALID, "event %s: unknown subscription event type %q", e.ID, e.Type)
 	}
@@ -301,6 +308,10 @@ func DecideSubscription(s *SubscriptionState, cmd SubscriptionCommand, now time.
 		return s.Instances.decideDeactivate(s.seatRules(), c)
 	case LicenseKeyRotate, LicenseKeyRevoke:
 		return s.Keys.decide(s.Subject(), c)
+	case SubscriptionAttachFallback:
+		return s.decideAttachFallback(c, now)
+	case SubscriptionDetachFallback:
+		return s.decideDetachFallback()
 	case nil:
 		return nil, Errorf(EINVALID, "decide subscription: no command")
 	default:
@@ -312,15 +323,23 @@ func DecideSubscription(s *SubscriptionState, cmd SubscriptionCommand, now time.
 // reply for the client: the plan and the seat's lease, as they will be once
 // the events are appended. The caller adds the secret it generated.
 func SubscriptionActivate(s *SubscriptionState, cmd InstanceActivate, now time.Time) (InstanceCheckReply, []Event, error) {
+	return SubscriptionActivateWith(s, nil, cmd, now)
+}
+
+// SubscriptionActivateWith is SubscriptionActivate with the subscription's
+// perpetual fallback as it stands (nil when none is attached, or when the
+// caller has not read it: see NeedsFallback).
+func SubscriptionActivateWith(s *SubscriptionState, fallback *PerpetualState, cmd InstanceActivate, now time.Time) (InstanceCheckReply, []Event, error) {
 	if !s.Created() {
 		return InstanceCheckReply{}, nil, Reasonf(ENOTFOUND, ReasonSubscriptionUnknown, "no such subscription")
 	}
 	now = now.UTC()
-	in, events, err := s.Instances.decideActivate(s.seatRules(), cmd, now)
+	rules, fb := s.rulesAt(now, fallback)
+	in, events, err := s.Instances.decideActivate(rules, cmd, now)
 	if err != nil {
 		return InstanceCheckReply{}, nil, err
 	}
-	return s.reply(in, now), events, nil
+	return s.replyWith(in, now, fb), events, nil
 }
 
 // SubscriptionCheck decides a check-in (R27) and returns the reply: the
@@ -328,15 +347,22 @@ func SubscriptionActivate(s *SubscriptionState, cmd InstanceActivate, now time.T
 // InstanceCheckInRecordDivisor); then events is empty and the reply is all
 // the handler sends.
 func SubscriptionCheck(s *SubscriptionState, cmd InstanceCheckIn, now time.Time) (InstanceCheckReply, []Event, error) {
+	return SubscriptionCheckWith(s, nil, cmd, now)
+}
+
+// SubscriptionCheckWith is SubscriptionCheck with the subscription's
+// perpetual fallback (see SubscriptionActivateWith).
+func SubscriptionCheckWith(s *SubscriptionState, fallback *PerpetualState, cmd InstanceCheckIn, now time.Time) (InstanceCheckReply, []Event, error) {
 	if !s.Created() {
 		return InstanceCheckReply{}, nil, Reasonf(ENOTFOUND, ReasonSubscriptionUnknown, "no such subscription")
 	}
 	now = now.UTC()
-	in, events, err := s.Instances.decideCheckIn(s.seatRules(), cmd, now)
+	rules, fb := s.rulesAt(now, fallback)
+	in, events, err := s.Instances.decideCheckIn(rules, cmd, now)
 	if err != nil {
 		return InstanceCheckReply{}, nil, err
 	}
-	return s.reply(in, now), events, nil
+	return s.replyWith(in, now, fb), events, nil
 }
 
 func (s *SubscriptionState) decideCreate(c SubscriptionCreate, now time.Time) ([]Event, error) {

@@ -23,6 +23,8 @@ type SubscriptionDoc struct {
 	InstancesInUse int            `json:"instances_in_use"`
 	LeaseSeconds   int64          `json:"lease_seconds"`
 	Instances      []InstanceView `json:"instances"`
+	// Fallback is the attached perpetual fallback, "perpetual/<id>" (R28).
+	Fallback string `json:"fallback,omitempty"`
 }
 
 // SubscriptionView renders s at instant at. s must be folded from the events
@@ -38,6 +40,7 @@ func SubscriptionView(s *SubscriptionState, at time.Time) (SubscriptionDoc, erro
 		Subscription:   s.ID,
 		At:             srvTimeText(at),
 		Version:        s.Version,
+		Fallback:       s.Fallback,
 		Status:         s.Status(at),
 		Customer:       s.Customer,
 		Plan:           s.Plan,

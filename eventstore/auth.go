@@ -358,15 +358,41 @@ func ReaderPermissions(stream string) *server.Permissions {
 // server: ReaderPermissions plus publishing events (ledger.>, atomic
 // batches included) and creating and updating the stream. It does not
 // need, and should not get, stream delete or purge, message delete,
-// snapshot or restore: those are for the server's operator.
+// snapshot or restore: those are for the server's operator. It also
+// keeps the projection snapshots (snapshots.go) in their own bucket,
+// where purging a replaced snapshot's chunks is allowed: that bucket
+// holds derived data only.
 func WriterPermissions(stream string) *server.Permissions {
+	allow := append([]string{
+		SubjectPrefix + ".>",
+		"$JS.API.STREAM.CREATE." + stream,
+		"$JS.API.STREAM.UPDATE." + stream,
+	}, readerPublish(stream)...)
 	return &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: append([]string{
-			SubjectPrefix + ".>",
-			"$JS.API.STREAM.CREATE." + stream,
-			"$JS.API.STREAM.UPDATE." + stream,
-		}, readerPublish(stream)...)},
+		Publish:   &server.SubjectPermission{Allow: append(allow, snapshotPublish(stream)...)},
 		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+	}
+}
+
+// snapshotPublish is what storing and fetching projection snapshots
+// needs on the bucket's stream (OBJ_<bucket>): create and look it up,
+// publish chunks and metadata, purge a replaced snapshot's chunks, read
+// metadata directly and chunks through an ordered push consumer.
+func snapshotPublish(stream string) []string {
+	b := SnapshotBucket(stream)
+	obj := "OBJ_" + b
+	return []string{
+		"$O." + b + ".>",
+		"$JS.API.STREAM.CREATE." + obj,
+		"$JS.API.STREAM.INFO." + obj,
+		"$JS.API.STREAM.PURGE." + obj,
+		"$JS.API.STREAM.MSG.GET." + obj,
+		"$JS.API.DIRECT.GET." + obj + ".>",
+		"$JS.API.CONSUMER.CREATE." + obj,
+		"$JS.API.CONSUMER.CREATE." + obj + ".>",
+		"$JS.API.CONSUMER.DELETE." + obj + ".*",
+		"$JS.FC." + obj + ".>",
+		"$JS.FC.*.*." + obj + ".>",
 	}
 }
 

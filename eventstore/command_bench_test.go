@@ -15,9 +15,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Command latency (issue 13). Run:
+// Command latency (issue 13). Run (both in one run: the cluster's p99
+// and the large log's against 10k events, with their ratio):
 //
-//	go test -run '^$' -bench 'Command' -benchtime 2000x ./eventstore/
+//	go test -run '^$' -bench 'CommandCluster|LogSize' -benchtime 2000x ./eventstore/
 //	LICLEDGER_BENCH_EVENTS=1000000 go test -run '^$' -bench 'LogSize' -benchtime 2000x -timeout 30m ./eventstore/
 //
 // Every command is a small real platform command (a management node
@@ -84,6 +85,10 @@ func BenchmarkLogSize(b *testing.B) {
 		}
 		large = n
 	}
+	// p99 of each command mode at 10k events: the large log's command
+	// sub-benchmarks report their p99 against it (p99-vs-10k), the ratio
+	// issue 13 wants within 2.
+	p99at10k := map[string]float64{}
 	for _, events := range []int{4_000, 10_000, large} {
 		b.Run(fmt.Sprintf("events=%d", events), func(b *testing.B) {
 			s := eventstoretest.MustOpenStore(b)
@@ -113,7 +118,13 @@ func BenchmarkLogSize(b *testing.B) {
 			}{{"command-cached", 0}, {"command-cold", 1}} {
 				b.Run(mode.name, func(b *testing.B) {
 					x := eventstore.NewExecutor(s, eventstore.Platforms, eventstore.ExecutorConfig{CacheSize: mode.cache})
-					runCommands(b, x, ids, withNode)
+					p99 := runCommands(b, x, ids, withNode)
+					switch base := p99at10k[mode.name]; {
+					case events == 10_000:
+						p99at10k[mode.name] = p99
+					case events == large && base > 0:
+						b.ReportMetric(p99/base, "p99-vs-10k")
+					}
 				})
 			}
 		})
@@ -123,10 +134,10 @@ func BenchmarkLogSize(b *testing.B) {
 // runCommands runs b.N commands, one at a time, each on the next of ids,
 // toggling the platform's second management node; withNode says which
 // platforms have it now.
-func runCommands(b *testing.B, x *eventstore.Executor[*domain.PlatformState], ids []string, withNode []bool) {
+func runCommands(b *testing.B, x *eventstore.Executor[*domain.PlatformState], ids []string, withNode []bool) float64 {
 	b.Helper()
 	ctx := context.Background()
-	measure(b, func(i int) {
+	return measure(b, func(i int) {
 		k := i % len(ids)
 		var cmd domain.PlatformCommand = domain.AddNode{Node: "mn-2"}
 		if withNode[k] {
@@ -146,8 +157,9 @@ func platformCommand(id string, cmd domain.PlatformCommand, creates bool) events
 		}}
 }
 
-// measure runs op b.N times and reports its latency percentiles.
-func measure(b *testing.B, op func(i int)) {
+// measure runs op b.N times, reports its latency percentiles and
+// returns the p99 in ms.
+func measure(b *testing.B, op func(i int)) float64 {
 	b.Helper()
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -164,6 +176,7 @@ func measure(b *testing.B, op func(i int)) {
 	b.ReportMetric(ms(0.50), "p50-ms")
 	b.ReportMetric(ms(0.99), "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)-1])/float64(time.Millisecond), "max-ms")
+	return ms(0.99)
 }
 
 // seedPlatforms writes n platforms of eventsPerAggregate events each
@@ -211,7 +224,10 @@ func seedPlatforms(b *testing.B, s *eventstore.Store, n int) []string {
 			if _, err := js.PublishAsync(eventstore.SubjectPrefix+".platform."+ids[i], raw); err != nil {
 				b.Fatal(err)
 			}
-			if seq%50_000 == 0 {
+			// Below the connection's limit of outstanding async
+			// publishes (4000): a busy machine acknowledges slower than
+			// this loop publishes, and a stalled publish fails.
+			if seq%2_000 == 0 {
 				waitPublished(b, js)
 			}
 		}

@@ -18,7 +18,7 @@ import (
 
 // rebuildEvents is the log size of BenchmarkRebuild: 1M by default, or
 // -rebuild.events / LICLEDGER_BENCH_EVENTS for quick runs.
-var rebuildEvents = flag.Int("rebuild.events", envInt("LICLEDGER_BENCH_EVENTS", 1_000_000), "events in BenchmarkRebuild's log")
+var rebuildEvents = flag.Int("rebuild.events", envInt("LICLEDGER_BENCH_EVENTS", 1_000_000), "events in the logs of BenchmarkRebuild and BenchmarkReplicaStart")
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {

@@ -44,6 +44,10 @@ type DB struct {
 	w      *sql.DB // nil when opened read-only
 	r      *sql.DB
 	unlock func()
+	// scratch marks a private database built by Build (a rebuild's or a
+	// verify's): its projections start from zero by design, which is not
+	// news for the log.
+	scratch bool
 
 	// gen counts the projector's commits in this process. The writer holds
 	// the database's exclusive lock, so while gen is unchanged no row
@@ -126,6 +130,7 @@ const (
 	modeWrite openMode = iota
 	modeRead
 	modeBulk
+	modeCopy // reads without query_only, which refuses VACUUM INTO (snapshot.go)
 )
 
 // Open opens (creating if needed) the database at path for the projector,
@@ -162,7 +167,7 @@ func openUnlocked(ctx context.Context, path string, mode openMode) (*DB, error) 
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	db := &DB{path: path, w: w}
+	db := &DB{path: path, w: w, scratch: mode == modeBulk}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err

@@ -201,6 +201,8 @@ func Verify(ctx context.Context, live *DB, log Log, scratchDir string, logger *s
 	scratch.Close()
 	os.Remove(path)
 	defer removeDB(path)
+	// Said once, so the log does not read like a rebuild of live data.
+	logger.Info("verify: building a scratch copy of the projections from the log to compare with the live ones", "until_seq", seq, "scratch", path)
 	var rebuilt *DB
 	if seq == 0 {
 		rebuilt, err = openUnlocked(ctx, path, modeBulk)

@@ -285,7 +285,11 @@ func (r *Runner) reset(ctx context.Context, tx sqlExecer, p Projection) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (name, seq) VALUES (?, 0)`, p.Name()); err != nil {
 		return sqlErr("reset "+p.Name(), err)
 	}
-	r.logger.Info("projection has no checkpoint: building it from the start of the log", "projection", p.Name())
+	if r.db.scratch {
+		r.logger.Debug("scratch copy: building the projection from the start of the log", "projection", p.Name(), "path", r.db.path)
+	} else {
+		r.logger.Info("projection has no checkpoint: building it from the start of the log", "projection", p.Name())
+	}
 	return nil
 }
 

@@ -105,6 +105,8 @@ func (s *Server) licenseServerRoutes() []route {
 		{"POST /v1/subscriptions/{id}/renewals", admins, ls.renewSubscription},
 		{"POST /v1/subscriptions/{id}/past-due", admins, ls.markPastDue},
 		{"POST /v1/subscriptions/{id}/cancel", admins, ls.cancelSubscription},
+		{"POST /v1/subscriptions/{id}/fallback", admins, ls.attachFallback},
+		{"DELETE /v1/subscriptions/{id}/fallback", admins, ls.detachFallback},
 		{"POST /v1/subscriptions/{id}/license-key", admins, rotateKey(ls, ls.cmds.Subscriptions, decideSubscriptionKey[domain.LicenseKeyRotate])},
 		{"DELETE /v1/subscriptions/{id}/license-key", admins, revokeKey(ls, ls.cmds.Subscriptions, decideSubscriptionKey[domain.LicenseKeyRevoke])},
 

@@ -327,3 +327,41 @@ func (ls *licServer) getPerpetual(w http.ResponseWriter, r *http.Request) error 
 func (ls *licServer) getCoupon(w http.ResponseWriter, r *http.Request) error {
 	return view(w, r, ls, ls.cmds.Coupons, "code", domain.CouponView)
 }
+
+// FallbackRequest is the body of POST /v1/subscriptions/{id}/fallback: the
+// perpetual license (its id) to attach as the fallback (R28 Decision
+// (fallback)).
+type FallbackRequest struct {
+	Perpetual string `json:"perpetual"`
+}
+
+// attachFallback attaches a perpetual license as the subscription's
+// fallback. The perpetual license is read first (404 perpetual-unknown);
+// the attachment records its subject and its update window at the time.
+func (ls *licServer) attachFallback(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var req FallbackRequest
+	if err := decodeJSON(w, r, ls.s.cfg.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if err := domain.ValidateID(req.Perpetual); err != nil {
+		return domain.Reasonf(domain.EINVALID, domain.ReasonInvalidID, "perpetual: %s", domain.ErrorMessage(err))
+	}
+	fb, err := ls.cmds.Perpetuals.Current(r.Context(), req.Perpetual)
+	if err != nil {
+		return err
+	}
+	return subscriptionCommand(w, r, ls, id, "attach_fallback", false, domain.SubscriptionAttachFallback{Fallback: fb})
+}
+
+// detachFallback removes the subscription's fallback.
+func (ls *licServer) detachFallback(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	return subscriptionCommand(w, r, ls, id, "detach_fallback", false, domain.SubscriptionDetachFallback{})
+}

@@ -56,6 +56,10 @@ type CheckRequest struct {
 type DeactivateRequest struct {
 	LicenseKey string `json:"license_key"`
 	Secret     string `json:"secret,omitempty"`
+	// Reason is recorded with an admin's release of a stuck seat (the
+	// instance moved to another machine); a client's own deactivation
+	// records none.
+	Reason string `json:"reason,omitempty"`
 }
 
 // parseLicenseKey reads the license key of an instance request: the
@@ -96,7 +100,10 @@ func tokenCaller(r *http.Request) bool {
 // the domain refuses them only if they are a change it must cover.
 func (ls *licServer) releasedAt(kind, version string, claimed *time.Time, strict bool) (time.Time, error) {
 	if kind != domain.KindPerpetual {
-		return time.Time{}, nil // subscriptions cover every version (R28 is perpetual only)
+		// Subscriptions cover every version; the release instant matters
+		// only to a perpetual fallback (R28 Decision (fallback)), so it is
+		// resolved but never required.
+		strict = false
 	}
 	if ls.releases == nil {
 		if claimed == nil {
@@ -168,6 +175,7 @@ type activation struct {
 	idemKey     string
 	cmd         domain.InstanceActivate
 	reply       domain.InstanceCheckReply
+	now         time.Time // the decision instant the reply is signed at
 }
 
 // at returns the command, naming the instance on first use.
@@ -201,9 +209,17 @@ func (ls *licServer) activate(w http.ResponseWriter, r *http.Request) error {
 	switch agg.Kind {
 	case domain.KindSubscription:
 		var res eventstore.Result[*domain.SubscriptionState]
-		res, err = activateOn(r, a, ls.cmds.Subscriptions, func(st *domain.SubscriptionState) domain.LicenseKeys { return st.Keys }, domain.SubscriptionActivate)
+		var fb *domain.PerpetualState
+		if fb, err = ls.fallbackFor(r, agg.ID); err != nil {
+			return err
+		}
+		res, err = activateOn(r, a, ls.cmds.Subscriptions, func(st *domain.SubscriptionState) domain.LicenseKeys { return st.Keys },
+			func(st *domain.SubscriptionState, cmd domain.InstanceActivate, now time.Time) (domain.InstanceCheckReply, []domain.Event, error) {
+				return domain.SubscriptionActivateWith(st, fb, cmd, now)
+			})
 		recs = res.Records
 		if err == nil && res.Replayed {
+			a.now = res.At
 			err = a.replay(res.Records, func(cmd domain.InstanceActivate) (domain.InstanceCheckReply, []domain.Event, error) {
 				return domain.SubscriptionActivate(res.State, cmd, res.At)
 			})
@@ -213,6 +229,7 @@ func (ls *licServer) activate(w http.ResponseWriter, r *http.Request) error {
 		res, err = activateOn(r, a, ls.cmds.Perpetuals, func(st *domain.PerpetualState) domain.LicenseKeys { return st.Keys }, domain.PerpetualActivate)
 		recs = res.Records
 		if err == nil && res.Replayed {
+			a.now = res.At
 			err = a.replay(res.Records, func(cmd domain.InstanceActivate) (domain.InstanceCheckReply, []domain.Event, error) {
 				return domain.PerpetualActivate(res.State, cmd, res.At)
 			})
@@ -221,6 +238,7 @@ func (ls *licServer) activate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	ls.s.signReply(domain.AnswerActivation, &a.reply, a.now)
 	writeJSON(w, commandStatus(r, len(recs)), ActivateResponse{InstanceID: a.cmd.InstanceID, Secret: a.cmd.Secret, InstanceCheckReply: a.reply})
 	return nil
 }
@@ -235,7 +253,7 @@ func activateOn[S any](r *http.Request, a *activation, x Executor[S], keys func(
 			return nil, err
 		}
 		reply, events, err := decide(st, a.at(now), now)
-		a.reply = reply
+		a.reply, a.now = reply, now
 		return events, err
 	})
 	if err != nil {
@@ -300,15 +318,17 @@ func (ls *licServer) check(w http.ResponseWriter, r *http.Request) error {
 	}
 	cmd := domain.InstanceCheckIn{InstanceID: id, Secret: req.Secret, Version: req.ProductVersion, ReleasedAt: released}
 	var reply domain.InstanceCheckReply
+	var now time.Time
 	switch agg.Kind {
 	case domain.KindSubscription:
-		reply, err = checkIn(r, ls, ls.cmds.Subscriptions, agg.ID, cmd, domain.SubscriptionCheck)
+		reply, now, err = ls.checkSubscription(r, agg.ID, cmd)
 	case domain.KindPerpetual:
-		reply, err = checkIn(r, ls, ls.cmds.Perpetuals, agg.ID, cmd, domain.PerpetualCheck)
+		reply, now, err = checkIn(r, ls, ls.cmds.Perpetuals, agg.ID, cmd, domain.PerpetualCheck)
 	}
 	if err != nil {
 		return err
 	}
+	ls.s.signReply(domain.AnswerCheck, &reply, now)
 	writeJSON(w, http.StatusOK, reply)
 	return nil
 }
@@ -317,17 +337,68 @@ func (ls *licServer) check(w http.ResponseWriter, r *http.Request) error {
 // cached state and takes the aggregate's lock only when the domain wants
 // the check recorded.
 func checkIn[S any](r *http.Request, ls *licServer, x Executor[S], id string, c domain.InstanceCheckIn,
-	decide func(S, domain.InstanceCheckIn, time.Time) (domain.InstanceCheckReply, []domain.Event, error)) (domain.InstanceCheckReply, error) {
+	decide func(S, domain.InstanceCheckIn, time.Time) (domain.InstanceCheckReply, []domain.Event, error)) (domain.InstanceCheckReply, time.Time, error) {
 	var reply domain.InstanceCheckReply
+	var at time.Time
 	caller, _ := CallerOf(r.Context())
 	_, err := runUnseen(ls.s, r, x, "check_in", eventstore.Command[S]{ID: id, Source: "api/" + caller.Actor,
 		Decide: func(st S, now time.Time) ([]domain.Event, error) {
 			var events []domain.Event
 			var err error
 			reply, events, err = decide(st, c, now)
+			at = now
 			return events, err
 		}})
-	return reply, err
+	return reply, at, err
+}
+
+// fallbackFor reads the perpetual fallback an activation on subscription
+// id needs now (R28 Decision (fallback)), nil when it needs none.
+// Activations are rare next to checks, so they pay the extra read.
+func (ls *licServer) fallbackFor(r *http.Request, id string) (*domain.PerpetualState, error) {
+	st, err := ls.cmds.Subscriptions.Current(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	need := st.NeedsFallback(ls.s.cfg.Now())
+	if need == "" {
+		return nil, nil
+	}
+	agg, err := domain.ParseAggregate(need)
+	if err != nil {
+		return nil, err
+	}
+	return ls.cmds.Perpetuals.Current(r.Context(), agg.ID)
+}
+
+// checkSubscription checks in on a subscription. A canceled or expired one
+// with a perpetual fallback answers from the fallback (R28 Decision
+// (fallback)): the first decision names it, the handler reads it (never
+// inside a decision, which must not do I/O) and decides again with it.
+// Only such checks pay the extra read.
+func (ls *licServer) checkSubscription(r *http.Request, id string, c domain.InstanceCheckIn) (domain.InstanceCheckReply, time.Time, error) {
+	var fb *domain.PerpetualState
+	for range 3 {
+		need := ""
+		reply, now, err := checkIn(r, ls, ls.cmds.Subscriptions, id, c, func(st *domain.SubscriptionState, c domain.InstanceCheckIn, now time.Time) (domain.InstanceCheckReply, []domain.Event, error) {
+			if n := st.NeedsFallback(now); n != "" && (fb == nil || fb.Subject() != n) {
+				need = n
+				return domain.InstanceCheckReply{}, nil, domain.Reasonf(domain.ECONFLICT, domain.ReasonConcurrentUpdate, "the fallback of subscription %s changed while it was read; retry", id)
+			}
+			return domain.SubscriptionCheckWith(st, fb, c, now)
+		})
+		if need == "" {
+			return reply, now, err
+		}
+		agg, perr := domain.ParseAggregate(need)
+		if perr != nil {
+			return reply, now, perr
+		}
+		if fb, err = ls.cmds.Perpetuals.Current(r.Context(), agg.ID); err != nil {
+			return reply, now, err
+		}
+	}
+	return domain.InstanceCheckReply{}, time.Time{}, domain.Reasonf(domain.ECONFLICT, domain.ReasonConcurrentUpdate, "the fallback of subscription %s kept changing; retry", id)
 }
 
 // LicenseCommandResult is the answer to a license-server command other
@@ -360,7 +431,7 @@ func (ls *licServer) deactivate(w http.ResponseWriter, r *http.Request) error {
 	}
 	agg := key.Aggregate
 	caller, _ := CallerOf(r.Context())
-	cmd := domain.InstanceDeactivate{InstanceID: id, Secret: req.Secret, ByAdmin: caller.Role == RoleAdmin && req.Secret == ""}
+	cmd := domain.InstanceDeactivate{InstanceID: id, Secret: req.Secret, ByAdmin: caller.Role == RoleAdmin && req.Secret == "", Reason: req.Reason}
 	switch agg.Kind {
 	case domain.KindSubscription:
 		return licenseCommand(w, r, ls, ls.cmds.Subscriptions, agg.ID, "deactivate_instance", false, func(st *domain.SubscriptionState, now time.Time) ([]domain.Event, error) {

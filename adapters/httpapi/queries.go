@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/licledger/licledger/domain"
 	"github.com/licledger/licledger/projections"
 )
 
@@ -58,11 +59,20 @@ func (s *Server) getEntitlement(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	signed, err := wantsSigned(r)
+	if err != nil {
+		return err
+	}
 	b, err := s.cfg.Queries.Entitlement(r.Context(), id, at)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	if signed {
+		// R27 Decision (trust): what the platform was told, provably.
+		s.writeSigned(w, domain.EntitlementSigningPrefix, b)
+		return nil
+	}
 	writeBytes(w, http.StatusOK, "application/json", b)
 	return nil
 }

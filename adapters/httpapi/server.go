@@ -76,6 +76,10 @@ type Config struct {
 	// LicenseServer configures the license-server endpoints
 	// (licserver.go); the zero value works.
 	LicenseServer LicenseServerConfig
+	// Signing is the key answers and documents are signed with, and the
+	// keys GET /v1/ledger/keys publishes (signing.go); the zero value
+	// signs with a key of this process only.
+	Signing SigningConfig
 	// Ready adds sections to /readyz's JSON by name (e.g. the USB key
 	// watcher's state): optional edges report how they are, but never make
 	// the ledger unready, since it keeps recording and answering without
@@ -95,6 +99,7 @@ type Server struct {
 	routes  []route
 	cmds    Commands
 	limits  *limiter
+	signing SigningConfig
 }
 
 // route is one endpoint: its pattern (Go 1.22 ServeMux syntax, with the
@@ -133,11 +138,12 @@ func New(cfg Config) (*Server, error) {
 		cfg.Commands = CommandsOf(eventstore.NewExecutors(cfg.Store, eventstore.ExecutorConfig{MaxRetries: cfg.MaxRetries, Now: cfg.Now}))
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(), cmds: cfg.Commands,
-		limits: newLimiter(cfg.RateLimits, cfg.Now)}
+		limits: newLimiter(cfg.RateLimits, cfg.Now), signing: newSigning(cfg.Signing)}
 	s.metrics = newMetrics(func(ctx context.Context) (float64, error) {
 		st, err := cfg.Runner.Status(ctx)
 		return float64(st.Lag), err
 	})
+	s.metrics.reg.MustRegister(newOpsCollector(s))
 	// Count appends at the store, so events the USB key watcher (or any
 	// other in-process writer) appends are counted with the API's.
 	cfg.Store.OnAppend(func(recs []eventstore.Record) {
@@ -206,6 +212,7 @@ func (s *Server) routeTable() []route {
 		{"GET /readyz", nil, s.readyz},
 		{"GET /metrics", nil, s.metricsHandler},
 		{"GET /openapi.json", nil, s.openapi},
+		{"GET /v1/ledger/keys", nil, s.ledgerKeys},
 
 		{"GET /v1/whoami", everyone, s.whoami},
 		{"GET /v1/platforms", readers, serveList(s, domain.KindPlatform, s.platformItem)},

@@ -304,7 +304,8 @@ func TestRetryAfterAndForeignErrors(t *testing.T) {
 			t.Parallel()
 			front := httptest.NewServer(tc.front(tc.retryAfter))
 			defer front.Close()
-			c, err := httpclient.New(front.URL, httpclient.WithToken(adminToken))
+			// Its own transport, for the same reason as passThrough's.
+			c, err := httpclient.New(front.URL, httpclient.WithToken(adminToken), httpclient.WithHTTPClient(&http.Client{Transport: &http.Transport{}}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -331,6 +332,9 @@ func TestRetryAfterAndForeignErrors(t *testing.T) {
 func passThrough(target *url.URL) func(string) http.Handler {
 	return func(retryAfter string) http.Handler {
 		p := httputil.NewSingleHostReverseProxy(target)
+		// Its own transport: a parallel subtest's httptest.Server.Close closes
+		// http.DefaultTransport's idle connections, this proxy's among them.
+		p.Transport = &http.Transport{}
 		p.ModifyResponse = func(r *http.Response) error {
 			if r.StatusCode >= 400 {
 				r.Header.Set("Retry-After", retryAfter)

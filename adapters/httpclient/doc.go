@@ -2,7 +2,9 @@
 // server is adapters/httpapi; its routes are described by GET
 // /openapi.json). It is what a licensed product embeds to activate and
 // check in (rules R26, R27), and what tools such as `licledger fleet
-// simulate` use to talk to a running `licledger serve`.
+// simulate` use to talk to a running `licledger serve`. Most products
+// want adapters/licclient, built on it: signed answers verified, periodic
+// checks, 24 hours offline, deactivation on shutdown.
 //
 // # Dependencies
 //

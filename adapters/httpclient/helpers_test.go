@@ -5,20 +5,16 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/licledger/licledger/adapters/httpapi"
+	"github.com/licledger/licledger/adapters/httpapi/httpapitest"
 	"github.com/licledger/licledger/adapters/httpclient"
-	"github.com/licledger/licledger/eventstore"
 	"github.com/licledger/licledger/eventstore/eventstoretest"
-	"github.com/licledger/licledger/projections"
 )
 
 // Tokens of the test ledgers, one per role.
@@ -31,60 +27,17 @@ const (
 // t0 is where every test ledger's clock starts.
 var t0 = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 
-// ledger is the real API (adapters/httpapi) over a real embedded
-// JetStream event store and a real SQLite projections database, with the
-// projector following the log live, served over TCP: what `licledger
-// serve` runs, minus the command line.
-type ledger struct {
-	URL   string
-	Clock *eventstoretest.Clock
-	close func()
-}
+// ledger is a real ledger (httpapitest) serving admin, auditor and client
+// tokens.
+type ledger struct{ *httpapitest.Ledger }
 
-// openLedger starts a ledger storing under dir on clock. It serves both
-// the tests (startLedger) and the package example (TestMain), which has no
-// *testing.T.
+// openLedger starts a ledger storing under dir on clock.
 func openLedger(dir string, clock *eventstoretest.Clock) (*ledger, error) {
-	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := eventstore.Open(ctx, eventstore.Config{DataDir: filepath.Join(dir, "events"), Logger: log, Now: clock.Now})
+	l, err := httpapitest.Open(dir, clock, "admin "+adminToken+"\nauditor "+auditorToken+"\nclient "+clientToken, httpapi.SigningConfig{})
 	if err != nil {
 		return nil, err
 	}
-	db, err := projections.Open(ctx, filepath.Join(dir, "projections.db"))
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	runner := projections.NewRunner(db, store, log)
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runner.Run(rctx)
-	}()
-	stop := func() {
-		cancel()
-		<-done
-		db.Close()
-		store.Close()
-	}
-	tokens, err := httpapi.ParseTokens([]byte("admin " + adminToken + "\nauditor " + auditorToken + "\nclient " + clientToken))
-	if err != nil {
-		stop()
-		return nil, err
-	}
-	api, err := httpapi.New(httpapi.Config{Store: store, Queries: projections.NewQueries(db), Runner: runner,
-		Tokens: tokens, Logger: log, Now: clock.Now})
-	if err != nil {
-		stop()
-		return nil, err
-	}
-	srv := httptest.NewServer(api.Handler())
-	return &ledger{URL: srv.URL, Clock: clock, close: func() {
-		srv.Close()
-		stop()
-	}}, nil
+	return &ledger{l}, nil
 }
 
 // startLedger starts a ledger of its own for one test, its clock at t0.
@@ -94,7 +47,7 @@ func startLedger(t *testing.T) *ledger {
 	if err != nil {
 		t.Fatalf("start ledger: %v", err)
 	}
-	t.Cleanup(l.close)
+	t.Cleanup(l.Close)
 	return l
 }
 
@@ -184,31 +137,19 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "httpclient-example-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	exampleLedger, err = openLedger(dir, eventstoretest.NewClock(t0))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start the example's ledger:", err)
-		return 1
-	}
-	defer exampleLedger.close()
-	ledgerURL = exampleLedger.URL
-	admin, err := httpclient.New(ledgerURL, httpclient.WithToken(adminToken))
-	var created *httpclient.LicenseCommandResult
-	if err == nil {
-		created, err = admin.CreateSubscription(context.Background(), httpclient.SubscriptionRequest{ID: "S-ACME", Customer: "acme",
-			Plan: httpclient.InstancePlan{Name: "team", Instances: 2, Devices: 50}, Period: "annual"})
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "set up the example's subscription:", err)
-		return 1
-	}
-	exampleLicenseKey = created.LicenseKey
-	return m.Run()
+	return httpapitest.Main(m, eventstoretest.NewClock(t0), "admin "+adminToken+"\nauditor "+auditorToken+"\nclient "+clientToken, func(l *httpapitest.Ledger) error {
+		exampleLedger, ledgerURL = &ledger{l}, l.URL
+		admin, err := httpclient.New(ledgerURL, httpclient.WithToken(adminToken))
+		var created *httpclient.LicenseCommandResult
+		if err == nil {
+			created, err = admin.CreateSubscription(context.Background(), httpclient.SubscriptionRequest{ID: "S-ACME", Customer: "acme",
+				Plan: httpclient.InstancePlan{Name: "team", Instances: 2, Devices: 50}, Period: "annual"})
+		}
+		if err == nil {
+			exampleLicenseKey = created.LicenseKey
+		}
+		return err
+	})
 }
 
 // exampleLicenseKey is the license key of the example's subscription, as

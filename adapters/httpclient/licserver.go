@@ -238,3 +238,31 @@ func (c *Client) Check(ctx context.Context, instanceID string, req CheckRequest)
 func (c *Client) Deactivate(ctx context.Context, instanceID string, req DeactivateRequest, opts ...CallOption) (*LicenseCommandResult, error) {
 	return c.licenseCommand(ctx, http.MethodPost, "/v1/instances/"+seg(instanceID)+"/deactivate", req, opts)
 }
+
+// LedgerKeys returns the ledger's public signing keys, current and retired
+// (GET /v1/ledger/keys, no authentication): what domain.VerifyAnswer
+// verifies signed answers with (R27 Decision (trust)).
+func (c *Client) LedgerKeys(ctx context.Context) (*LedgerKeys, error) {
+	var k LedgerKeys
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/ledger/keys", ok: []int{http.StatusOK}}, &k); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// AttachFallback attaches the perpetual license perpetual as the
+// subscription's fallback (POST /v1/subscriptions/{id}/fallback, admin,
+// R28 Decision (fallback)): 201 with subscription.fallback_attached, 200
+// when it is attached already. 404 perpetual-unknown; 409
+// subscription-not-active when canceled.
+func (c *Client) AttachFallback(ctx context.Context, id, perpetual string, opts ...CallOption) (*LicenseCommandResult, error) {
+	return c.licenseCommand(ctx, http.MethodPost, "/v1/subscriptions/"+seg(id)+"/fallback", struct {
+		Perpetual string `json:"perpetual"`
+	}{perpetual}, opts)
+}
+
+// DetachFallback removes the subscription's fallback (DELETE
+// /v1/subscriptions/{id}/fallback, admin): 201. 409 fallback-not-attached.
+func (c *Client) DetachFallback(ctx context.Context, id string, opts ...CallOption) (*LicenseCommandResult, error) {
+	return c.licenseCommand(ctx, http.MethodDelete, "/v1/subscriptions/"+seg(id)+"/fallback", nil, opts)
+}

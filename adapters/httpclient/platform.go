@@ -165,3 +165,22 @@ func (c *Client) Timeline(ctx context.Context, platform string, after uint64, li
 	}
 	return &p, nil
 }
+
+// SignedEntitlement returns the platform's entitlement signed by the
+// ledger (GET /v1/platforms/{id}/entitlement?signed=1): the envelope whose
+// payload is the entitlement document's bytes, signed with the prefix
+// domain.EntitlementSigningPrefix, so a platform can prove what it was
+// told (domain.VerifyDocument checks it).
+func (c *Client) SignedEntitlement(ctx context.Context, platform string, at time.Time) (*Signed, error) {
+	var s Signed
+	q := atQuery(at)
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("signed", "1")
+	r := request{method: http.MethodGet, path: "/v1/platforms/" + seg(platform) + "/entitlement", query: q, ok: []int{http.StatusOK}}
+	if _, err := c.do(ctx, r, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}

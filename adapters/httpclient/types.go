@@ -1,6 +1,10 @@
 package httpclient
 
-import "time"
+import (
+	"time"
+
+	"github.com/licledger/licledger/domain"
+)
 
 // Wire types. Each mirrors one of the API's request or response bodies
 // (adapters/httpapi, domain, projections on the server), field for field
@@ -261,6 +265,8 @@ type CheckRequest struct {
 type DeactivateRequest struct {
 	LicenseKey string `json:"license_key"`
 	Secret     string `json:"secret,omitempty"`
+	// Reason is recorded with an admin's release of a stuck seat.
+	Reason string `json:"reason,omitempty"`
 }
 
 // InstanceCheckReply is what an activation or a check answers (R26, R27):
@@ -279,6 +285,28 @@ type InstanceCheckReply struct {
 	// SeatExpiresAt is when the seat is released unless the instance
 	// checks in again before.
 	SeatExpiresAt time.Time `json:"seat_expires_at"`
+	// Fallback names the perpetual license a canceled or expired
+	// subscription answered from, "perpetual/<id>" (R28).
+	Fallback string `json:"fallback,omitempty"`
+	// Signed is the ledger's signature over what the answer states
+	// (domain.VerifyAnswer checks it with the keys of LedgerKeys).
+	Signed *Signed `json:"signed,omitempty"`
+}
+
+// Signed is a signed answer or document: domain/answer.go has the bytes.
+type Signed = domain.Signed
+
+// LedgerKey is one of the ledger's public signing keys (LedgerKeys).
+type LedgerKey struct {
+	ID     string `json:"key_id"`
+	Alg    string `json:"algorithm"`
+	Key    []byte `json:"public_key"` // 32 bytes of Ed25519 public key
+	Status string `json:"status"`     // "current" or "retired"
+}
+
+// LedgerKeys is the answer of LedgerKeys.
+type LedgerKeys struct {
+	Keys []LedgerKey `json:"keys"`
 }
 
 // ActivateResponse is the answer to Activate: the new instance's id and
@@ -303,6 +331,8 @@ type InstanceView struct {
 	SeatExpiresAt time.Time `json:"seat_expires_at,omitzero"`
 	DeactivatedAt time.Time `json:"deactivated_at,omitzero"`
 	DeactivatedBy string    `json:"deactivated_by,omitempty"`
+	// DeactivatedReason is an admin's recorded reason for a release.
+	DeactivatedReason string `json:"deactivated_reason,omitempty"`
 }
 
 // SubscriptionDoc is a subscription at an instant (GetSubscription).
@@ -324,6 +354,7 @@ type SubscriptionDoc struct {
 	InstancesInUse int            `json:"instances_in_use"`
 	LeaseSeconds   int64          `json:"lease_seconds"`
 	Instances      []InstanceView `json:"instances"` // in activation order
+	Fallback       string         `json:"fallback,omitempty"`
 }
 
 // PerpetualDoc is a perpetual license at an instant (GetPerpetual).

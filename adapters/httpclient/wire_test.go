@@ -113,6 +113,18 @@ func TestWireTypesRoundTrip(t *testing.T) {
 		}},
 		{"RenewUpdates", func() (any, error) { return admin.RenewUpdates(ctx, "P-1", "") }},
 		{"GetPerpetual", func() (any, error) { return admin.GetPerpetual(ctx, "P-1", time.Time{}) }},
+		{"CreateSubscription S-2", func() (any, error) {
+			return admin.CreateSubscription(ctx, httpclient.SubscriptionRequest{ID: "S-2", Plan: httpclient.InstancePlan{Name: "solo"}, Period: "annual"})
+		}},
+		{"AttachFallback", func() (any, error) { return admin.AttachFallback(ctx, "S-2", "P-1") }},
+		{"GetSubscription with fallback", func() (any, error) { return admin.GetSubscription(ctx, "S-2", time.Time{}) }},
+		{"DetachFallback", func() (any, error) { return admin.DetachFallback(ctx, "S-2") }},
+		{"Deactivate by admin with reason", func() (any, error) {
+			return admin.Deactivate(ctx, perp.InstanceID, httpclient.DeactivateRequest{LicenseKey: perp.License, Reason: "moved to new hardware"})
+		}},
+		{"GetPerpetual released", func() (any, error) { return admin.GetPerpetual(ctx, "P-1", time.Time{}) }},
+		{"LedgerKeys", func() (any, error) { return product.LedgerKeys(ctx) }},
+		{"SignedEntitlement", func() (any, error) { return product.SignedEntitlement(ctx, "acme", time.Time{}) }},
 
 		{"CreateCoupon", func() (any, error) {
 			return admin.CreateCoupon(ctx, httpclient.CouponRequest{Code: "C-1", Partner: "reseller-1", DiscountPercent: 20,

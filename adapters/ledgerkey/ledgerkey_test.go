@@ -70,3 +70,48 @@ func TestOpenRefuses(t *testing.T) {
 		})
 	}
 }
+
+// R27 Decision (trust): rotating adds a current signing key and keeps the
+// older ones published (retired) with their keys, so what they signed
+// keeps verifying; the root key, which secrets derive from, never changes.
+func TestRotateKeepsOldKeysPublished(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), FileName)
+	r0, created, err := OpenRing(path)
+	if err != nil || !created {
+		t.Fatalf("OpenRing: created %v, %v", created, err)
+	}
+	msg := []byte("answer")
+	sig0 := r0.Current().Sign(msg)
+	id1, err := Rotate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, err := Rotate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := OpenRing(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, k := range r.Published() {
+		got[k.ID] = k.Status
+	}
+	want := map[string]string{r0.Root().ID(): StatusRetired, id1: StatusRetired, id2: StatusCurrent}
+	if len(got) != len(want) || got[r0.Root().ID()] != want[r0.Root().ID()] || got[id1] != want[id1] || got[id2] != want[id2] {
+		t.Errorf("published %v, want %v", got, want)
+	}
+	if r.Current().ID() != id2 || r.Root().ID() != r0.Root().ID() || !bytes.Equal(r.Root().Derive("x"), r0.Root().Derive("x")) {
+		t.Errorf("current %s root %s; want current %s and the same root %s", r.Current().ID(), r.Root().ID(), id2, r0.Root().ID())
+	}
+	if !ed25519.Verify(r.Verifying()[r0.Root().ID()], msg, sig0) {
+		t.Error("a signature of the retired key no longer verifies")
+	}
+	// A current key whose file is gone is refused, not silently replaced.
+	os.Remove(filepath.Join(filepath.Dir(path), RingDir, id2+".key"))
+	if _, _, err := OpenRing(path); domain.ErrorCode(err) != domain.EINVALID {
+		t.Errorf("current key file removed: %v, want EINVALID", err)
+	}
+}

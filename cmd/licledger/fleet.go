@@ -8,9 +8,15 @@ package main
 // float, R25), or its seat released. It is a demo and a load generator:
 // the summary counts every answer by reason code, and the check-in rate
 // and latency are the server's as a client sees them.
+//
+// Each simulated instance is an adapters/licclient.Client, the license
+// client products embed: the simulator activates, checks in, verifies
+// every signed answer and deactivates exactly as shipped products do. It
+// drives the attempts itself (CheckNow at its interval) to count them.
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -24,6 +30,7 @@ import (
 	"time"
 
 	"github.com/licledger/licledger/adapters/httpclient"
+	"github.com/licledger/licledger/adapters/licclient"
 	"github.com/licledger/licledger/domain"
 )
 
@@ -72,10 +79,10 @@ type fleet struct {
 // simulated is one product instance. Only its own goroutine touches it
 // until the run ends.
 type simulated struct {
-	name       string
-	id, secret string // of the seat held; empty without one
-	attempt    int    // activation attempts answered, for the Idempotency-Key
-	reason     string // why it has no seat (last refusal)
+	name   string
+	lc     *licclient.Client
+	id     string // the instance holding a seat; empty without one
+	reason string // why it has no seat (last refusal)
 }
 
 func newFleet(o *fleetOptions, stderr io.Writer) (*fleet, error) {
@@ -94,11 +101,28 @@ func newFleet(o *fleetOptions, stderr io.Writer) (*fleet, error) {
 	b := make([]byte, 6)
 	rand.Read(b)
 	f := &fleet{o: o, client: client, runID: hex.EncodeToString(b), log: stderr}
-	width := len(fmt.Sprint(o.instances))
-	for i := range o.instances {
-		f.sims = append(f.sims, &simulated{name: fmt.Sprintf("sim-%0*d", width, i+1)})
-	}
 	return f, nil
+}
+
+// newSims makes the fleet's instances, each a license client trusting
+// the keys the ledger publishes (fetched once for the fleet, as a product
+// ships them).
+func (f *fleet) newSims(keys map[string]ed25519.PublicKey) error {
+	var released time.Time
+	if f.o.releasedAt != "" {
+		released, _ = time.Parse(time.RFC3339, f.o.releasedAt) // checked with the flags
+	}
+	width := len(fmt.Sprint(f.o.instances))
+	for i := range f.o.instances {
+		name := fmt.Sprintf("sim-%0*d", width, i+1)
+		lc, err := licclient.New(licclient.Config{Client: f.client, LicenseKey: f.o.license, ProductVersion: f.o.version, ReleasedAt: released,
+			Keys: keys, IdempotencyPrefix: fmt.Sprintf("fleet-%s-%s", f.runID, name)})
+		if err != nil {
+			return err
+		}
+		f.sims = append(f.sims, &simulated{name: name, lc: lc})
+	}
+	return nil
 }
 
 // printf writes a line to stderr; lines of concurrent instances never
@@ -122,11 +146,22 @@ func (f *fleet) say(format string, args ...any) {
 	}
 }
 
-// probe fails fast, with a hint, when nothing answers at --url.
+// probe fails fast, with a hint, when nothing answers at --url; then it
+// reads the ledger's public keys and makes the instances.
 func (f *fleet) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	err := f.client.Health(ctx)
+	if err == nil {
+		var ks *httpclient.LedgerKeys
+		if ks, err = f.client.LedgerKeys(ctx); err == nil {
+			keys := map[string]ed25519.PublicKey{}
+			for _, k := range ks.Keys {
+				keys[k.ID] = k.Key
+			}
+			return f.newSims(keys)
+		}
+	}
 	if status := httpclient.Status(err); status != 0 {
 		return fmt.Errorf("%s/healthz answered %d %s: is this a licledger serve?", f.o.url, status, http.StatusText(status))
 	}
@@ -271,7 +306,7 @@ func (f *fleet) live(run, reqs context.Context, s *simulated, offset time.Durati
 		case <-t.C:
 		}
 		var err error
-		if s.id == "" {
+		if s.lc.NeedsActivation() {
 			err = f.activate(reqs, s)
 		} else {
 			err = f.check(reqs, s)
@@ -284,48 +319,47 @@ func (f *fleet) live(run, reqs context.Context, s *simulated, offset time.Durati
 }
 
 func (f *fleet) activate(ctx context.Context, s *simulated) error {
-	req := httpclient.ActivateRequest{LicenseKey: f.o.license, ProductVersion: f.o.version}
-	if f.o.releasedAt != "" {
-		req.ReleasedAt, _ = time.Parse(time.RFC3339, f.o.releasedAt) // checked with the flags
-	}
-	// The key changes only once an attempt is answered: a request that got
-	// no answer is retried with its key, so an activation that was stored
-	// but whose answer was lost hands back the same instance and secret
-	// instead of taking a second seat.
-	r, err := f.client.Activate(ctx, req, httpclient.WithIdempotencyKey(fmt.Sprintf("fleet-%s-%s-%d", f.runID, s.name, s.attempt)))
+	// The client keeps the Idempotency-Key until an attempt is answered:
+	// a request that got no answer is retried with its key, so an
+	// activation that was stored but whose answer was lost hands back the
+	// same instance and secret instead of taking a second seat.
+	st, err := s.lc.CheckNow(ctx)
 	if ctx.Err() != nil {
 		return nil // cut off after the drain; it does not count
 	}
 	reason, fatal := refused(err)
-	unreadable := errors.Is(err, httpclient.ErrMalformedResponse)
 	switch {
 	case fatal != nil:
 		return fatal
-	case err != nil && reason == "" && !unreadable:
+	case badAnswer(err):
+		f.stats.activation("bad-answer")
+		f.noSeat(s, "activation answer unreadable or unverified", "bad-answer")
+		return nil
+	case err != nil && reason == "":
 		f.stats.activation(failure(err))
 		f.noSeat(s, "activation failed", failure(err))
 		return nil
-	}
-	s.attempt++
-	switch {
 	case reason != "":
 		f.stats.activation(reason)
 		f.noSeat(s, "activation refused", reason)
 		return nil
-	case unreadable:
-		f.stats.activation("bad-answer")
-		f.noSeat(s, "activation answer unreadable", "bad-answer")
-		return nil
 	}
 	f.stats.activation("")
-	s.id, s.secret, s.reason = r.InstanceID, r.Secret, ""
-	f.say("%s: activated as instance %s, plan %s (%d instances), seat until %s", s.name, r.InstanceID, r.Plan.Name, r.InstanceLimit, r.SeatExpiresAt.Format(time.RFC3339Nano))
+	s.id, s.reason = st.Instance, ""
+	f.say("%s: activated as instance %s, plan %s (%d instances), answer valid until %s", s.name, st.Instance, st.Answer.Plan.Name, st.Answer.InstanceLimit, st.Answer.ValidUntil)
 	return nil
+}
+
+// badAnswer reports an answer the license client could not read or
+// verify (malformed, unsigned, forged): the ledger answered, but nothing
+// a product may run on.
+func badAnswer(err error) bool {
+	return errors.Is(err, httpclient.ErrMalformedResponse) || domain.ErrorReason(err) == domain.ReasonBadAnswerSignature
 }
 
 func (f *fleet) check(ctx context.Context, s *simulated) error {
 	start := time.Now()
-	_, err := f.client.Check(ctx, s.id, httpclient.CheckRequest{LicenseKey: f.o.license, Secret: s.secret, ProductVersion: f.o.version})
+	_, err := s.lc.CheckNow(ctx)
 	took := time.Since(start)
 	if ctx.Err() != nil {
 		return nil
@@ -336,15 +370,17 @@ func (f *fleet) check(ctx context.Context, s *simulated) error {
 		return fatal
 	case err == nil:
 		f.stats.checkIn("", took, false)
+	case badAnswer(err):
+		// Answered, but unreadable or unverified: counted, the seat kept
+		// (the product runs on its last good answer).
+		f.stats.checkIn("bad-answer", took, false)
 	case reason != "":
 		// Refused (seat-released, subscription-not-active, ...): the seat
-		// is gone; the instance activates again next interval.
-		f.stats.checkIn(reason, took, true)
-		s.id, s.secret = "", ""
+		// is gone, or unusable; the client activates again when a new
+		// instance can get a seat.
+		f.stats.checkIn(reason, took, s.id != "") // a seat is lost once
+		s.id = ""
 		f.noSeat(s, "check-in refused, seat lost", reason)
-	case errors.Is(err, httpclient.ErrMalformedResponse):
-		// Accepted, but the answer is unreadable: counted, the seat kept.
-		f.stats.checkIn("bad-answer", took, false)
 	default:
 		// No answer: the product keeps running on its last good check (the
 		// client-side grace of R27) and tries again next interval.
@@ -431,11 +467,10 @@ func (f *fleet) deactivateAll(ctx context.Context) (freed, failed int) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			_, err := f.client.Deactivate(ctx, s.id, httpclient.DeactivateRequest{LicenseKey: f.o.license, Secret: s.secret})
+			err := s.lc.Close(ctx) // as a product's clean shutdown does
 			mu.Lock()
 			defer mu.Unlock()
-			// An unreadable success is a success: the seat is free.
-			if err == nil || errors.Is(err, httpclient.ErrMalformedResponse) {
+			if err == nil {
 				freed++
 				return
 			}

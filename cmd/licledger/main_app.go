@@ -38,6 +38,7 @@ type MainConfig struct {
 	MaxBodyBytes    int64
 	MaxUploadBytes  int64
 	ShutdownTimeout time.Duration // for draining HTTP requests; default 10s
+	SnapshotEvery   time.Duration // how often to store a projections snapshot for new replicas (snapshots.go); 0: never
 	Logger          *slog.Logger
 	Now             func() time.Time // the ledger clock; default time.Now
 }
@@ -63,6 +64,9 @@ type Main struct {
 	Store *eventstore.Store
 	// LedgerKey is the ledger's own key, created on first start.
 	LedgerKey *ledgerkey.Key
+	// LedgerKeys is every signing key: LedgerKey and those rotated in
+	// beside it (the current one signs answers).
+	LedgerKeys *ledgerkey.Ring
 	// Commands is the command layer every edge of this process writes
 	// through (one cache per aggregate kind, one lock table).
 	Commands eventstore.Executors
@@ -70,6 +74,10 @@ type Main struct {
 	Queries  *projections.Queries
 	Runner   *projections.Runner
 	API      *httpapi.Server
+	// Restored is the log sequence the projections started from when Run
+	// restored them from a snapshot (snapshots.go), 0 when they were
+	// already there or built from the log.
+	Restored uint64
 
 	log    *slog.Logger
 	ln     net.Listener
@@ -115,9 +123,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		c.LedgerKeyPath = filepath.Join(c.DataDir, ledgerkey.FileName)
 	}
 	var created bool
-	if m.LedgerKey, created, err = ledgerkey.Open(c.LedgerKeyPath); err != nil {
+	if m.LedgerKeys, created, err = ledgerkey.OpenRing(c.LedgerKeyPath); err != nil {
 		return err
 	}
+	m.LedgerKey = m.LedgerKeys.Root()
 	if created {
 		m.log.Info("created the ledger key; keep it with the data and give every serve replica the same file", "key_id", m.LedgerKey.ID(), "path", c.LedgerKeyPath)
 	}
@@ -132,6 +141,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open event store: %w", err)
 	}
+	m.restoreSnapshot(ctx)
 	if m.DB, err = projections.Open(ctx, c.ProjectionsPath); err != nil {
 		return fmt.Errorf("open projections: %w", err)
 	}
@@ -139,7 +149,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Queries = projections.NewQueries(m.DB)
 	m.Runner = projections.NewRunner(m.DB, m.Store, m.log)
 	m.API, err = httpapi.New(httpapi.Config{Store: m.Store, Commands: httpapi.CommandsOf(m.Commands), Queries: m.Queries, Runner: m.Runner, Verifier: m.Verifier,
-		Tokens: c.Tokens, Logger: m.log, LicenseServer: httpapi.LicenseServerConfig{SecretKey: m.LedgerKey.Derive("idempotent-secrets")}, Now: c.Now, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, Ready: m.Ready,
+		Tokens: c.Tokens, Logger: m.log, LicenseServer: httpapi.LicenseServerConfig{SecretKey: m.LedgerKey.Derive("idempotent-secrets")}, Signing: signingConfig(m.LedgerKeys), Now: c.Now, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, Ready: m.Ready,
 		Console: console.Handler()})
 	if err != nil {
 		return err
@@ -155,6 +165,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		defer m.wg.Done()
 		m.Runner.Run(bg)
 	}()
+	if c.SnapshotEvery > 0 {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.snapshotLoop(bg, c.SnapshotEvery)
+		}()
+	}
 	for _, f := range m.Background {
 		m.wg.Add(1)
 		go func() {

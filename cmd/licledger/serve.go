@@ -64,7 +64,7 @@ type serveOptions struct {
 	natsAuth                                                                natsAuthFlags
 	replicas, maxBody, maxUpload                                            int64
 	syncAlways                                                              bool
-	trustedKeys                                                             string
+	trustedKeys, snapshotEvery                                              string
 	insecureJSON                                                            bool
 	usb                                                                     hid.NodeOptions
 	usbKeyFiles                                                             string
@@ -85,6 +85,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions, *envFlags) {
 	e.integer(&o.replicas, "replicas", "LICLEDGER_REPLICAS", 1, "stream replicas (more than 1 needs a NATS cluster)")
 	e.boolean(&o.syncAlways, "sync-always", "LICLEDGER_SYNC_ALWAYS", false, "embedded server only: fsync every append before acknowledging it (survives power loss, slower)")
 	e.str(&o.projections, "projections", "LICLEDGER_PROJECTIONS", "", "projections SQLite database (default DATA/projections.db)")
+	e.str(&o.snapshotEvery, "snapshot-every", "LICLEDGER_SNAPSHOT_EVERY", "", "store a projections snapshot beside the log this often (e.g. 1h; 0: never), for new replicas to start from instead of the whole log; default 1h with --nats, never with the embedded store")
 	e.str(&o.ledgerKey, "ledger-key", "LICLEDGER_LEDGER_KEY", "", "the ledger's own key, created there on first start (default DATA/ledger.key); every replica needs the same file")
 	e.str(&o.tokensFile, "tokens", "LICLEDGER_TOKENS_FILE", "", "bearer tokens file: JSON {\"tokens\":[{\"role\":...,\"token\":...}]} or lines \"role token\"; LICLEDGER_TOKENS may hold the same inline (\"admin:TOKEN,client:TOKEN\")")
 	e.integer(&o.maxBody, "max-body", "LICLEDGER_MAX_BODY", httpapi.DefaultMaxBodyBytes, "largest request body in bytes (larger: 413)")
@@ -181,11 +182,15 @@ func mainFromFlagsWith(args []string, stderr io.Writer, hw hardware) (*Main, err
 			return nil, err
 		}
 	}
+	snapshotEvery, err := parseSnapshotEvery(o.snapshotEvery, o.nats)
+	if err != nil {
+		return nil, err
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	m := NewMain()
 	m.Config = MainConfig{DataDir: o.data, HTTPAddr: o.http, NATSURL: o.nats, NATSListen: o.natsListen, NATSUsers: natsUsers, NATSCredentials: creds, Stream: o.stream,
 		Replicas: int(o.replicas), SyncAlways: o.syncAlways, ProjectionsPath: o.projections, LedgerKeyPath: o.ledgerKey, Tokens: tokens, MaxBodyBytes: o.maxBody, MaxUploadBytes: o.maxUpload,
-		Logger: log}
+		SnapshotEvery: snapshotEvery, Logger: log}
 	verifier, err := wireLicenseUploads(m, o.trustedKeys, o.insecureJSON, log)
 	if err != nil {
 		return nil, err
