@@ -171,6 +171,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	admin.waitText("#seats", "0 / 2")
 	admin.noErrors("release")
 
+	// The perpetual license as the subscription's fallback. R28
+	admin.click("#attach-fallback")
+	admin.setValue(`#modal input[name="perpetual"]`, "P-ACME")
+	admin.click("#form-ok")
+	admin.click("#confirm-yes")
+	admin.waitText("#toasts", "subscription.fallback_attached")
+	admin.waitText("#fallback", "perpetual/P-ACME")
+	admin.noErrors("fallback")
+
 	// In Chinese, with the seed's words.
 	admin.open("#/platforms/acme", "#lang")
 	admin.click("#lang")

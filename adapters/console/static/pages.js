@@ -72,7 +72,7 @@ function licensePage(kind) {
         if (!(await confirmAction(t("confirmRelease", i.id)))) return;
         if (recorded(await api("POST", "/v1/instances/" + enc(i.id) + "/deactivate", { license_key: (sub ? "subscription/" : "perpetual/") + id }))) reload();
       } }, t("release")) : null)));
-    const act = (label, fn, cls) => h("button", { type: "button", class: cls || "", onclick: fn }, label);
+    const act = (label, fn, cls, id) => h("button", { type: "button", class: cls || "", id, onclick: fn }, label);
     const actions = !canWrite() || at ? null : h("div", { class: "toolbar", id: "license-actions" }, sub ? [
       act(t("changePlan"), async () => {
         const f = await form(t("changePlan"), [{ name: "name", label: t("name"), value: d.plan.name }, { name: "instances", label: t("instances"), value: d.plan.instances, type: "number" },
@@ -95,6 +95,14 @@ function licensePage(kind) {
         if (!f || !(await confirmAction(t("confirmPastDue", id, f.reference)))) return;
         if (recorded(await api("POST", base + "/past-due", { reference: f.reference }))) reload();
       }),
+      d.fallback ? act(t("detachFallback"), async () => {
+        if (!(await confirmAction(t("confirmDetach", id, d.fallback)))) return;
+        if (recorded(await api("DELETE", base + "/fallback"))) reload();
+      }, "", "detach-fallback") : act(t("attachFallback"), async () => {
+        const f = await form(t("attachFallback"), [{ name: "perpetual", label: t("perpetual") + " (id)", required: true }]);
+        if (!f || !f.perpetual || !(await confirmAction(t("confirmAttach", f.perpetual, id)))) return;
+        if (recorded(await api("POST", base + "/fallback", { perpetual: f.perpetual }))) reload();
+      }, "", "attach-fallback"),
       act(t("cancelSub"), async () => {
         const f = await form(t("cancelSub"), [{ name: "reason", label: t("cancelReason") }]);
         if (!f || !(await confirmAction(t("confirmCancel", id)))) return;
@@ -124,6 +132,7 @@ function licensePage(kind) {
         [t("plan"), d.plan ? d.plan.name : "—"], [t("instances"), String(d.plan ? d.plan.instances : "—") + (d.instances_added ? " + " + d.instances_added : "")],
         d.plan && (d.plan.devices || d.plan.assets) ? [t("devices") + " / " + t("assets"), (d.plan.devices || "∞") + " / " + (d.plan.assets || "∞")] : null,
         [t("seats"), h("span", { class: "big", id: "seats" }, d.instances_in_use + " / " + d.instance_limit)],
+        d.fallback ? [t("fallback"), h("a", { href: "#/" + d.fallback, id: "fallback" }, d.fallback)] : null,
       ])), card(t("period"), facts([
         sub ? [t("period"), d.period] : null,
         sub ? [t("periodStart"), fmtTime(d.period_start)] : null, sub ? [t("periodEnd"), fmtTime(d.period_end)] : null,
