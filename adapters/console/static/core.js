@@ -207,8 +207,9 @@ function signinPage(main, message) {
     if (!r.ok) { S.token = ""; err.textContent = t("badToken") + " " + errorLine(r); return; }
     if (S.me.role === "client") { S.token = ""; S.me = null; err.textContent = t("clientRole"); return; }
     sessionStorage.setItem(TOKEN_KEY, S.token);
-    location.hash = "#/";
-    route();
+    // Back to the page asked for (a shared link), or the platforms.
+    if (parseHash().path === "/signin") location.hash = "#/";
+    else route();
   };
   fill(main, h("form", { class: "card signin", onsubmit: submit }, h("h1", {}, t("signin")), h("p", { class: "muted" }, t("signinHelp")), input, err,
     h("button", { class: "primary", type: "submit", id: "signin-submit" }, t("signin"))));
