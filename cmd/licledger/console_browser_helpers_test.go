@@ -285,3 +285,19 @@ func (tb *tab) acceptLanguage(languages string) {
 		return err
 	}))
 }
+
+// upload chooses file in the platform page's file input and confirms.
+func (tb *tab) upload(file string) {
+	tb.t.Helper()
+	tb.do("choose "+file, chromedp.SetUploadFiles(chromedp.CSS("#upload-input"), []string{file}))
+	tb.click("#confirm-yes")
+}
+
+// writeTampered writes signed with its module changed to gpu: a file
+// whose signature no longer matches (R11's bad-signature).
+func writeTampered(t *testing.T, signed []byte, path string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(strings.Replace(string(signed), `"cdp"`, `"gpu"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,9 +55,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	vendorMustRun(t, "vendor", "bundle", "--out", bundle, filepath.Join(v.dir, "base.license"), filepath.Join(v.dir, "vmware.license"))
 	cdp := v.issue("cdp.license", "--id", "L-CDP", "--kind", "plus", "--module", "cdp", "--usb-key", "K-1")
 	tampered := filepath.Join(v.dir, "tampered.license")
-	if err := os.WriteFile(tampered, []byte(strings.Replace(string(cdp), `"cdp"`, `"gpu"`, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeTampered(t, cdp, tampered)
 
 	admin := newTab(t, browser, l.URL)
 	admin.signIn(consoleVendorToken)
@@ -82,15 +79,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	// the modules table. R10
 	admin.open("#/platforms/acme", "#upload-input")
 	admin.waitText("#auth-state", "unlicensed")
-	admin.do("choose the bundle", chromedp.SetUploadFiles(chromedp.CSS("#upload-input"), []string{bundle}))
-	admin.click("#confirm-yes")
+	admin.upload(bundle)
 	admin.waitText(`tr[data-module="vmware"] .entitled`, "Entitled")
 	admin.waitText("#auth-state", "licensed")
 	admin.waitText("#upload-results", "accepted")
 
 	// A tampered file is refused, with its reason in words. R11
-	admin.do("choose the tampered file", chromedp.SetUploadFiles(chromedp.CSS("#upload-input"), []string{tampered}))
-	admin.click("#confirm-yes")
+	admin.upload(tampered)
 	admin.waitText("#upload-results li.bad", "bad-signature")
 	admin.waitText("#upload-results li.bad", "altered after it was signed")
 

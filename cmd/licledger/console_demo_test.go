@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
 
@@ -39,9 +38,7 @@ func TestConsoleDemoWalkthrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	tampered := filepath.Join(demo, "tampered.license")
-	if err := os.WriteFile(tampered, []byte(strings.Replace(string(signed), `"cdp"`, `"gpu"`, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeTampered(t, signed, tampered)
 
 	b := newTab(t, browser, l.URL)
 	b.open("#/", "#register")
@@ -60,8 +57,7 @@ func TestConsoleDemoWalkthrough(t *testing.T) {
 	upload := func(file string) {
 		t.Helper()
 		clock.Advance(time.Minute)
-		b.do("choose "+file, chromedp.SetUploadFiles(chromedp.CSS("#upload-input"), []string{file}))
-		b.click("#confirm-yes")
+		b.upload(file)
 	}
 	upload(d.bundle())
 	b.waitText(`tr[data-module="vmware"] .entitled`, "Entitled")
