@@ -213,8 +213,11 @@ func DecideCoupon(s *CouponState, cmd CouponCommand, now time.Time) ([]Event, er
 
 // CouponDoc is the query shape of a coupon at an instant.
 type CouponDoc struct {
-	Coupon          string                `json:"coupon"`
-	At              string                `json:"at"`
+	Coupon string `json:"coupon"`
+	At     string `json:"at"`
+	// AsOf is the log position of the view, set by the reader that folded it
+	// (absent for a history without stream sequences, e.g. a fixture).
+	AsOf            *LogPosition          `json:"as_of,omitempty"`
 	Version         uint64                `json:"version"`
 	Status          string                `json:"status"`
 	Partner         string                `json:"partner"`

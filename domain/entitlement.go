@@ -48,8 +48,12 @@ const (
 // design's query shape. MarshalEntitlement prints it; the CLI, the HTTP
 // API and the golden files all print exactly those bytes.
 type Entitlement struct {
-	Platform string           `json:"platform"`
-	At       time.Time        `json:"at"`
+	Platform string    `json:"platform"`
+	At       time.Time `json:"at"`
+	// AsOf is the log position the answer stands at, set by the reader
+	// that folded the history (absent for a history without stream
+	// sequences, e.g. a fixture).
+	AsOf     *LogPosition     `json:"as_of,omitempty"`
 	Status   string           `json:"status"`
 	Base     *BaseEntitlement `json:"base"` // null when no Base takes part (unlicensed)
 	Modules  ModuleMap        `json:"modules"`
@@ -74,6 +78,7 @@ type BaseEntitlement struct {
 	Sockets    int        `json:"sockets,omitempty"`
 	InForce    bool       `json:"in_force"`
 	Reason     string     `json:"reason,omitempty"` // why not in force
+	DecidedBy  []EventRef `json:"decided_by,omitempty"`
 }
 
 // ModuleEntitlement is one Plus module's answer. When entitled, Source is
@@ -95,6 +100,7 @@ type ModuleEntitlement struct {
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	GraceUntil *time.Time `json:"grace_until,omitempty"`
 	Reason     string     `json:"reason,omitempty"`
+	DecidedBy  []EventRef `json:"decided_by,omitempty"`
 }
 
 // ModuleMap holds every module of R3 by name. It marshals as a JSON object
@@ -158,6 +164,9 @@ type Capacity struct {
 	// Decision: an ARM host needs the arm64 module (R3 counts ARM hosts)
 	// and uses one of its units, not Base sockets.
 	ARM64Hosts Quota `json:"arm64_hosts"`
+	// DecidedBy: the events that brought the licenses setting the quotas
+	// (the Base, vmware, arm64).
+	DecidedBy []EventRef `json:"decided_by,omitempty"`
 }
 
 // Quota is a limit and its use. It marshals as {"quota":N,"used":U}, or
@@ -212,6 +221,9 @@ type USBKeyStatus struct {
 	Buffer           string     `json:"buffer,omitempty"`
 	BufferExpiresAt  *time.Time `json:"buffer_expires_at,omitempty"`
 	Inserted         []KeySlot  `json:"inserted"`
+	// DecidedBy: while the active key does not authorize, the pull that
+	// made it unavailable and the pull that decided its buffer (R18–R20).
+	DecidedBy []EventRef `json:"decided_by,omitempty"`
 }
 
 // KeySlot is a key inserted on a management node.

@@ -41,6 +41,7 @@ func PlatformEntitlement(s *PlatformState, at time.Time) Entitlement {
 	case !baseAvail.ok:
 		ent.Status = StatusExpired
 		ent.Base = baseOf(baseAny.rec, false, ReasonSourceUnavailable)
+		ent.Base.DecidedBy = s.decidedBy(baseAny.rec)
 	default:
 		baseRec = baseAvail.rec
 		reason := termReason(baseRec, at)
@@ -59,6 +60,7 @@ func PlatformEntitlement(s *PlatformState, at time.Time) Entitlement {
 			reason = ""
 		}
 		ent.Base = baseOf(baseRec, baseInForce, reason)
+		ent.Base.DecidedBy = s.decidedBy(baseRec)
 		if baseInForce && baseAvail.buffered {
 			ent.Base.GraceUntil = timePtr(baseAvail.until)
 		}
@@ -70,8 +72,11 @@ func PlatformEntitlement(s *PlatformState, at time.Time) Entitlement {
 		switch {
 		case !baseUsable:
 			m.Reason = ReasonBaseRequired // R4
+			if ent.Base != nil {
+				m.DecidedBy = ent.Base.DecidedBy
+			}
 		case editionIncludes(baseRec.edition, info):
-			m = ModuleEntitlement{Entitled: true, Source: ModuleSourceIncluded, License: baseRec.id}
+			m = ModuleEntitlement{Entitled: true, Source: ModuleSourceIncluded, License: baseRec.id, DecidedBy: ent.Base.DecidedBy}
 			if !info.Enterprise {
 				m.Source = ModuleSourceTrial // R6
 			}
@@ -79,7 +84,7 @@ func PlatformEntitlement(s *PlatformState, at time.Time) Entitlement {
 			m.ExpiresAt = endPtr(baseRec)
 		case modAvail[i].ok:
 			r := modAvail[i].rec
-			m = ModuleEntitlement{Source: r.source, KeyID: r.keyID, License: r.id, ExpiresAt: endPtr(r)}
+			m = ModuleEntitlement{Source: r.source, KeyID: r.keyID, License: r.id, ExpiresAt: endPtr(r), DecidedBy: s.decidedBy(r)}
 			if info.Counted() {
 				m.Quantity = r.quantity
 			}
@@ -90,18 +95,28 @@ func PlatformEntitlement(s *PlatformState, at time.Time) Entitlement {
 			}
 		case modAny[i].ok:
 			r := modAny[i].rec
-			m = ModuleEntitlement{Source: r.source, KeyID: r.keyID, License: r.id, Reason: ReasonSourceUnavailable}
+			m = ModuleEntitlement{Source: r.source, KeyID: r.keyID, License: r.id, Reason: ReasonSourceUnavailable, DecidedBy: s.decidedBy(r)}
 		default:
 			m.Reason = ReasonNotLicensed
 		}
 		if m.Entitled && baseAvail.buffered && (m.GraceUntil == nil || baseAvail.until.Before(*m.GraceUntil)) {
 			// A Plus module needs the Base (R4): it ends with the Base's buffer.
 			m.GraceUntil = timePtr(baseAvail.until)
+			m.DecidedBy = refs(append(eventIDs(m.DecidedBy), eventIDs(ent.Base.DecidedBy)...)...)
 		}
 		ent.Modules[info.Name] = m
 	}
 
 	ent.Capacity = capacity(s.usage, baseInForce, baseRec, ent.Modules)
+	if baseInForce {
+		ids := []string{baseRec.event}
+		for _, name := range []string{ModuleVMware, ModuleARM64} {
+			if m := ent.Modules[name]; m.Entitled && m.Source != ModuleSourceIncluded && m.Source != ModuleSourceTrial {
+				ids = append(ids, eventIDs(m.DecidedBy)...)
+			}
+		}
+		ent.Capacity.DecidedBy = refs(ids...)
+	}
 	ent.USBKey = s.keyStatus(at)
 	return ent
 }
@@ -184,6 +199,7 @@ func (s *PlatformState) keyStatus(at time.Time) USBKeyStatus {
 	}
 	since := s.unavailableAt
 	k.UnavailableSince = &since
+	k.DecidedBy = refs(s.pullRefs(s.activeKey)...)
 	kr := s.keys[s.activeKey]
 	switch {
 	case kr == nil || kr.buffer.IsZero():

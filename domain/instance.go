@@ -128,6 +128,9 @@ type InstanceSeat struct {
 	DeactivatedAt  time.Time // zero unless deactivated
 	DeactivatedBy  string
 	DeactivatedWhy string // an admin's reason, if given
+	// Provenance: the events of the activation, the last recorded
+	// check-in (the activation until one) and the deactivation.
+	ActivatedEvent, CheckInEvent, DeactivatedEvent string
 }
 
 // SeatExpiresAt is when the seat is released unless another check-in is
@@ -241,7 +244,8 @@ func (s *InstanceSeats) evolve(e Event) error {
 		if b, err := hex.DecodeString(d.SecretSHA256); err != nil || len(b) != sha256.Size {
 			return Errorf(EINVALID, "event %s: secret_sha256 is not a hex SHA-256", e.ID)
 		}
-		in := InstanceSeat{ID: d.Instance, SecretHash: d.SecretSHA256, Version: d.Version, ActivatedAt: at, LastCheckIn: at}
+		in := InstanceSeat{ID: d.Instance, SecretHash: d.SecretSHA256, Version: d.Version, ActivatedAt: at, LastCheckIn: at,
+			ActivatedEvent: e.ID, CheckInEvent: e.ID}
 		if d.ReleasedAt != nil {
 			in.ReleasedAt = d.ReleasedAt.UTC()
 		}
@@ -259,7 +263,7 @@ func (s *InstanceSeats) evolve(e Event) error {
 		if err != nil {
 			return err
 		}
-		s.List[i].LastCheckIn = at
+		s.List[i].LastCheckIn, s.List[i].CheckInEvent = at, e.ID
 		if d.Version != "" {
 			s.List[i].Version = d.Version
 			s.List[i].ReleasedAt = time.Time{}
@@ -277,7 +281,7 @@ func (s *InstanceSeats) evolve(e Event) error {
 			return err
 		}
 		s.List[i].DeactivatedAt = at
-		s.List[i].DeactivatedBy = d.By
+		s.List[i].DeactivatedBy, s.List[i].DeactivatedEvent = d.By, e.ID
 		s.List[i].DeactivatedWhy = d.Reason
 	default:
 		return Errorf(EINVALID, "event %s: unknown instance event type %q", e.ID, e.Type)

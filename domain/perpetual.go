@@ -290,8 +290,11 @@ func (s *PerpetualState) reply(in InstanceSeat) InstanceCheckReply {
 
 // PerpetualDoc is the query shape of a perpetual license at an instant.
 type PerpetualDoc struct {
-	Perpetual      string         `json:"perpetual"`
-	At             string         `json:"at"`
+	Perpetual string `json:"perpetual"`
+	At        string `json:"at"`
+	// AsOf is the log position of the view, set by the reader that folded it
+	// (absent for a history without stream sequences, e.g. a fixture).
+	AsOf           *LogPosition   `json:"as_of,omitempty"`
 	Version        uint64         `json:"version"`
 	Status         string         `json:"status"`
 	Customer       string         `json:"customer,omitempty"`

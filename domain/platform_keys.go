@@ -24,7 +24,13 @@ type keyRecord struct {
 	// buffer is the expiry of the buffer license its latest pull granted;
 	// zero when that pull granted none (R18, or R20 inheriting none).
 	buffer time.Time
-	holder // its licenses, carried and uploaded bound to it
+	// Provenance: the event of the latest pull, and of the pull that
+	// decided buffer (a fresh pull, R19/R20, or one with nothing in force,
+	// R18) with its instant; a pull within 60 days of that one keeps its
+	// buffer (R20) and leaves them.
+	pullEvent, bufferEvent string
+	bufferPull             time.Time
+	holder                 // its licenses, carried and uploaded bound to it
 }
 
 func (s *PlatformState) key(id string) *keyRecord {
@@ -136,9 +142,11 @@ func (s *PlatformState) pull(id string, t time.Time) {
 	case !inForce:
 		// R18: nothing of the key is in force; no buffer, it stays expired.
 		kr.buffer = time.Time{}
+		kr.bufferEvent, kr.bufferPull = s.lastEvent, t
 	case fresh:
 		// R19 first pull, R20 ≥ 60 days after the previous pull.
 		kr.buffer = t.Add(BufferTerm)
+		kr.bufferEvent, kr.bufferPull = s.lastEvent, t
 	default:
 		// R20 < 60 days: keep the previous buffer's expiry (maybe past,
 		// maybe none).
@@ -148,7 +156,7 @@ func (s *PlatformState) pull(id string, t time.Time) {
 		kr.buffer = end
 	}
 	kr.pulls++
-	kr.lastPull = t
+	kr.lastPull, kr.pullEvent = t, s.lastEvent
 	s.activeKey, s.unavailableAt = id, t
 }
 

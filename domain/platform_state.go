@@ -40,6 +40,7 @@ type PlatformState struct {
 	subject     string
 	version     uint64    // events folded
 	lastTime    time.Time // time of the last event folded
+	lastEvent   string    // id of the event being folded, then of the last folded (provenance)
 	registered  bool
 	requestCode string
 	customer    string
@@ -102,6 +103,7 @@ type licenseRecord struct {
 	keyID     string
 	carried   bool   // brought by a key insertion, not uploaded bound to a key
 	pos       uint64 // R13 precedence: higher is later
+	event     string // id of the event that brought it (provenance)
 	deleted   bool   // R14: takes no part in precedence
 	dead      bool   // replaced or gone: no longer its holder's record
 }
@@ -256,6 +258,8 @@ func EvolvePlatform(s *PlatformState, e Event) error {
 		return Errorf(EINVALID, "event %s of %s folded into the state of %s", e.ID, e.Subject, s.subject)
 	}
 	t := e.Time.UTC()
+	prevEvent := s.lastEvent
+	s.lastEvent = e.ID // what the event records names it as its provenance
 	var err error
 	switch e.Type {
 	case EventPlatformRegistered:
@@ -330,9 +334,13 @@ func EvolvePlatform(s *PlatformState, e Event) error {
 			}
 		}
 	default:
-		return Reasonf(EINVALID, ReasonUnknownEventType, "event %s: unknown platform event type %q", e.ID, e.Type)
+		err = Reasonf(EINVALID, ReasonUnknownEventType, "event %s: unknown platform event type %q", e.ID, e.Type)
 	}
 	if err != nil {
+		s.lastEvent = prevEvent
+		if ErrorReason(err) == ReasonUnknownEventType {
+			return err
+		}
 		return eventError(e, err)
 	}
 	if !named {
@@ -346,7 +354,7 @@ func EvolvePlatform(s *PlatformState, e Event) error {
 // putLicense records a license at the next precedence position.
 func (s *PlatformState) putLicense(r licenseRecord) {
 	s.seq++
-	r.pos = s.seq
+	r.pos, r.event = s.seq, s.lastEvent
 	s.holderOf(r.keyID).put(&r)
 }
 

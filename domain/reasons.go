@@ -46,6 +46,7 @@ const (
 	ReasonLedgerUnavailable    = "ledger-unavailable"     // NATS/JetStream cannot be reached or has no stream leader; nothing was written
 	ReasonStorageFull          = "storage-full"           // JetStream has no room (disk or limits) to store the write; nothing was written
 	ReasonOutcomeUnknown       = "outcome-unknown"        // the write was sent but not acknowledged: it may or may not be stored
+	ReasonServerBusy           = "server-busy"            // the HTTP server holds its maximum of concurrent connections; the request was not read
 
 	// Platforms (DecidePlatform, R1–R22).
 	ReasonUnknownPlatform   = "unknown-platform"      // no platform.registered for this id
@@ -185,6 +186,7 @@ var refusals = []Refusal{
 	{ReasonLedgerUnavailable, EUNAVAILABLE, 503, "NATS/JetStream cannot be reached or has no stream leader; nothing was written: retry after Retry-After"},
 	{ReasonStorageFull, EUNAVAILABLE, 503, "JetStream has no room (disk full or storage limits) to store the write; nothing was written: retry after Retry-After"},
 	{ReasonOutcomeUnknown, EUNAVAILABLE, 503, "the write was sent but not acknowledged, so it may or may not be stored: retry the same request with the same Idempotency-Key"},
+	{ReasonServerBusy, EUNAVAILABLE, 503, "the server already holds its maximum of concurrent connections (slow or idle clients); the request was not read: retry after Retry-After"},
 
 	{ReasonUnknownPlatform, ENOTFOUND, 404, "no platform is registered with this id"},
 	{ReasonAlreadyRegistered, ECONFLICT, 409, "a platform with this id is registered already"},

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"slices"
 	"time"
 )
 
@@ -85,6 +86,15 @@ type SubscriptionState struct {
 	// Fallback is the perpetual license attached as the fallback
 	// ("perpetual/<id>"), "" for none (R28 Decision (fallback)).
 	Fallback string
+	// Provenance: the events that decided the seats (SubscriptionExplain).
+	prov subscriptionProvenance
+}
+
+// subscriptionProvenance names, by id, the latest event that set each
+// fact the seats depend on; added lists every instances_added.
+type subscriptionProvenance struct {
+	created, plan, period, pastDue, canceled string
+	added                                    []string
 }
 
 // Created reports whether subscription.created has been folded.
@@ -125,6 +135,7 @@ func (s *SubscriptionState) Clone() *SubscriptionState {
 	c := *s
 	c.Instances = s.Instances.clone()
 	c.Keys = s.Keys.clone()
+	c.prov.added = slices.Clone(s.prov.added)
 	return &c
 }
 
@@ -196,12 +207,13 @@ func EvolveSubscription(s *SubscriptionState, e Event) error {
 		s.PeriodAnchor, s.PeriodCount = d.PeriodStart.UTC(), 1
 		s.PeriodStart, s.PeriodEnd = d.PeriodStart.UTC(), d.PeriodEnd.UTC()
 		s.Keys.Current = d.LicenseKeySHA256
+		s.prov.created, s.prov.plan, s.prov.period = e.ID, e.ID, e.ID
 	case EventSubscriptionPlanChanged:
 		var d SubscriptionPlanChanged
 		if err := srvDecode(e, &d); err != nil {
 			return err
 		}
-		s.Plan = d.Plan
+		s.Plan, s.prov.plan = d.Plan, e.ID
 	case EventSubscriptionInstancesAdded:
 		var d SubscriptionInstancesAdded
 		if err := srvDecode(e, &d); err != nil {
@@ -211,6 +223,7 @@ func EvolveSubscription(s *SubscriptionState, e Event) error {
 			return Errorf(EINVALID, "event %s: instances_added count %d", e.ID, d.Count)
 		}
 		s.AddedInstances += d.Count
+		s.prov.added = append(s.prov.added, e.ID)
 	case EventSubscriptionRenewed:
 		var d SubscriptionRenewed
 		if err := srvDecode(e, &d); err != nil {
@@ -226,13 +239,14 @@ func EvolveSubscription(s *SubscriptionState, e Event) error {
 		}
 		s.PeriodStart, s.PeriodEnd = d.PeriodStart.UTC(), d.PeriodEnd.UTC()
 		s.PastDueSince = time.Time{}
+		s.prov.period, s.prov.pastDue = e.ID, ""
 	case EventSubscriptionPastDue:
 		if s.PastDueSince.IsZero() {
-			s.PastDueSince = at
+			s.PastDueSince, s.prov.pastDue = at, e.ID
 		}
 	case EventSubscriptionCanceled:
 		if s.CanceledAt.IsZero() {
-			s.CanceledAt = at
+			s.CanceledAt, s.prov.canceled = at, e.ID
 		}
 	case EventInstanceActivated, EventInstanceCheckedIn, EventInstanceDeactivated:
 		if err := s.Instances.evolve(e); err != nil {

@@ -7,8 +7,11 @@ import "time"
 // UTC; instances are listed in activation order, so the same history gives
 // the same bytes (R32).
 type SubscriptionDoc struct {
-	Subscription   string         `json:"subscription"`
-	At             string         `json:"at"`
+	Subscription string `json:"subscription"`
+	At           string `json:"at"`
+	// AsOf is the log position of the view, set by the reader that folded it
+	// (absent for a history without stream sequences, e.g. a fixture).
+	AsOf           *LogPosition   `json:"as_of,omitempty"`
 	Version        uint64         `json:"version"`
 	Status         string         `json:"status"`
 	Customer       string         `json:"customer,omitempty"`

@@ -53,6 +53,14 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 		return nil, err
 	}
 	subject := subjectOf(agg)
+	if s.srv != nil && (s.wedged.Load() || !s.srv.JetStreamEnabled()) {
+		// The last append failed as a write error makes it fail, or the
+		// server shut JetStream down (out of space): mend the server, or
+		// answer at once that nothing can be written.
+		if err := s.embeddedHealth(); err != nil {
+			return nil, err
+		}
+	}
 
 	hd, err := s.headAt(ctx, subject, expectedVersion)
 	if err != nil {
@@ -87,7 +95,9 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 		for i, r := range recs {
 			ids[i] = r.Event.ID
 		}
-		return nil, publishFailed(err, "append to "+agg.String(), ids)
+		err = publishFailed(err, "append to "+agg.String(), ids)
+		s.noteWriteFailure(err)
+		return nil, err
 	}
 	if duplicate {
 		// JetStream dropped the message as a re-send of a stored id.
@@ -100,6 +110,9 @@ func (s *Store) Append(ctx context.Context, agg domain.Aggregate, expectedVersio
 	}
 	last.seq = recs[len(recs)-1].Seq
 	s.heads.advance(subject, last)
+	if s.srv != nil && s.restarts.Load() != 0 {
+		s.restarts.Store(0) // writing again: a next write error restarts JetStream at once
+	}
 	if f := s.appended.Load(); f != nil {
 		(*f)(recs)
 	}
@@ -204,8 +217,21 @@ func (s *Store) fetchHead(ctx context.Context, subject string) (head, error) {
 		// ledger-unavailable at once instead of after a request timeout.
 		return head{}, translate(nats.ErrConnectionReconnecting, "read last event of "+subject)
 	}
-	msg, err := s.stream.GetLastMsgForSubject(ctx, subject)
-	if errors.Is(err, nats.ErrNoResponders) {
+	if s.srv != nil && !s.srv.JetStreamEnabled() {
+		// The embedded server stopped JetStream (out of space): start it
+		// again if the space is back, or say so at once.
+		if err := s.embeddedHealth(); err != nil {
+			return head{}, err
+		}
+	}
+	// One direct get, bounded like a Load's request: a replica that died
+	// a moment ago may still be sent it (its interest not yet gone from
+	// the routes) and never answer; the leader is asked then, instead
+	// of the command waiting out its caller's deadline.
+	actx, cancel := context.WithTimeout(ctx, loadAttempt)
+	msg, err := s.stream.GetLastMsgForSubject(actx, subject)
+	cancel()
+	if errors.Is(err, nats.ErrNoResponders) || (ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout))) {
 		return s.leaderHead(ctx, subject)
 	}
 	return s.headFrom(subject, msg, err)

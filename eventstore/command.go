@@ -213,6 +213,18 @@ func (x *Executor[S]) Execute(ctx context.Context, cmd Command[S]) (Result[S], e
 		return Result[S]{}, err
 	}
 	res, events, err := x.decide(agg, cur, cmd, now)
+	if refusal(err) {
+		// A refusal is final only on the whole history. The head came
+		// from whichever replica answered, and one that has just come
+		// back may not have applied an append another process had
+		// acknowledged (issue 13: a 404 for a platform registered a
+		// moment before): ask the stream leader, and decide again on
+		// what it has if that is later.
+		if later, ok := x.confirm(ctx, agg, cur); ok {
+			cur = later
+			res, events, err = x.decide(agg, cur, cmd, now)
+		}
+	}
 	if err != nil || res.Replayed || len(events) == 0 {
 		return res, err
 	}
@@ -221,6 +233,32 @@ func (x *Executor[S]) Execute(ctx context.Context, cmd Command[S]) (Result[S], e
 		return raced, err
 	})
 	return res, err
+}
+
+// refusal reports whether err refuses the command on the aggregate's
+// state (not found, a conflict with it), as opposed to a malformed
+// command or an infrastructure failure.
+func refusal(err error) bool {
+	switch domain.ErrorCode(err) {
+	case domain.ENOTFOUND, domain.ECONFLICT:
+		return true
+	}
+	return false
+}
+
+// confirm returns the aggregate's state as the stream leader has it, if
+// that is later than cur's (ok false otherwise, or when the leader cannot
+// be asked: the refusal then stands on what the replica had).
+func (x *Executor[S]) confirm(ctx context.Context, agg domain.Aggregate, cur entry[S]) (entry[S], bool) {
+	hd, err := x.store.leaderHead(ctx, subjectOf(agg))
+	if err != nil || hd.version <= cur.version {
+		return cur, false
+	}
+	later, err := x.current(ctx, agg, false)
+	if err != nil || later.version <= cur.version {
+		return cur, false
+	}
+	return later, true
 }
 
 // decide runs the checks every attempt makes and then cmd.Decide.
@@ -296,18 +334,48 @@ func (x *Executor[S]) Current(ctx context.Context, id string) (S, error) {
 // including instant at (R32), loaded from the store; a fresh state the
 // caller may keep.
 func (x *Executor[S]) AsOf(ctx context.Context, id string, at time.Time) (S, error) {
+	e, err := x.prefix(ctx, domain.Aggregate{Kind: x.kind.Name, ID: id}, at, 0)
+	return e.state, err
+}
+
+// View returns the aggregate's state folded from the events stamped at or
+// before instant at and stored at or below stream sequence seq (0: no
+// bound), and the stream sequence of the last event folded (0 if none):
+// the log position a reproducible view names. Asked again with that
+// position, it folds exactly the same events, whatever was appended
+// since. The current (cached) state answers when it is that prefix, so a
+// view of "now" costs what Current costs. The state is shared: read it,
+// never change it.
+func (x *Executor[S]) View(ctx context.Context, id string, at time.Time, seq uint64) (S, uint64, error) {
 	agg := domain.Aggregate{Kind: x.kind.Name, ID: id}
-	recs, err := x.store.Load(ctx, agg)
+	if err := validAggregate(agg); err != nil {
+		var zero S
+		return zero, 0, err
+	}
+	cur, err := x.current(ctx, agg, false)
 	if err != nil {
 		var zero S
-		return zero, err
+		return zero, 0, err
+	}
+	if !cur.last.After(at) && (seq == 0 || cur.seq <= seq) {
+		return cur.state, cur.seq, nil
+	}
+	e, err := x.prefix(ctx, agg, at, seq)
+	return e.state, e.seq, err
+}
+
+// prefix loads the aggregate's history and folds its events stamped at or
+// before at and stored at or below seq (0: no bound).
+func (x *Executor[S]) prefix(ctx context.Context, agg domain.Aggregate, at time.Time, seq uint64) (entry[S], error) {
+	recs, err := x.store.Load(ctx, agg)
+	if err != nil {
+		return entry[S]{}, err
 	}
 	n := 0
-	for n < len(recs) && !recs[n].Event.Time.After(at) {
-		n++ // ledger time never goes backwards within an aggregate
+	for n < len(recs) && !recs[n].Event.Time.After(at) && (seq == 0 || recs[n].Seq <= seq) {
+		n++ // ledger time and sequences never go backwards within an aggregate
 	}
-	e, err := x.fold(agg, recs[:n])
-	return e.state, err
+	return x.fold(agg, recs[:n])
 }
 
 // current returns the aggregate's cache entry as the store has it now;
@@ -365,7 +433,7 @@ func (x *Executor[S]) fold(agg domain.Aggregate, recs []Record) (entry[S], error
 	}
 	e := entry[S]{state: st, version: x.kind.Version(st), keys: keyed(nil).with(recs)}
 	if n := len(recs); n > 0 {
-		e.last = recs[n-1].Event.Time
+		e.last, e.seq = recs[n-1].Event.Time, recs[n-1].Seq
 	}
 	return e, nil
 }
@@ -379,7 +447,8 @@ func (x *Executor[S]) advance(e entry[S], recs []Record) (entry[S], bool) {
 			return entry[S]{}, false
 		}
 	}
-	return entry[S]{state: next, version: x.kind.Version(next), last: recs[len(recs)-1].Event.Time, keys: e.keys.with(recs)}, true
+	last := recs[len(recs)-1]
+	return entry[S]{state: next, version: x.kind.Version(next), last: last.Event.Time, seq: last.Seq, keys: e.keys.with(recs)}, true
 }
 
 // keyed indexes the events of an aggregate that carry an Idempotency-Key,
@@ -413,10 +482,12 @@ func (keys keyed) with(recs []Record) keyed {
 }
 
 // entry is an Executor's cached view of an aggregate: its folded state,
-// the version and time of the last event folded, and its keyed events.
+// the version, time and stream sequence of the last event folded, and its
+// keyed events.
 type entry[S any] struct {
 	state   S
 	version uint64
 	last    time.Time
+	seq     uint64
 	keys    keyed
 }

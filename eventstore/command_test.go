@@ -166,6 +166,33 @@ func testExecutor(t *testing.T, be backend) {
 			t.Fatalf("as of the first event = %v, want %v", got, want)
 		}
 	})
+
+	// R32: a view names the sequence of the last event it folds, and a
+	// sequence bound folds no further, whatever the instant.
+	t.Run("view at a log position", func(t *testing.T) {
+		recs := checkContiguous(t, s, agg, 3)
+		far := clock.Now().Add(time.Hour)
+		tests := []struct {
+			name    string
+			at      time.Time
+			seq     uint64
+			want    []string
+			wantSeq uint64
+		}{
+			{"now: the cached state", far, 0, []string{"h-1", "h-clock", "h-3"}, recs[2].Seq},
+			{"bounded by sequence", far, recs[1].Seq, []string{"h-1", "h-clock"}, recs[1].Seq},
+			{"bounded by instant", recs[0].Event.Time, 0, []string{"h-1"}, recs[0].Seq},
+			{"both, the instant first", recs[0].Event.Time, recs[2].Seq, []string{"h-1"}, recs[0].Seq},
+			{"before the first event", recs[0].Event.Time.Add(-time.Nanosecond), 0, nil, 0},
+		}
+		for _, tt := range tests {
+			st, seq, err := x.View(testCtx(t), "acme", tt.at, tt.seq)
+			mustDo(t, err)
+			if !reflect.DeepEqual(st.names, tt.want) || seq != tt.wantSeq {
+				t.Errorf("%s: View = %v at seq %d, want %v at seq %d", tt.name, st.names, seq, tt.want, tt.wantSeq)
+			}
+		}
+	})
 }
 
 // Another process wins the race: the Executor decides again on fresh

@@ -110,9 +110,9 @@ func unreachable(err error) bool {
 // translate's.
 func publishFailed(err error, op string, ids []string) error {
 	if !errors.Is(err, context.Canceled) && (errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)) {
-		return withCause(domain.Reasonf(domain.EUNAVAILABLE, domain.ReasonOutcomeUnknown,
+		return &causedError{derr: domain.Reasonf(domain.EUNAVAILABLE, domain.ReasonOutcomeUnknown,
 			"%s: the event store did not acknowledge the write in time; it may or may not be stored: retry it with the same event ids (%s)",
-			op, strings.Join(ids, ", ")), err)
+			op, strings.Join(ids, ", ")), cause: err, ids: ids}
 	}
 	return translate(err, op)
 }
@@ -124,6 +124,19 @@ func publishFailed(err error, op string, ids []string) error {
 type causedError struct {
 	derr  *domain.Error
 	cause error
+	ids   []string // of an unconfirmed write: the event ids to retry it with
+}
+
+// UnconfirmedIDs returns the event ids of the write an outcome-unknown
+// error left unconfirmed (nil for any other error): a retry with the same
+// ids, or the command's same Idempotency-Key, is recognised as already
+// stored if it landed. The HTTP API shows them to the client.
+func UnconfirmedIDs(err error) []string {
+	var c *causedError
+	if errors.As(err, &c) {
+		return c.ids
+	}
+	return nil
 }
 
 func withCause(derr *domain.Error, cause error) error { return &causedError{derr: derr, cause: cause} }

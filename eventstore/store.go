@@ -173,6 +173,14 @@ type Store struct {
 
 	appended atomic.Pointer[func([]Record)] // OnAppend's observer
 
+	// The embedded server's write-error state (health.go).
+	jsConfig    server.JetStreamConfig // to restart its JetStream with
+	wedged      atomic.Bool            // an append failed as a write error would make it
+	restarts    atomic.Int64           // restarts of JetStream since the last append that succeeded
+	closing     atomic.Bool            // Close has begun: JetStream stopping is no fault to mend
+	restartMu   sync.Mutex
+	lastRestart time.Time
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -285,6 +293,7 @@ func (s *Store) connect() error {
 	if !srv.ReadyForConnections(30 * time.Second) {
 		return domain.Errorf(domain.EINTERNAL, "embedded NATS server did not start within 30s (data directory %s)", s.cfg.DataDir)
 	}
+	s.jsConfig = embeddedConfig(srv, s.cfg.DataDir)
 	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("licledger-eventstore"),
 		signIn, natsErrorHandler(s.log))
 	if err != nil {
@@ -354,7 +363,16 @@ func (s *Store) ensureStream(ctx context.Context) error {
 		s.setStream(stream)
 		return nil
 	}
-	stream, err := s.js.CreateOrUpdateStream(ctx, s.StreamConfig())
+	cfg := s.StreamConfig()
+	// A byte limit an operator set on the stream (a disk quota: with
+	// DiscardNew it refuses appends, storage-full, and never drops history)
+	// survives a restart instead of being reset to unlimited.
+	if old, err := s.js.Stream(ctx, s.cfg.Stream); err == nil {
+		if info := old.CachedInfo(); info != nil && info.Config.MaxBytes > 0 {
+			cfg.MaxBytes = info.Config.MaxBytes
+		}
+	}
+	stream, err := s.js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
 		return domain.Errorf(domain.EINTERNAL, "create or update stream %s: %v", s.cfg.Stream, err)
 	}
@@ -376,6 +394,7 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) shutdown() error {
+	s.closing.Store(true)
 	var errs []error
 	if s.nc != nil {
 		if err := s.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {

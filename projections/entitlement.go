@@ -39,6 +39,7 @@ type Queries struct {
 type cachedState struct {
 	gen     uint64 // DB generation at which version and last were read
 	version uint64 // platforms.version the state was folded to
+	lastSeq uint64 // platforms.last_seq: the stream sequence of its last event
 	last    time.Time
 	state   *domain.PlatformState
 	// The last document served from this state, and its instant: requests
@@ -62,10 +63,18 @@ func NewQueries(db *DB) *Queries {
 func (q *Queries) DB() *DB { return q.db }
 
 // Entitlement returns the entitlement document of a platform at instant
-// at: the canonical bytes of domain.MarshalEntitlement. The bytes may be
-// shared with other callers: do not modify them.
+// at: EntitlementAt with no sequence bound.
 func (q *Queries) Entitlement(ctx context.Context, id string, at time.Time) ([]byte, error) {
-	st, err := q.stateAt(ctx, id, at)
+	return q.EntitlementAt(ctx, id, at, 0)
+}
+
+// EntitlementAt returns the entitlement document of a platform at instant
+// at, folded from its events stamped at or before at and stored at or
+// below stream sequence seq (0: no bound): the canonical bytes of
+// domain.MarshalEntitlement, with the log position it stands at (as_of).
+// The bytes may be shared with other callers: do not modify them.
+func (q *Queries) EntitlementAt(ctx context.Context, id string, at time.Time, seq uint64) ([]byte, error) {
+	st, last, err := q.stateAt(ctx, id, at, seq)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +83,12 @@ func (q *Queries) Entitlement(ctx context.Context, id string, at time.Time) ([]b
 	if cached && c.doc != nil && c.docAt.Equal(at) {
 		return c.doc, nil
 	}
-	doc, err := domain.MarshalEntitlement(domain.PlatformEntitlement(st, at))
+	ent := domain.PlatformEntitlement(st, at)
+	ent.AsOf = domain.Position(at, last)
+	if err := q.db.setSeqs(ctx, &ent); err != nil {
+		return nil, err
+	}
+	doc, err := domain.MarshalEntitlement(ent)
 	if err != nil {
 		return nil, err
 	}
@@ -87,47 +101,99 @@ func (q *Queries) Entitlement(ctx context.Context, id string, at time.Time) ([]b
 
 // EntitlementDoc is Entitlement as a struct, for callers that read it.
 func (q *Queries) EntitlementDoc(ctx context.Context, id string, at time.Time) (domain.Entitlement, error) {
-	return q.entitlement(ctx, id, at)
+	return q.EntitlementDocAt(ctx, id, at, 0)
 }
 
-func (q *Queries) entitlement(ctx context.Context, id string, at time.Time) (domain.Entitlement, error) {
-	st, err := q.stateAt(ctx, id, at)
+// EntitlementDocAt is EntitlementAt as a struct.
+func (q *Queries) EntitlementDocAt(ctx context.Context, id string, at time.Time, seq uint64) (domain.Entitlement, error) {
+	st, last, err := q.stateAt(ctx, id, at, seq)
 	if err != nil {
 		return domain.Entitlement{}, err
 	}
-	return domain.PlatformEntitlement(st, at), nil
+	ent := domain.PlatformEntitlement(st, at)
+	ent.AsOf = domain.Position(at, last)
+	return ent, q.db.setSeqs(ctx, &ent)
+}
+
+// setSeqs fills in the stream sequence of every event the entitlement
+// names (its provenance), from the events projection.
+func (db *DB) setSeqs(ctx context.Context, ent *domain.Entitlement) error {
+	seqs, err := db.EventSeqs(ctx, ent.EventIDs())
+	if err == nil {
+		ent.SetSeqs(seqs)
+	}
+	return err
+}
+
+// EventSeqs returns the stream sequence of each event id the events
+// projection holds.
+func (db *DB) EventSeqs(ctx context.Context, ids []string) (map[string]uint64, error) {
+	seqs := make(map[string]uint64, len(ids))
+	if len(ids) == 0 {
+		return seqs, nil
+	}
+	args := make([]any, 0, len(ids))
+	marks := make([]byte, 0, 2*len(ids))
+	for _, id := range ids {
+		if _, dup := seqs[id]; dup {
+			continue
+		}
+		seqs[id] = 0
+		args = append(args, id)
+		marks = append(marks, ",?"...)
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT id, seq FROM events WHERE id IN (`+string(marks[1:])+`)`, args...)
+	if err != nil {
+		return nil, sqlErr("read event sequences", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var seq uint64
+		if err := rows.Scan(&id, &seq); err != nil {
+			return nil, sqlErr("read event sequences", err)
+		}
+		seqs[id] = seq
+	}
+	return seqs, sqlErr("read event sequences", rows.Err())
+}
+
+// PlatformAt returns the platform's state folded from its events stamped
+// at or before at and stored at or below seq (0: no bound), and the
+// sequence of the last event folded. The state may be shared: do not
+// fold into it.
+func (q *Queries) PlatformAt(ctx context.Context, id string, at time.Time, seq uint64) (*domain.PlatformState, uint64, error) {
+	return q.stateAt(ctx, id, at, seq)
 }
 
 // stateAt returns the platform's state folded from the prefix of its
-// history up to at. The returned state may be shared: do not fold into it.
-func (q *Queries) stateAt(ctx context.Context, id string, at time.Time) (*domain.PlatformState, error) {
+// history up to at and seq (0: no bound), and the stream sequence of the
+// prefix's last event. The returned state may be shared: do not fold into
+// it.
+func (q *Queries) stateAt(ctx context.Context, id string, at time.Time, seq uint64) (*domain.PlatformState, uint64, error) {
 	gen, trusted := q.db.generation()
 	c, _, ok := q.cache.Get(id)
-	if ok && trusted && c.gen == gen && !at.Before(c.last) {
-		return c.state, nil // nothing committed since: the row is unchanged
+	if ok && trusted && c.gen == gen && !at.Before(c.last) && (seq == 0 || c.lastSeq <= seq) {
+		return c.state, c.lastSeq, nil // nothing committed since: the row is unchanged
 	}
 	// gen is read before the row, so the row is at least that recent.
-	version, last, err := q.db.platformVersion(ctx, q.db.r, id)
+	version, lastSeq, last, err := q.db.platformHead(ctx, q.db.r, id)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if at.Before(last) {
-		events, err := q.db.platformEvents(ctx, id, 0, version)
+	if at.Before(last) || (seq != 0 && lastSeq > seq) {
+		events, seqs, err := q.db.platformEvents(ctx, id, 0, version)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		st, err := domain.PlatformAsOf(events, id, at)
-		if err != nil {
-			return nil, foldErr(id, err)
-		}
-		return st, nil
+		return prefixState(id, events, seqs, at, seq)
 	}
 	if ok && c.version == version {
 		if c.gen < gen {
 			c.gen = gen
 			q.cache.Put(id, c, version)
 		}
-		return c.state, nil
+		return c.state, c.lastSeq, nil
 	}
 	var st *domain.PlatformState
 	from := uint64(0)
@@ -136,17 +202,46 @@ func (q *Queries) stateAt(ctx context.Context, id string, at time.Time) (*domain
 	} else {
 		st = &domain.PlatformState{}
 	}
-	events, err := q.db.platformEvents(ctx, id, from, version)
+	events, _, err := q.db.platformEvents(ctx, id, from, version)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	for _, e := range events {
 		if err := domain.EvolvePlatform(st, e); err != nil {
-			return nil, foldErr(id, err)
+			return nil, 0, foldErr(id, err)
 		}
 	}
-	q.cache.Put(id, cachedState{gen: gen, version: version, last: last, state: st}, version)
-	return st, nil
+	q.cache.Put(id, cachedState{gen: gen, version: version, lastSeq: lastSeq, last: last, state: st}, version)
+	return st, lastSeq, nil
+}
+
+// prefixState folds the events (with their stream sequences) stored at or
+// below seq (0: no bound) and stamped at or before at, and returns the
+// sequence of the last one folded. ENOTFOUND when none is stored at or
+// below seq: at that position the platform did not exist.
+func prefixState(id string, events []domain.Event, seqs []uint64, at time.Time, seq uint64) (*domain.PlatformState, uint64, error) {
+	n := len(events)
+	if seq != 0 {
+		n = 0
+		for n < len(seqs) && seqs[n] <= seq {
+			n++
+		}
+	}
+	st, err := domain.PlatformAsOf(events[:n], id, at)
+	if err != nil {
+		if domain.ErrorCode(err) == domain.ENOTFOUND {
+			return nil, 0, unknownPlatform(id)
+		}
+		return nil, 0, foldErr(id, err)
+	}
+	last := uint64(0)
+	for i := range n {
+		if events[i].Time.After(at) {
+			break
+		}
+		last = seqs[i]
+	}
+	return st, last, nil
 }
 
 // foldErr reports a history the domain refuses to fold: the ledger's data,
@@ -157,30 +252,33 @@ func foldErr(id string, err error) error {
 
 // platformEvents returns the platform's events with from < version <= to,
 // decoded, in order.
-func (db *DB) platformEvents(ctx context.Context, id string, from, to uint64) ([]domain.Event, error) {
+func (db *DB) platformEvents(ctx context.Context, id string, from, to uint64) ([]domain.Event, []uint64, error) {
 	return platformEventsIn(ctx, db.r, id, from, to)
 }
 
 // platformEventsIn is platformEvents read through q (a read transaction,
-// to see the events of one snapshot with other tables).
-func platformEventsIn(ctx context.Context, q querier, id string, from, to uint64) ([]domain.Event, error) {
-	rows, err := q.QueryContext(ctx, `SELECT raw FROM events WHERE subject = ? AND version > ? AND version <= ? ORDER BY version`,
+// to see the events of one snapshot with other tables), with each
+// event's stream sequence.
+func platformEventsIn(ctx context.Context, q querier, id string, from, to uint64) ([]domain.Event, []uint64, error) {
+	rows, err := q.QueryContext(ctx, `SELECT seq, raw FROM events WHERE subject = ? AND version > ? AND version <= ? ORDER BY version`,
 		domain.KindPlatform+"/"+id, from, to)
 	if err != nil {
-		return nil, sqlErr("read platform events", err)
+		return nil, nil, sqlErr("read platform events", err)
 	}
 	defer rows.Close()
 	var out []domain.Event
+	var seqs []uint64
 	for rows.Next() {
+		var seq uint64
 		var raw []byte
-		if err := rows.Scan(&raw); err != nil {
-			return nil, sqlErr("read platform events", err)
+		if err := rows.Scan(&seq, &raw); err != nil {
+			return nil, nil, sqlErr("read platform events", err)
 		}
 		e, err := domain.DecodeEvent(raw)
 		if err != nil {
-			return nil, foldErr(id, err)
+			return nil, nil, foldErr(id, err)
 		}
-		out = append(out, e)
+		out, seqs = append(out, e), append(seqs, seq)
 	}
-	return out, sqlErr("read platform events", rows.Err())
+	return out, seqs, sqlErr("read platform events", rows.Err())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"math"
 	"time"
 
 	"github.com/licledger/licledger/domain"
@@ -114,11 +115,23 @@ func (db *DB) Holder(ctx context.Context, kind, id string) (string, error) {
 // Customers lists the customers holding anything, by id, after `after`,
 // at most limit.
 func (db *DB) Customers(ctx context.Context, after string, limit int) ([]string, error) {
+	return db.CustomersAt(ctx, after, limit, time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), 0)
+}
+
+// CustomersAt is Customers as of a log position: the customers holding
+// something created at or before at and stored at or below seq (0: no
+// bound).
+func (db *DB) CustomersAt(ctx context.Context, after string, limit int, at time.Time, seq uint64) ([]string, error) {
 	if limit <= 0 || limit > MaxHoldingsPage {
 		limit = MaxHoldingsPage
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT DISTINCT customer FROM holdings WHERE customer > ? AND kind != ? ORDER BY customer LIMIT ?`,
-		after, domain.KindCoupon, limit)
+	if seq == 0 {
+		seq = math.MaxInt64
+	}
+	// created_at is fixed-width (timeLayout): TEXT order is time order.
+	rows, err := db.r.QueryContext(ctx, `SELECT DISTINCT customer FROM holdings
+		WHERE customer > ? AND kind != ? AND seq <= ? AND created_at <= ? ORDER BY customer LIMIT ?`,
+		after, domain.KindCoupon, int64(seq), ts(at), limit)
 	if err != nil {
 		return nil, sqlErr("read customers", err)
 	}

@@ -61,22 +61,29 @@ type StateChange struct {
 // depends on the log alone (R32); Next says what changes later with no
 // event.
 func (db *DB) Licenses(ctx context.Context, id string) ([]InventoryLicense, error) {
+	out, _, err := db.LicensesSeq(ctx, id)
+	return out, err
+}
+
+// LicensesSeq is Licenses with the stream sequence of the platform's last
+// event, read in the same snapshot: the inventory's log position.
+func (db *DB) LicensesSeq(ctx context.Context, id string) ([]InventoryLicense, uint64, error) {
 	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, sqlErr("begin", err)
+		return nil, 0, sqlErr("begin", err)
 	}
 	defer tx.Rollback()
-	version, last, err := db.platformVersion(ctx, tx, id)
+	version, lastSeq, last, err := db.platformHead(ctx, tx, id)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	events, err := platformEventsIn(ctx, tx, id, 0, version)
+	events, _, err := platformEventsIn(ctx, tx, id, 0, version)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	st, err := domain.PlatformAsOf(events, id, time.Time{})
 	if err != nil {
-		return nil, foldErr(id, err)
+		return nil, 0, foldErr(id, err)
 	}
 	standings := domain.LicenseStandings(st, last)
 	rows, err := tx.QueryContext(ctx, `SELECT license, kind, edition, module, sockets, quantity, issued_at, expires_at,
@@ -84,7 +91,7 @@ func (db *DB) Licenses(ctx context.Context, id string) ([]InventoryLicense, erro
 			deleted_event, deleted_at
 		FROM licenses WHERE platform = ? ORDER BY recorded_seq, license`, id)
 	if err != nil {
-		return nil, sqlErr("read licenses", err)
+		return nil, 0, sqlErr("read licenses", err)
 	}
 	defer rows.Close()
 	out := []InventoryLicense{}
@@ -95,25 +102,25 @@ func (db *DB) Licenses(ctx context.Context, id string) ([]InventoryLicense, erro
 		if err := rows.Scan(&l.ID, &l.Kind, &l.Edition, &l.Module, &l.Sockets, &l.Quantity, &issued, &expires,
 			&l.Source, &l.KeyID, &l.Bundle, &l.BroughtBy.Seq, &l.BroughtBy.Event, &recAt,
 			&l.LastBrought.Seq, &l.LastBrought.Event, &arrAt, &delEvent, &delAt); err != nil {
-			return nil, sqlErr("read licenses", err)
+			return nil, 0, sqlErr("read licenses", err)
 		}
 		for _, f := range []struct {
 			dst *time.Time
 			src string
 		}{{&l.IssuedAt, issued}, {&l.BroughtBy.At, recAt}, {&l.LastBrought.At, arrAt}} {
 			if *f.dst, err = parseTS(f.src); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		}
 		if expires.Valid {
 			t, err := parseTS(expires.String)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			l.ExpiresAt = &t
 		}
 		if l.Deleted, err = optRef(delEvent, delAt, sql.NullInt64{}); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		// A license the state no longer holds was carried by a key that
 		// no longer carries it: it takes no part.
@@ -131,7 +138,7 @@ func (db *DB) Licenses(ctx context.Context, id string) ([]InventoryLicense, erro
 		out = append(out, l)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, sqlErr("read licenses", err)
+		return nil, 0, sqlErr("read licenses", err)
 	}
 	// A superseding license is the latest arrival of the deciding one.
 	byID := make(map[string]*InventoryLicense, len(out))
@@ -145,7 +152,7 @@ func (db *DB) Licenses(ctx context.Context, id string) ([]InventoryLicense, erro
 			}
 		}
 	}
-	return out, nil
+	return out, lastSeq, nil
 }
 
 // KeyInsertion is one insertion of a USB key on a node, and its removal.
@@ -169,26 +176,30 @@ type NodeKeys struct {
 type USBKeys struct {
 	Platform string              `json:"platform"`
 	At       time.Time           `json:"at"`
+	AsOf     domain.LogPosition  `json:"as_of"`
 	Status   domain.USBKeyStatus `json:"status"`
 	Nodes    []NodeKeys          `json:"nodes"`
 	History  []KeyInsertion      `json:"history"`
 }
 
-// USBKeys returns the USB key view of a platform at instant at.
+// USBKeys returns the USB key view of a platform at instant at, as the
+// database stands: the platform's row is read first and its last
+// sequence bounds the rest, so an event applied meanwhile shows in none
+// of the parts.
 func (q *Queries) USBKeys(ctx context.Context, id string, at time.Time) (USBKeys, error) {
-	ent, err := q.entitlement(ctx, id, at)
-	if err != nil {
-		return USBKeys{}, err
-	}
 	p, err := q.db.GetPlatform(ctx, id)
 	if err != nil {
 		return USBKeys{}, err
 	}
-	hist, err := q.db.keyHistory(ctx, id)
+	ent, err := q.EntitlementDocAt(ctx, id, at, p.LastSeq)
 	if err != nil {
 		return USBKeys{}, err
 	}
-	out := USBKeys{Platform: id, At: ent.At, Status: ent.USBKey, Nodes: []NodeKeys{}, History: hist}
+	hist, err := q.db.keyHistory(ctx, id, p.LastSeq)
+	if err != nil {
+		return USBKeys{}, err
+	}
+	out := USBKeys{Platform: id, At: ent.At, AsOf: *ent.AsOf, Status: ent.USBKey, Nodes: []NodeKeys{}, History: hist}
 	// The node list and key rows come from the current projections; the
 	// status from the fold at `at`. For a past instant the history shows
 	// what happened since, and Status what held then.
@@ -207,9 +218,13 @@ func (q *Queries) USBKeys(ctx context.Context, id string, at time.Time) (USBKeys
 	return out, nil
 }
 
-func (db *DB) keyHistory(ctx context.Context, id string) ([]KeyInsertion, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT node, key_id, seq, inserted_event, inserted_at, licenses, removed_seq, removed_event, removed_at
-		FROM usb_key_insertions WHERE platform = ? ORDER BY seq`, id)
+// keyHistory lists the platform's key insertions stored at or below
+// sequence upTo, a removal after it left out.
+func (db *DB) keyHistory(ctx context.Context, id string, upTo uint64) ([]KeyInsertion, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT node, key_id, seq, inserted_event, inserted_at, licenses,
+			CASE WHEN removed_seq <= ?2 THEN removed_seq END, CASE WHEN removed_seq <= ?2 THEN removed_event END,
+			CASE WHEN removed_seq <= ?2 THEN removed_at END
+		FROM usb_key_insertions WHERE platform = ?1 AND seq <= ?2 ORDER BY seq`, id, int64(upTo))
 	if err != nil {
 		return nil, sqlErr("read usb keys", err)
 	}

@@ -110,7 +110,7 @@ func TestInventoryAgreesWithEntitlement(t *testing.T) {
 					}
 					for range 3 {
 						at := p.LastEventAt.Add(time.Duration(r.IntN(60*24)) * time.Hour)
-						ent, err := q.entitlement(ctx, id, at)
+						ent, err := q.EntitlementDoc(ctx, id, at)
 						if err != nil {
 							t.Fatal(err)
 						}

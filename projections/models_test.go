@@ -129,11 +129,37 @@ func TestEntitlementEqualsReplay(t *testing.T) {
 	catchUp(t, db, l.store)
 	ctx := context.Background()
 	var log []domain.Event
+	var seqs []uint64
 	for rec, err := range l.store.Read(ctx, 1) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		log = append(log, rec.Event)
+		log, seqs = append(log, rec.Event), append(seqs, rec.Seq)
+	}
+	// replay is what `licledger replay` prints of an export: the
+	// entitlement with its log position, the last event of id at or
+	// before at.
+	replay := func(id string, at time.Time) []byte {
+		t.Helper()
+		st, err := domain.PlatformAsOf(log, id, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ent := domain.PlatformEntitlement(st, at)
+		ent.AsOf = domain.Position(at, 0)
+		byID := map[string]uint64{}
+		for i, e := range log {
+			if e.Subject == "platform/"+id && !e.Time.After(at) {
+				ent.AsOf.Seq = seqs[i]
+			}
+			byID[e.ID] = seqs[i]
+		}
+		ent.SetSeqs(byID)
+		want, err := domain.MarshalEntitlement(ent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return want
 	}
 	var instants []time.Time
 	for _, e := range log {
@@ -145,14 +171,7 @@ func TestEntitlementEqualsReplay(t *testing.T) {
 		// Twice: the second round is served from the cache.
 		for round := 0; round < 2; round++ {
 			for _, at := range instants {
-				st, err := domain.PlatformAsOf(log, id, at)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := domain.MarshalEntitlement(domain.PlatformEntitlement(st, at))
-				if err != nil {
-					t.Fatal(err)
-				}
+				want := replay(id, at)
 				got, err := q.Entitlement(ctx, id, at)
 				if err != nil {
 					t.Fatalf("Entitlement(%s, %s): %v", id, at, err)
@@ -167,19 +186,15 @@ func TestEntitlementEqualsReplay(t *testing.T) {
 	l.clock.Set(t0.AddDate(0, 4, 0))
 	l.append("platform/acme", ev(domain.EventUSBKeyRemoved, domain.USBKeyRemoved{Node: "mn-2", KeyID: "K-1"}))
 	catchUp(t, db, l.store)
-	log = nil
+	log, seqs = nil, nil
 	for rec, err := range l.store.Read(ctx, 1) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		log = append(log, rec.Event)
+		log, seqs = append(log, rec.Event), append(seqs, rec.Seq)
 	}
 	at := t0.AddDate(0, 4, 1)
-	st, err := domain.PlatformAsOf(log, "acme", at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _ := domain.MarshalEntitlement(domain.PlatformEntitlement(st, at))
+	want := replay("acme", at)
 	got, err := q.Entitlement(ctx, "acme", at)
 	if err != nil {
 		t.Fatal(err)

@@ -36,6 +36,8 @@ type Platform struct {
 	RequestCode string    `json:"request_code,omitempty"`
 	Nodes       []Node    `json:"nodes"`
 	Hosts       []Host    `json:"hosts"`
+	// AsOf is the view's log position, set by the API that serves it.
+	AsOf *domain.LogPosition `json:"as_of,omitempty"`
 }
 
 // Node is a management node, current or removed.
@@ -145,19 +147,20 @@ func optRef(event, at sql.NullString, seq sql.NullInt64) (*EventRef, error) {
 	return &EventRef{Event: event.String, Seq: uint64(seq.Int64), At: t}, nil
 }
 
-// platformVersion returns a platform's version and last event instant.
-func (db *DB) platformVersion(ctx context.Context, q querier, id string) (uint64, time.Time, error) {
-	var v uint64
+// platformHead returns a platform's version, the stream sequence of its
+// last event and that event's instant.
+func (db *DB) platformHead(ctx context.Context, q querier, id string) (uint64, uint64, time.Time, error) {
+	var v, seq uint64
 	var last string
-	err := q.QueryRowContext(ctx, `SELECT version, last_event_at FROM platforms WHERE id = ?`, id).Scan(&v, &last)
+	err := q.QueryRowContext(ctx, `SELECT version, last_seq, last_event_at FROM platforms WHERE id = ?`, id).Scan(&v, &seq, &last)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, time.Time{}, unknownPlatform(id)
+		return 0, 0, time.Time{}, unknownPlatform(id)
 	}
 	if err != nil {
-		return 0, time.Time{}, sqlErr("read platform", err)
+		return 0, 0, time.Time{}, sqlErr("read platform", err)
 	}
 	t, err := parseTS(last)
-	return v, t, err
+	return v, seq, t, err
 }
 
 // EventRecord is one event from the events index.
@@ -194,7 +197,7 @@ type TimelineEntry struct {
 const MaxTimelinePage = 1000
 
 // Timeline returns up to limit (1..MaxTimelinePage) entries of a platform
-// after version afterVersion, oldest first.
+// after version afterVersion, oldest first: TimelineAt with no bound.
 //
 // The entries are read from the events projection and described here:
 // a summary depends on its event alone (summarize), so storing it would
@@ -203,39 +206,8 @@ const MaxTimelinePage = 1000
 // shows everything the platform's history holds (the other projections
 // skip such an event and record it as poison).
 func (db *DB) Timeline(ctx context.Context, id string, afterVersion uint64, limit int) ([]TimelineEntry, error) {
-	if limit <= 0 || limit > MaxTimelinePage {
-		limit = MaxTimelinePage
-	}
-	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, sqlErr("begin", err)
-	}
-	defer tx.Rollback()
-	if _, _, err := db.platformVersion(ctx, tx, id); err != nil {
-		return nil, err
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT seq, raw FROM events
-		WHERE subject = ? AND version > ? ORDER BY version, seq LIMIT ?`, domain.KindPlatform+"/"+id, afterVersion, limit)
-	if err != nil {
-		return nil, sqlErr("read timeline", err)
-	}
-	defer rows.Close()
-	out := []TimelineEntry{}
-	for rows.Next() {
-		var seq uint64
-		var raw []byte
-		if err := rows.Scan(&seq, &raw); err != nil {
-			return nil, sqlErr("read timeline", err)
-		}
-		// The events projection holds only events whose envelope decoded.
-		ev, err := domain.DecodeEvent(raw)
-		if err != nil {
-			return nil, domain.Errorf(domain.EINTERNAL, "projections: event at sequence %d no longer decodes: %v", seq, err)
-		}
-		out = append(out, TimelineEntry{Version: ev.AggregateVersion, Seq: seq, Event: ev.ID, Time: ev.Time.UTC(),
-			Type: ev.Type, Source: ev.Source, Summary: timelineSummary(ev)})
-	}
-	return out, sqlErr("read timeline", rows.Err())
+	out, _, err := db.TimelineAt(ctx, id, afterVersion, limit, time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), 0)
+	return out, err
 }
 
 // timelineSummary describes one platform event for the timeline.

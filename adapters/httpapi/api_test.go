@@ -129,18 +129,35 @@ func TestEntitlementIsReplay(t *testing.T) {
 	e.must(http.StatusCreated, "POST", "/v1/platforms/acme/nodes/mn-1/usb-keys",
 		`{"key_id":"K-1","licenses":[{"id":"L-100","kind":"base","edition":"standard","sockets":4,"issued_at":"2026-01-01T00:00:00Z","expires_at":"2028-01-01T00:00:00Z"}]}`)
 	var log []domain.Event
+	var seqs []uint64
 	for rec, err := range e.store.Read(context.Background(), 1) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		log = append(log, rec.Event)
+		log, seqs = append(log, rec.Event), append(seqs, rec.Seq)
+	}
+	// replay prints the entitlement with its log position: the last
+	// event at or before at.
+	replay := func(st *domain.PlatformState, at time.Time) []byte {
+		ent := domain.PlatformEntitlement(st, at)
+		ent.AsOf = domain.Position(at, 0)
+		byID := map[string]uint64{}
+		for i, ev := range log {
+			if !ev.Time.After(at) {
+				ent.AsOf.Seq = seqs[i]
+			}
+			byID[ev.ID] = seqs[i]
+		}
+		ent.SetSeqs(byID)
+		b, _ := domain.MarshalEntitlement(ent)
+		return b
 	}
 	for _, at := range []time.Time{t0.Add(time.Hour), t0.AddDate(0, 2, 0)} {
 		st, err := domain.PlatformAsOf(log, "acme", at)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, _ := domain.MarshalEntitlement(domain.PlatformEntitlement(st, at))
+		want := replay(st, at)
 		got := e.do("GET", "/v1/platforms/acme/entitlement?at="+at.Format(time.RFC3339), clientToken, nil)
 		if got.status != 200 || !bytes.Equal(got.body, want) {
 			t.Errorf("entitlement at %s: %d\n%s\nwant\n%s", at, got.status, got.body, want)
@@ -149,7 +166,7 @@ func TestEntitlementIsReplay(t *testing.T) {
 	// Without ?at= the API's clock is "now".
 	e.clock.Set(t0.AddDate(0, 3, 0))
 	st, _ := domain.PlatformAsOf(log, "acme", time.Time{})
-	want, _ := domain.MarshalEntitlement(domain.PlatformEntitlement(st, t0.AddDate(0, 3, 0)))
+	want := replay(st, t0.AddDate(0, 3, 0))
 	if got := e.do("GET", "/v1/platforms/acme/entitlement", clientToken, nil); !bytes.Equal(got.body, want) {
 		t.Errorf("entitlement now:\n%s\nwant\n%s", got.body, want)
 	}

@@ -36,6 +36,9 @@ type Executor[S any] interface {
 	Execute(ctx context.Context, cmd eventstore.Command[S]) (eventstore.Result[S], error)
 	Current(ctx context.Context, id string) (S, error)
 	AsOf(ctx context.Context, id string, at time.Time) (S, error)
+	// View is the state at a log position, with the sequence of the last
+	// event folded (eventstore.Executor.View).
+	View(ctx context.Context, id string, at time.Time, seq uint64) (S, uint64, error)
 	Kind() eventstore.Kind[S]
 }
 

@@ -126,8 +126,11 @@ func customerFor(r *http.Request, body string) (string, error) {
 // page is the answer of a list endpoint: a page of items, and the cursor
 // of the next page (pass it as ?after=) when there may be more.
 type page[T any] struct {
-	Items []T    `json:"items"`
-	Next  string `json:"next,omitempty"`
+	// AsOf is the list's log position: the instant its items are
+	// rendered at and the sequence they are folded up to.
+	AsOf  *domain.LogPosition `json:"as_of,omitempty"`
+	Items []T                 `json:"items"`
+	Next  string              `json:"next,omitempty"`
 }
 
 // listParams are a list endpoint's query parameters.
@@ -136,6 +139,7 @@ type listParams struct {
 	limit                   int
 	expiringBefore          time.Time
 	at                      time.Time
+	seq                     uint64 // the items are folded up to it
 }
 
 // DefaultPageSize is a list page's size without ?limit=.
@@ -164,8 +168,8 @@ func (s *Server) listParams(r *http.Request) (listParams, error) {
 		}
 		p.customer = c.Customer
 	}
-	at, err := s.parseAt(r)
-	p.at = at
+	pos, err := s.parsePosition(r)
+	p.at, p.seq = pos.at, s.listSeq(pos)
 	return p, err
 }
 
@@ -194,7 +198,7 @@ const maxListScan = 2_000
 // list pages through the holdings of kind, renders each with item, and
 // keeps those keep accepts, up to the page size.
 func list[T any](ctx context.Context, s *Server, kind string, p listParams, item func(context.Context, projections.Holding) (T, bool, error)) (page[T], error) {
-	out := page[T]{Items: []T{}}
+	out := page[T]{AsOf: domain.Position(p.at, p.seq), Items: []T{}}
 	after := p.after
 	for scanned := 0; scanned < maxListScan; {
 		hs, err := s.cfg.Queries.DB().Holdings(ctx, kind, p.customer, after, p.limit)
@@ -268,7 +272,10 @@ type PlatformItem struct {
 // platformItem renders a platform for GET /v1/platforms and applies
 // the status and expiry filters.
 func (s *Server) platformItem(ctx context.Context, p listParams, h projections.Holding) (PlatformItem, bool, error) {
-	ent, err := s.cfg.Queries.EntitlementDoc(ctx, h.ID, p.at)
+	ent, err := s.cfg.Queries.EntitlementDocAt(ctx, h.ID, p.at, p.seq)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return PlatformItem{}, false, nil // not registered yet at the list's position
+	}
 	if err != nil {
 		return PlatformItem{}, false, err
 	}
@@ -307,11 +314,14 @@ type LicenseItem struct {
 
 // subscriptionItem renders a subscription for GET /v1/subscriptions.
 func (ls *licServer) subscriptionItem(ctx context.Context, p listParams, h projections.Holding) (LicenseItem, bool, error) {
-	st, err := ls.cmds.Subscriptions.Current(ctx, h.ID)
+	st, _, err := ls.cmds.Subscriptions.View(ctx, h.ID, p.at, p.seq)
 	if err != nil {
 		return LicenseItem{}, false, err
 	}
 	doc, err := domain.SubscriptionView(st, p.at)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return LicenseItem{}, false, nil // not created yet at the list's position
+	}
 	if err != nil {
 		return LicenseItem{}, false, err
 	}
@@ -321,11 +331,14 @@ func (ls *licServer) subscriptionItem(ctx context.Context, p listParams, h proje
 
 // perpetualItem renders a perpetual license for GET /v1/perpetual.
 func (ls *licServer) perpetualItem(ctx context.Context, p listParams, h projections.Holding) (LicenseItem, bool, error) {
-	st, err := ls.cmds.Perpetuals.Current(ctx, h.ID)
+	st, _, err := ls.cmds.Perpetuals.View(ctx, h.ID, p.at, p.seq)
 	if err != nil {
 		return LicenseItem{}, false, err
 	}
 	doc, err := domain.PerpetualView(st, p.at)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return LicenseItem{}, false, nil // not created yet at the list's position
+	}
 	if err != nil {
 		return LicenseItem{}, false, err
 	}
@@ -351,11 +364,14 @@ type CouponItem struct {
 
 // couponItem renders a coupon for GET /v1/coupons.
 func (ls *licServer) couponItem(ctx context.Context, p listParams, h projections.Holding) (CouponItem, bool, error) {
-	st, err := ls.cmds.Coupons.Current(ctx, h.ID)
+	st, _, err := ls.cmds.Coupons.View(ctx, h.ID, p.at, p.seq)
 	if err != nil {
 		return CouponItem{}, false, err
 	}
 	doc, err := domain.CouponView(st, p.at)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return CouponItem{}, false, nil // not created yet at the list's position
+	}
 	if err != nil {
 		return CouponItem{}, false, err
 	}
@@ -365,10 +381,11 @@ func (ls *licServer) couponItem(ctx context.Context, p listParams, h projections
 
 // CustomerDoc is what a customer holds (GET /v1/customers/{id}).
 type CustomerDoc struct {
-	Customer      string   `json:"customer"`
-	Platforms     []string `json:"platforms"`
-	Subscriptions []string `json:"subscriptions"`
-	Perpetual     []string `json:"perpetual"`
+	Customer      string              `json:"customer"`
+	AsOf          *domain.LogPosition `json:"as_of"`
+	Platforms     []string            `json:"platforms"`
+	Subscriptions []string            `json:"subscriptions"`
+	Perpetual     []string            `json:"perpetual"`
 }
 
 func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) error {
@@ -376,11 +393,33 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	doc := CustomerDoc{Customer: id}
+	pos, err := s.parsePosition(r)
+	if err != nil {
+		return err
+	}
+	seq := s.listSeq(pos)
+	doc := CustomerDoc{Customer: id, AsOf: domain.Position(pos.at, seq)}
 	for _, k := range []struct {
-		kind string
-		into *[]string
-	}{{domain.KindPlatform, &doc.Platforms}, {domain.KindSubscription, &doc.Subscriptions}, {domain.KindPerpetual, &doc.Perpetual}} {
+		kind   string
+		into   *[]string
+		exists func(ctx context.Context, id string) (bool, error)
+	}{
+		{domain.KindPlatform, &doc.Platforms, func(ctx context.Context, id string) (bool, error) {
+			st, _, err := s.cfg.Queries.PlatformAt(ctx, id, pos.at, seq)
+			if domain.ErrorCode(err) == domain.ENOTFOUND {
+				return false, nil
+			}
+			return err == nil && st.Registered(), err
+		}},
+		{domain.KindSubscription, &doc.Subscriptions, func(ctx context.Context, id string) (bool, error) {
+			st, _, err := s.cmds.Subscriptions.View(ctx, id, pos.at, seq)
+			return err == nil && st.Created(), err
+		}},
+		{domain.KindPerpetual, &doc.Perpetual, func(ctx context.Context, id string) (bool, error) {
+			st, _, err := s.cmds.Perpetuals.View(ctx, id, pos.at, seq)
+			return err == nil && st.Created(), err
+		}},
+	} {
 		*k.into = []string{}
 		for after := ""; ; {
 			hs, err := s.cfg.Queries.DB().Holdings(r.Context(), k.kind, id, after, projections.MaxHoldingsPage)
@@ -388,8 +427,15 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 			for _, h := range hs {
-				*k.into = append(*k.into, h.ID)
 				after = h.ID
+				// Held at the position asked: created at or before it.
+				ok, err := k.exists(r.Context(), h.ID)
+				if err != nil {
+					return err
+				}
+				if ok {
+					*k.into = append(*k.into, h.ID)
+				}
 			}
 			if len(hs) < projections.MaxHoldingsPage {
 				break
@@ -409,11 +455,11 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := page[string]{Items: []string{}}
+	out := page[string]{AsOf: domain.Position(p.at, p.seq), Items: []string{}}
 	if p.customer != "" { // a scoped caller lists itself
 		out.Items = append(out.Items, p.customer)
 	} else {
-		if out.Items, err = s.cfg.Queries.DB().Customers(r.Context(), p.after, p.limit); err != nil {
+		if out.Items, err = s.cfg.Queries.DB().CustomersAt(r.Context(), p.after, p.limit, p.at, p.seq); err != nil {
 			return err
 		}
 		if len(out.Items) == p.limit {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/licledger/licledger/domain"
+	"github.com/licledger/licledger/eventstore"
 )
 
 // Status returns the HTTP status of an error: the catalogue of refusals
@@ -31,6 +32,14 @@ type ErrorDetail struct {
 	Code    string `json:"code"`
 	Reason  string `json:"reason"`
 	Message string `json:"message"`
+	// Command is, for a refused simulation, the index (from 0) of the
+	// hypothetical command the ledger would refuse.
+	Command *int `json:"command,omitempty"`
+	// EventIDs, on outcome-unknown only, are the ids of the events the
+	// unconfirmed write carried: the log tells whether they landed
+	// (GET /v1/events/{id}); the same request with the same
+	// Idempotency-Key is the retry.
+	EventIDs []string `json:"event_ids,omitempty"`
 }
 
 // writeError answers with err through the status table. Internal errors
@@ -44,7 +53,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			log.Warn("an error without a reason reached the API; give it one from the catalogue", "code", code, "err", err)
 		}
 	}
-	body := ErrorBody{Error: ErrorDetail{Code: code, Reason: reason, Message: domain.ErrorMessage(err)}}
+	body := ErrorBody{Error: ErrorDetail{Code: code, Reason: reason, Message: domain.ErrorMessage(err), Command: simulationIndex(err)}}
 	if code == domain.EINTERNAL {
 		if cerr := r.Context().Err(); cerr != nil {
 			// The client went away (or the server is shutting down): what
@@ -64,12 +73,13 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			log.Warn("the event store is unavailable", "method", r.Method, "path", r.URL.Path, "reason", reason, "err", err)
 		}
 		if reason == domain.ReasonOutcomeUnknown {
-			// The store names the event ids to retry with, but a client
-			// never sees them: it retries the request, and the
-			// Idempotency-Key makes the retry find a write that landed.
+			// The client retries the request: the Idempotency-Key makes
+			// the retry find a write that landed. The event ids let it
+			// (or an operator) look the write up in the log.
 			body.Error.Message = "the ledger did not confirm the write: it may or may not be stored. " +
 				"Retry the same request with the same Idempotency-Key; if the first write was stored, the answer is its result. " +
-				"Without an Idempotency-Key, read the resource before retrying."
+				"Without an Idempotency-Key, look its event_ids up (GET /v1/events/{id}) or read the resource before retrying."
+			body.Error.EventIDs = eventstore.UnconfirmedIDs(err)
 		}
 	}
 	status := Status(err)

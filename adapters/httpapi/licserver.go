@@ -100,6 +100,8 @@ func (s *Server) licenseServerRoutes() []route {
 		{"GET /v1/perpetual", readers, serveList(s, domain.KindPerpetual, ls.perpetualItem)},
 		{"GET /v1/coupons", readers, serveList(s, domain.KindCoupon, ls.couponItem)},
 		{"GET /v1/subscriptions/{id}", readers, ls.getSubscription},
+		{"GET /v1/subscriptions/{id}/explain", readers, ls.explainSubscription},
+		{"POST /v1/subscriptions/{id}/simulate", auditors, ls.simulateSubscription},
 		{"PUT /v1/subscriptions/{id}/plan", admins, ls.changePlan},
 		{"POST /v1/subscriptions/{id}/instances", admins, ls.addInstances},
 		{"POST /v1/subscriptions/{id}/renewals", admins, ls.renewSubscription},

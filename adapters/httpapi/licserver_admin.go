@@ -275,35 +275,23 @@ func (ls *licServer) redeemCoupon(w http.ResponseWriter, r *http.Request) error 
 	})
 }
 
-// stateAt returns the aggregate's state for a view: the current (cached)
-// state without ?at=, else the history folded up to and including at
-// ("as of", R32). It also returns the instant the view is rendered at.
-func stateAt[S any](r *http.Request, ls *licServer, x Executor[S], id string) (S, time.Time, error) {
-	var zero S
-	at, err := ls.s.parseAt(r)
-	if err != nil {
-		return zero, at, err
-	}
-	var st S
-	if r.URL.Query().Get("at") == "" {
-		st, err = x.Current(r.Context(), id)
-	} else {
-		st, err = x.AsOf(r.Context(), id, at)
-	}
-	return st, at, err
-}
-
-// view answers a query with the doc of a state and its version as ETag.
-func view[S, D any](w http.ResponseWriter, r *http.Request, ls *licServer, x Executor[S], param string, render func(S, time.Time) (D, error)) error {
+// view answers a query with the doc of the aggregate's state at the
+// position asked (now without ?at=/?seq=, R32), its log position, and its
+// version as ETag.
+func view[S, D any](w http.ResponseWriter, r *http.Request, ls *licServer, x Executor[S], param string, render func(S, time.Time, *domain.LogPosition) (D, error)) error {
 	id, err := pathID(r, param)
 	if err != nil {
 		return err
 	}
-	st, at, err := stateAt(r, ls, x, id)
+	pos, err := ls.s.parsePosition(r)
 	if err != nil {
 		return err
 	}
-	doc, err := render(st, at)
+	st, seq, err := x.View(r.Context(), id, pos.at, pos.seq)
+	if err != nil {
+		return err
+	}
+	doc, err := render(st, pos.at, pos.asOf(seq))
 	if err != nil {
 		return err
 	}
@@ -316,16 +304,60 @@ func view[S, D any](w http.ResponseWriter, r *http.Request, ls *licServer, x Exe
 // getSubscription: the subscription with its instances and their lease
 // state (held, released, deactivated) at the instant (R23–R27).
 func (ls *licServer) getSubscription(w http.ResponseWriter, r *http.Request) error {
-	return view(w, r, ls, ls.cmds.Subscriptions, "id", domain.SubscriptionView)
+	return view(w, r, ls, ls.cmds.Subscriptions, "id", func(st *domain.SubscriptionState, at time.Time, pos *domain.LogPosition) (domain.SubscriptionDoc, error) {
+		doc, err := domain.SubscriptionView(st, at)
+		doc.AsOf = pos
+		return doc, err
+	})
+}
+
+// explainSubscription says whether a new instance would get a seat, or
+// with ?instance= whether that instance holds one, at the position asked,
+// in words with the rules and the deciding events
+// (domain.SubscriptionExplain).
+func (ls *licServer) explainSubscription(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	pos, err := ls.s.parsePosition(r)
+	if err != nil {
+		return err
+	}
+	st, seq, err := ls.cmds.Subscriptions.View(r.Context(), id, pos.at, pos.seq)
+	if err != nil {
+		return err
+	}
+	x, err := domain.SubscriptionExplain(st, pos.at, r.URL.Query().Get("instance"))
+	if err != nil {
+		return err
+	}
+	x.AsOf = pos.asOf(seq)
+	seqs, err := ls.s.cfg.Queries.DB().EventSeqs(r.Context(), eventIDs(x.DecidedBy))
+	if err != nil {
+		return err
+	}
+	x.SetSeqs(seqs)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, x)
+	return nil
 }
 
 func (ls *licServer) getPerpetual(w http.ResponseWriter, r *http.Request) error {
-	return view(w, r, ls, ls.cmds.Perpetuals, "id", domain.PerpetualView)
+	return view(w, r, ls, ls.cmds.Perpetuals, "id", func(st *domain.PerpetualState, at time.Time, pos *domain.LogPosition) (domain.PerpetualDoc, error) {
+		doc, err := domain.PerpetualView(st, at)
+		doc.AsOf = pos
+		return doc, err
+	})
 }
 
 // getCoupon: the coupon with its partner and every redemption (R29).
 func (ls *licServer) getCoupon(w http.ResponseWriter, r *http.Request) error {
-	return view(w, r, ls, ls.cmds.Coupons, "code", domain.CouponView)
+	return view(w, r, ls, ls.cmds.Coupons, "code", func(st *domain.CouponState, at time.Time, pos *domain.LogPosition) (domain.CouponDoc, error) {
+		doc, err := domain.CouponView(st, at)
+		doc.AsOf = pos
+		return doc, err
+	})
 }
 
 // FallbackRequest is the body of POST /v1/subscriptions/{id}/fallback: the

@@ -24,6 +24,7 @@ import (
 type PartnerRedemptionsDoc struct {
 	Partner     string                 `json:"partner"`
 	At          string                 `json:"at"`
+	AsOf        *domain.LogPosition    `json:"as_of"`
 	Redeemed    int                    `json:"redeemed"` // redemptions over all the partner's coupons
 	Coupons     []PartnerCouponDoc     `json:"coupons"`  // by code
 	Redemptions []PartnerRedemptionDoc `json:"redemptions"`
@@ -59,46 +60,55 @@ func (ls *licServer) getPartnerRedemptions(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	at, err := ls.s.parseAt(r)
+	pos, err := ls.s.parsePosition(r)
 	if err != nil {
 		return err
 	}
-	coupons, err := ls.couponsAsOf(r, at)
+	coupons, seq, err := ls.couponsAsOf(r, pos.at, pos.seq)
 	if err != nil {
 		return err
 	}
-	doc, err := partnerRedemptions(partner, at, coupons)
+	doc, err := partnerRedemptions(partner, pos.at, coupons)
 	if err != nil {
 		return err
 	}
+	doc.AsOf = pos.asOf(seq)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, doc)
 	return nil
 }
 
-// couponsAsOf folds every coupon's events recorded up to at. Ledger time
-// never goes backwards within an aggregate, so the events kept per coupon
-// are a prefix of its history, as stateAt folds them.
-func (ls *licServer) couponsAsOf(r *http.Request, at time.Time) (map[string]*domain.CouponState, error) {
+// couponsAsOf folds every coupon's events recorded up to at and stored at
+// or below seq (0: no bound), and returns the sequence of the last one
+// folded. Ledger time never goes backwards within an aggregate, so the
+// events kept per coupon are a prefix of its history, as a view folds
+// them.
+func (ls *licServer) couponsAsOf(r *http.Request, at time.Time, seq uint64) (map[string]*domain.CouponState, uint64, error) {
 	states := map[string]*domain.CouponState{}
-	for rec, err := range ls.s.cfg.Store.Read(r.Context(), 0, eventstore.OnlyKinds(domain.KindCoupon), eventstore.UntilTime(at)) {
+	opts := []eventstore.ReadOption{eventstore.OnlyKinds(domain.KindCoupon), eventstore.UntilTime(at)}
+	if seq != 0 {
+		opts = append(opts, eventstore.UntilSeq(seq))
+	}
+	last := uint64(0)
+	for rec, err := range ls.s.cfg.Store.Read(r.Context(), 0, opts...) {
 		if de := (*eventstore.DecodeError)(nil); errors.As(err, &de) {
-			return nil, domain.Errorf(domain.EINTERNAL, "coupon history: stream sequence %d is not a valid event: %v; run `licledger audit verify`", rec.Seq, err)
+			return nil, 0, domain.Errorf(domain.EINTERNAL, "coupon history: stream sequence %d is not a valid event: %v; run `licledger audit verify`", rec.Seq, err)
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
+		last = rec.Seq
 		st := states[rec.Event.Subject]
 		if st == nil {
 			st = &domain.CouponState{}
 			states[rec.Event.Subject] = st
 		}
 		if err := domain.EvolveCoupon(st, rec.Event); err != nil {
-			return nil, domain.Errorf(domain.EINTERNAL, "%s: history does not fold at version %d: %s; run `licledger audit verify`",
+			return nil, 0, domain.Errorf(domain.EINTERNAL, "%s: history does not fold at version %d: %s; run `licledger audit verify`",
 				rec.Event.Subject, rec.Event.AggregateVersion, domain.ErrorMessage(err))
 		}
 	}
-	return states, nil
+	return states, last, nil
 }
 
 // partnerRedemptions renders the partner's part of the coupons. Pure: the

@@ -63,7 +63,8 @@ func TestSubscriptionCommands(t *testing.T) {
 	want := domain.SubscriptionDoc{Subscription: "S-1", At: "2026-01-01T00:00:00Z", Version: 7, Status: "canceled", Customer: "acme",
 		Plan: plan("business", 4), Period: "monthly", PeriodStart: "2026-03-01T00:00:00Z", PeriodEnd: "2026-04-01T00:00:00Z",
 		PastDueSince: "2026-01-01T00:00:00Z", CanceledAt: "2026-01-01T00:00:00Z", InstancesAdded: 3, InstanceLimit: 7,
-		LeaseSeconds: 86400, Instances: []domain.InstanceView{}}
+		LeaseSeconds: 86400, Instances: []domain.InstanceView{},
+		AsOf: domain.Position(t0, doc.AsOf.Seq)} // its sequence: TestViewsAreReproducibleAtTheirPosition
 	if got := doc; !sameJSON(t, got, want) {
 		t.Errorf("view:\n got %+v\nwant %+v", got, want)
 	}
@@ -217,7 +218,8 @@ func TestCoupons(t *testing.T) {
 	decodeInto(t, e.admin(http.StatusOK, "GET", "/v1/coupons/WELCOME", nil).body, &doc)
 	want := domain.CouponDoc{Coupon: "WELCOME", At: "2026-01-01T01:00:00Z", Version: 3, Status: "exhausted", Partner: "reseller-1",
 		DiscountPercent: 20, RedemptionLimit: 2, Redeemed: 2, Remaining: 0, CreatedAt: "2026-01-01T00:00:00Z", ExpiresAt: "2026-01-03T00:00:00Z",
-		Redemptions: []domain.CouponRedemptionDoc{{Redemption: 1, Subscription: "S-1", At: "2026-01-01T00:00:00Z"}, {Redemption: 2, At: "2026-01-01T01:00:00Z"}}}
+		Redemptions: []domain.CouponRedemptionDoc{{Redemption: 1, Subscription: "S-1", At: "2026-01-01T00:00:00Z"}, {Redemption: 2, At: "2026-01-01T01:00:00Z"}},
+		AsOf:        domain.Position(t0.Add(time.Hour), doc.AsOf.Seq)} // its sequence: TestViewsAreReproducibleAtTheirPosition
 	if !sameJSON(t, doc, want) {
 		t.Errorf("coupon view:\n got %+v\nwant %+v", doc, want)
 	}

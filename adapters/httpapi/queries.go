@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -10,14 +9,16 @@ import (
 	"github.com/licledger/licledger/projections"
 )
 
-// parseAt reads the optional ?at=RFC3339 instant; absent means now,
-// rounded up to a whole second: licenses are issued and expire on human
-// time scales, a second's resolution lets concurrent "now" queries share
-// one evaluation, and rounding up (not down) keeps every event already
-// appended (stamped at or before now) inside the answer.
+// parseAt reads the optional ?at= instant (RFC 3339 with any fraction,
+// or a date meaning the last instant of that day in UTC); absent means
+// now, rounded up to a whole second: licenses are issued and expire on
+// human time scales, a second's resolution lets concurrent "now" queries
+// share one evaluation, and rounding up (not down) keeps every event
+// already appended (stamped at or before now) inside the answer.
 func (s *Server) parseAt(r *http.Request) (time.Time, error) {
-	v := r.URL.Query().Get("at")
-	if v == "" {
+	q := r.URL.Query()
+	v := q.Get("at")
+	if v == "" && !q.Has("at") {
 		now := s.cfg.Now().UTC()
 		at := now.Truncate(time.Second)
 		if at.Before(now) {
@@ -25,27 +26,48 @@ func (s *Server) parseAt(r *http.Request) (time.Time, error) {
 		}
 		return at, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, v)
+	t, err := parseInstant(v)
 	if err != nil {
-		return time.Time{}, badParam("at", "%q is not an RFC 3339 instant (e.g. 2026-03-01T00:00:00Z)", v)
+		return time.Time{}, badParam("at", "%q is not an RFC 3339 instant (e.g. 2026-03-01T00:00:00Z) or a date (2026-03-01: its end in UTC)", v)
 	}
-	return t.UTC(), nil
+	return t, nil
 }
 
 func etag(version uint64) string { return `"` + strconv.FormatUint(version, 10) + `"` }
 
 func (s *Server) getPlatform(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	id, pos, snap, err := s.snapshotOf(r)
 	if err != nil {
 		return err
 	}
-	p, err := s.cfg.Queries.DB().GetPlatform(r.Context(), id)
+	defer snap.Close()
+	p, err := snap.Queries.DB().GetPlatform(r.Context(), id)
 	if err != nil {
 		return err
 	}
+	p.AsOf = pos.asOf(p.LastSeq)
 	w.Header().Set("ETag", etag(p.Version))
+	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, p)
 	return nil
+}
+
+// snapshotOf is the read side of the path's platform at the position
+// asked: the live read models for "now", a scratch build of its history's
+// prefix for a position before its last event
+// (projections.PlatformSnapshot). Close it.
+func (s *Server) snapshotOf(r *http.Request) (string, position, projections.Snapshot, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return "", position{}, projections.Snapshot{}, err
+	}
+	pos, err := s.parsePosition(r)
+	if err != nil {
+		return "", position{}, projections.Snapshot{}, err
+	}
+	dir := s.cfg.ScratchDir
+	snap, err := s.cfg.Queries.PlatformSnapshot(r.Context(), id, pos.at, pos.seq, !pos.pinned, dir)
+	return id, pos, snap, err
 }
 
 // getEntitlement serves the exact bytes of domain.MarshalEntitlement, the
@@ -55,7 +77,7 @@ func (s *Server) getEntitlement(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	at, err := s.parseAt(r)
+	pos, err := s.parsePosition(r)
 	if err != nil {
 		return err
 	}
@@ -63,7 +85,7 @@ func (s *Server) getEntitlement(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	b, err := s.cfg.Queries.Entitlement(r.Context(), id, at)
+	b, err := s.cfg.Queries.EntitlementAt(r.Context(), id, pos.at, pos.seq)
 	if err != nil {
 		return err
 	}
@@ -77,32 +99,72 @@ func (s *Server) getEntitlement(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) getLicenses(w http.ResponseWriter, r *http.Request) error {
+// explainEntitlement says why one item of the entitlement (?module=, a
+// module, base, capacity or buffer; omitted: the Base) is what it is at
+// the position asked, with the rules and the events that decided it
+// (domain.ExplainPlatform).
+func (s *Server) explainEntitlement(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
-	lics, err := s.cfg.Queries.DB().Licenses(r.Context(), id)
+	pos, err := s.parsePosition(r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"platform": id, "licenses": lics})
+	st, last, err := s.cfg.Queries.PlatformAt(r.Context(), id, pos.at, pos.seq)
+	if err != nil {
+		return err
+	}
+	x, err := domain.ExplainPlatform(st, pos.at, r.URL.Query().Get("module"))
+	if err != nil {
+		return badParam("module", "%s", domain.ErrorMessage(err))
+	}
+	x.AsOf = pos.asOf(last)
+	seqs, err := s.cfg.Queries.DB().EventSeqs(r.Context(), eventIDs(x.DecidedBy))
+	if err != nil {
+		return err
+	}
+	x.SetSeqs(seqs)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, x)
+	return nil
+}
+
+func eventIDs(refs []domain.EventRef) []string {
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+func (s *Server) getLicenses(w http.ResponseWriter, r *http.Request) error {
+	id, pos, snap, err := s.snapshotOf(r)
+	if err != nil {
+		return err
+	}
+	defer snap.Close()
+	lics, seq, err := snap.Queries.DB().LicensesSeq(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{"platform": id, "as_of": pos.asOf(seq), "licenses": lics})
 	return nil
 }
 
 func (s *Server) getUSBKeys(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	id, pos, snap, err := s.snapshotOf(r)
 	if err != nil {
 		return err
 	}
-	at, err := s.parseAt(r)
+	defer snap.Close()
+	keys, err := snap.Queries.USBKeys(r.Context(), id, pos.at)
 	if err != nil {
 		return err
 	}
-	keys, err := s.cfg.Queries.USBKeys(r.Context(), id, at)
-	if err != nil {
-		return err
-	}
+	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, keys)
 	return nil
 }
@@ -130,11 +192,16 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
-	entries, err := s.cfg.Queries.DB().Timeline(r.Context(), id, after, limit)
+	pos, err := s.parsePosition(r)
 	if err != nil {
 		return err
 	}
-	body := map[string]any{"platform": id, "entries": entries}
+	entries, asOf, err := s.cfg.Queries.DB().TimelineAt(r.Context(), id, after, limit, pos.at, pos.seq)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	body := map[string]any{"platform": id, "as_of": asOf, "entries": entries}
 	if len(entries) == limit {
 		body["next_after"] = entries[len(entries)-1].Version
 	}
@@ -162,9 +229,6 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
 // full rebuild: an auditor's tool, not a probe.
 func (s *Server) verifyProjections(w http.ResponseWriter, r *http.Request) error {
 	dir := s.cfg.ScratchDir
-	if dir == "" {
-		dir = filepath.Dir(s.cfg.Queries.DB().Path())
-	}
 	rep, err := projections.Verify(r.Context(), s.cfg.Queries.DB(), s.cfg.Store, dir, s.log, nil)
 	if err != nil {
 		return err

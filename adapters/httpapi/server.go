@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,8 +69,9 @@ type Config struct {
 	// optimistic-concurrency race, when Commands is built here
 	// (eventstore.ExecutorConfig.MaxRetries).
 	MaxRetries int
-	// ScratchDir is where GET /v1/projections/verify builds its scratch
-	// database; default the projections database's directory.
+	// ScratchDir is where GET /v1/projections/verify and views at a past
+	// position build their scratch databases; default the projections
+	// database's directory. New removes what a crashed run left there.
 	ScratchDir string
 	// RateLimits bounds the instance endpoints per license and source
 	// address, and slows down repeated failed secrets (ratelimit.go).
@@ -80,6 +83,9 @@ type Config struct {
 	// keys GET /v1/ledger/keys publishes (signing.go); the zero value
 	// signs with a key of this process only.
 	Signing SigningConfig
+	// MaxConnections caps the connections the server holds at once
+	// (Listener); default DefaultMaxConnections.
+	MaxConnections int
 	// Ready adds sections to /readyz's JSON by name (e.g. the USB key
 	// watcher's state): optional edges report how they are, but never make
 	// the ledger unready, since it keeps recording and answering without
@@ -127,6 +133,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.ScratchDir == "" {
+		cfg.ScratchDir = filepath.Dir(cfg.Queries.DB().Path())
+	}
+	if err := projections.RemoveScratch(cfg.ScratchDir); err != nil {
+		cfg.Logger.Warn("could not remove scratch files a previous run left", "dir", cfg.ScratchDir, "err", err)
 	}
 	if cfg.ConsistencyWait == 0 {
 		cfg.ConsistencyWait = DefaultConsistencyWait
@@ -220,6 +235,8 @@ func (s *Server) routeTable() []route {
 		{"GET /v1/customers/{id}", readers, s.getCustomer},
 		{"GET /v1/platforms/{id}", readers, s.getPlatform},
 		{"GET /v1/platforms/{id}/entitlement", everyone, s.getEntitlement},
+		{"GET /v1/platforms/{id}/entitlement/explain", readers, s.explainEntitlement},
+		{"POST /v1/platforms/{id}/entitlement/simulate", auditors, s.simulatePlatform},
 		{"GET /v1/platforms/{id}/licenses", readers, s.getLicenses},
 		{"GET /v1/platforms/{id}/usb-keys", auditors, s.getUSBKeys},
 		{"GET /v1/platforms/{id}/timeline", auditors, s.getTimeline},
@@ -239,6 +256,12 @@ func (s *Server) routeTable() []route {
 		{"DELETE /v1/platforms/{id}/hosts/{host}", admins, s.removeHost},
 	}, s.licenseServerRoutes()...)
 }
+
+// AppliedSeqHeader is on every answer of a GET /v1/ query: the log
+// sequence the projections had applied when the query ran, so a client
+// knows how recent an answer is, also while the event store is down and
+// the projections keep answering.
+const AppliedSeqHeader = "X-Licledger-Applied-Seq"
 
 // statusWriter remembers the status a handler wrote.
 type statusWriter struct {
@@ -309,6 +332,11 @@ func (s *Server) wrap(rt route) http.Handler {
 				}
 				r = r.WithContext(withCaller(r.Context(), c))
 			}
+			if r.Method == http.MethodGet && strings.HasPrefix(rt.pattern, "GET /v1/") {
+				// Read before the query: the answer holds at least every
+				// event up to it, whether or not the event store is up.
+				sw.Header().Set(AppliedSeqHeader, strconv.FormatUint(s.cfg.Runner.Applied(), 10))
+			}
 			return rt.handle(sw, r)
 		}()
 		if err != nil {
@@ -345,21 +373,41 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// readyz is ready when every projection has applied the log up to its
-// head: queries then answer with everything acknowledged so far.
+// readyz is ready when a command can be written now (the event store is
+// reachable, has a stream leader and room: eventstore.Store.Health) and
+// every projection has applied the log up to its head, so queries answer
+// with everything acknowledged so far. Otherwise it is 503, saying which:
+// "writes-unavailable" (with the reason a command would get; queries
+// still answer from the projections, at their applied sequence),
+// "catching-up", or "unavailable" (the log's head cannot be read while
+// writes could go through: unlikely, but said).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	// Each check its own 2s: a store that does not answer must not
+	// leave the projections' status without time to say where they are.
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
+	store := map[string]any{"writable": true}
+	storeErr := s.cfg.Store.Health(ctx)
+	if storeErr != nil {
+		store = map[string]any{"writable": false, "reason": domain.ErrorReason(storeErr), "message": domain.ErrorMessage(storeErr)}
+	}
+	ctx, cancel = context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
 	st, err := s.cfg.Runner.Status(ctx)
+	var projStatus any = st
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": domain.ErrorMessage(err)})
-		return nil
+		projStatus = map[string]any{"applied": s.cfg.Runner.Applied(), "error": domain.ErrorMessage(err)}
 	}
 	status, code := "ready", http.StatusOK
-	if !st.CaughtUp {
+	switch {
+	case storeErr != nil:
+		status, code = "writes-unavailable", http.StatusServiceUnavailable
+	case err != nil:
+		status, code = "unavailable", http.StatusServiceUnavailable
+	case !st.CaughtUp:
 		status, code = "catching-up", http.StatusServiceUnavailable
 	}
-	body := map[string]any{"status": status, "projections": st}
+	body := map[string]any{"status": status, "projections": projStatus, "event_store": store}
 	for name, section := range s.cfg.Ready {
 		if _, taken := body[name]; !taken {
 			body[name] = section()

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,4 +77,65 @@ func TestStoppedNATSAnswers503(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+}
+
+// A write whose acknowledgement never comes answers 503 outcome-unknown
+// with the ids of the events it carried; once it has landed, the retry
+// with the same Idempotency-Key answers with exactly those events.
+func TestOutcomeUnknownNamesTheEventIDs(t *testing.T) {
+	t.Parallel()
+	proxy := eventstoretest.MustRunProxy(t, eventstoretest.MustRunJetStream(t))
+	store := openExternal(t, proxy.URL())
+	held := &freezeOnAppend{Executor: eventstore.NewExecutor(store, eventstore.Platforms, eventstore.ExecutorConfig{}), proxy: proxy}
+	e := newEnv(t, func(c *Config) {
+		c.Store = store
+		c.ConsistencyWait = -1
+		c.Commands = CommandsOf(eventstore.NewExecutors(store, eventstore.ExecutorConfig{}))
+		c.Commands.Platforms = held
+	})
+	e.registerAcme()
+	e.must(http.StatusCreated, "POST", "/v1/platforms/acme/licenses", bundleJSON)
+
+	held.armed.Store(true)
+	r := e.do("POST", "/v1/platforms/acme/hosts", adminToken, []byte(`{"host":"h-1","hypervisor":"kvm","sockets":2}`), "Idempotency-Key: add-h-1")
+	proxy.Thaw() // the held publish now reaches the server and is stored
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("write with its acknowledgement held: %d %s, want 503", r.status, r.body)
+	}
+	got := r.errorBody(t)
+	if got.Reason != domain.ReasonOutcomeUnknown || len(got.EventIDs) != 1 {
+		t.Fatalf("error %+v, want outcome-unknown with the one event id", got)
+	}
+	if r.header.Get("Retry-After") == "" {
+		t.Error("outcome-unknown without Retry-After")
+	}
+	retry := e.must(http.StatusCreated, "POST", "/v1/platforms/acme/hosts", `{"host":"h-1","hypervisor":"kvm","sockets":2}`, "Idempotency-Key: add-h-1").result(t)
+	if len(retry.Events) != 1 || retry.Events[0].ID != got.EventIDs[0] {
+		t.Errorf("retry answered events %+v, want the unconfirmed write's %s", retry.Events, got.EventIDs[0])
+	}
+}
+
+// freezeOnAppend is the platforms' Executor, which, when armed, freezes
+// the proxy once the command's locked attempt has decided: its publish
+// is held, so the write reaches the server after the caller gave up.
+type freezeOnAppend struct {
+	*eventstore.Executor[*domain.PlatformState]
+	proxy *eventstoretest.Proxy
+	armed atomic.Bool
+}
+
+func (f *freezeOnAppend) Execute(ctx context.Context, cmd eventstore.Command[*domain.PlatformState]) (eventstore.Result[*domain.PlatformState], error) {
+	if f.armed.Swap(false) {
+		decide, calls := cmd.Decide, 0
+		cmd.Decide = func(st *domain.PlatformState, now time.Time) ([]domain.Event, error) {
+			if calls++; calls == 2 { // the locked attempt, right before its append
+				f.proxy.Freeze()
+			}
+			return decide(st, now)
+		}
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		return f.Executor.Execute(ctx, cmd)
+	}
+	return f.Executor.Execute(ctx, cmd)
 }

@@ -511,3 +511,45 @@ func TestHealthReady(t *testing.T) {
 		})
 	}
 }
+
+// An outcome-unknown answer's event ids reach the caller, who needs them to
+// ask the log whether the write landed; a refused simulation names its
+// command.
+func TestErrorCarriesEventIDsAndCommand(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		body        string
+		wantIDs     []string
+		wantCommand int // -1: none
+	}{
+		{"outcome-unknown", `{"error":{"code":"unavailable","reason":"outcome-unknown","message":"m","event_ids":["e1","e2"]}}`, []string{"e1", "e2"}, -1},
+		{"refused simulation", `{"error":{"code":"conflict","reason":"base-required","message":"m","command":2}}`, nil, 2},
+		{"plain refusal", `{"error":{"code":"not_found","reason":"unknown-platform","message":"m"}}`, nil, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			front := httptest.NewServer(answer(http.StatusServiceUnavailable, "application/json", tc.body)("1"))
+			defer front.Close()
+			c, err := httpclient.New(front.URL, httpclient.WithHTTPClient(&http.Client{Transport: &http.Transport{}}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.GetSubscription(context.Background(), "S-1", time.Time{})
+			e, ok := errors.AsType[*httpclient.Error](err)
+			if !ok {
+				t.Fatalf("got %v, want an *Error", err)
+			}
+			if got, want := strings.Join(e.EventIDs, ","), strings.Join(tc.wantIDs, ","); got != want {
+				t.Errorf("EventIDs %q, want %q", got, want)
+			}
+			got := -1
+			if e.Command != nil {
+				got = *e.Command
+			}
+			if got != tc.wantCommand {
+				t.Errorf("Command %d, want %d", got, tc.wantCommand)
+			}
+		})
+	}
+}

@@ -36,6 +36,14 @@ type Error struct {
 	// (delay-seconds or an HTTP date), 0 without one. A ledger behind a
 	// rate-limiting proxy, or a 503, may send it.
 	RetryAfter time.Duration
+
+	// EventIDs, on outcome-unknown only, are the ids of the events the
+	// unconfirmed write carried (GET /v1/events/{id} tells whether they landed; the
+	// same call with the same idempotency key is the retry).
+	EventIDs []string
+	// Command, for a refused simulation, is the index of the hypothetical
+	// command the ledger refused; nil otherwise.
+	Command *int
 }
 
 // Error renders "licledger POST /v1/instances/activate: 409
@@ -92,9 +100,11 @@ func Status(err error) int {
 // errorBody is the API's one error shape.
 type errorBody struct {
 	Error struct {
-		Code    string `json:"code"`
-		Reason  string `json:"reason,omitempty"`
-		Message string `json:"message"`
+		Code     string   `json:"code"`
+		Reason   string   `json:"reason,omitempty"`
+		Message  string   `json:"message"`
+		EventIDs []string `json:"event_ids,omitempty"`
+		Command  *int     `json:"command,omitempty"`
 	} `json:"error"`
 }
 

@@ -15,12 +15,24 @@ import (
 
 // Readiness is the answer of GET /readyz.
 type Readiness struct {
-	// Status is "ready", "catching-up" (the projections lag the log) or
-	// "unavailable" (the log cannot be read; Error says why).
+	// Status is "ready", "writes-unavailable" (a command could not be
+	// written now; EventStore says why), "catching-up" (the projections
+	// lag the log) or "unavailable" (the log cannot be read; Error says why).
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
 	// Projections is the projections' progress; nil when unavailable.
 	Projections *ProjectionStatus `json:"projections,omitempty"`
+	// EventStore says whether a write could succeed now.
+	EventStore *EventStoreStatus `json:"event_store,omitempty"`
+}
+
+// EventStoreStatus is /readyz's event_store section.
+type EventStoreStatus struct {
+	Writable bool `json:"writable"`
+	// Reason and Message are the refusal a command would get now
+	// (ledger-unavailable, storage-full, ...); empty when writable.
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // ProjectionStatus is the projections' progress against the log.
@@ -103,11 +115,28 @@ type HostRequest struct {
 	Sockets    int    `json:"sockets"`
 }
 
+// EventRef names an event that decided an answer, by id and stream
+// sequence (GET /v1/events/{id} serves it).
+type EventRef struct {
+	ID  string `json:"id"`
+	Seq uint64 `json:"seq,omitempty"`
+}
+
+// LogPosition is where in the log a view stands: the instant it answers
+// for and the stream sequence of the last event it includes.
+type LogPosition struct {
+	Time time.Time `json:"time"`
+	Seq  uint64    `json:"seq"`
+}
+
 // Entitlement is what a platform is entitled to at an instant: the
 // design's query shape, the same document `licledger replay` prints.
 type Entitlement struct {
 	Platform string    `json:"platform"`
 	At       time.Time `json:"at"`
+	// AsOf is the log position the answer stands at: ask again with
+	// it (At and Seq options) for the same answer.
+	AsOf *LogPosition `json:"as_of,omitempty"`
 	// Status is "unlicensed", "community", "expired", "grace" or
 	// "licensed", from the Base license that wins precedence (R13).
 	Status   string                       `json:"status"`
@@ -131,6 +160,7 @@ type BaseEntitlement struct {
 	Sockets    int        `json:"sockets,omitempty"`
 	InForce    bool       `json:"in_force"`
 	Reason     string     `json:"reason,omitempty"` // why not in force
+	DecidedBy  []EventRef `json:"decided_by,omitempty"`
 }
 
 // ModuleEntitlement is one Plus module's answer. When Entitled, Source is
@@ -147,6 +177,7 @@ type ModuleEntitlement struct {
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	GraceUntil *time.Time `json:"grace_until,omitempty"`
 	Reason     string     `json:"reason,omitempty"`
+	DecidedBy  []EventRef `json:"decided_by,omitempty"`
 }
 
 // Capacity is the host capacity at the instant (R2, R7).
@@ -155,6 +186,8 @@ type Capacity struct {
 	Sockets       Quota `json:"sockets"`
 	VMwareSockets Quota `json:"vmware_sockets"`
 	ARM64Hosts    Quota `json:"arm64_hosts"`
+	// DecidedBy: the events that brought the licenses setting the quotas.
+	DecidedBy []EventRef `json:"decided_by,omitempty"`
 }
 
 // Quota is a limit and its use: Quota is the limit, nil exactly when
@@ -174,6 +207,9 @@ type USBKeyStatus struct {
 	Buffer           string     `json:"buffer,omitempty"` // "active", "expired" or "none"
 	BufferExpiresAt  *time.Time `json:"buffer_expires_at,omitempty"`
 	Inserted         []KeySlot  `json:"inserted"`
+	// DecidedBy: the pulls that made the active key unavailable and
+	// decided its buffer.
+	DecidedBy []EventRef `json:"decided_by,omitempty"`
 }
 
 // KeySlot is a key inserted on a management node.
@@ -187,6 +223,7 @@ type KeySlot struct {
 // more).
 type TimelinePage struct {
 	Platform  string          `json:"platform"`
+	AsOf      *LogPosition    `json:"as_of,omitempty"`
 	Entries   []TimelineEntry `json:"entries"`
 	NextAfter uint64          `json:"next_after,omitempty"`
 }
@@ -338,8 +375,11 @@ type InstanceView struct {
 // SubscriptionDoc is a subscription at an instant (GetSubscription).
 // Status is "active", "past_due", "canceled" or "expired" (R23).
 type SubscriptionDoc struct {
-	Subscription   string         `json:"subscription"`
-	At             time.Time      `json:"at"`
+	Subscription string    `json:"subscription"`
+	At           time.Time `json:"at"`
+	// AsOf is the log position the answer stands at: ask again with
+	// it (At and Seq options) for the same answer.
+	AsOf           *LogPosition   `json:"as_of,omitempty"`
 	Version        uint64         `json:"version"`
 	Status         string         `json:"status"`
 	Customer       string         `json:"customer,omitempty"`
@@ -359,8 +399,11 @@ type SubscriptionDoc struct {
 
 // PerpetualDoc is a perpetual license at an instant (GetPerpetual).
 type PerpetualDoc struct {
-	Perpetual      string         `json:"perpetual"`
-	At             time.Time      `json:"at"`
+	Perpetual string    `json:"perpetual"`
+	At        time.Time `json:"at"`
+	// AsOf is the log position the answer stands at: ask again with
+	// it (At and Seq options) for the same answer.
+	AsOf           *LogPosition   `json:"as_of,omitempty"`
 	Version        uint64         `json:"version"`
 	Status         string         `json:"status"`
 	Customer       string         `json:"customer,omitempty"`
@@ -377,8 +420,11 @@ type PerpetualDoc struct {
 
 // CouponDoc is a coupon at an instant (GetCoupon).
 type CouponDoc struct {
-	Coupon          string             `json:"coupon"`
-	At              time.Time          `json:"at"`
+	Coupon string    `json:"coupon"`
+	At     time.Time `json:"at"`
+	// AsOf is the log position the answer stands at: ask again with
+	// it (At and Seq options) for the same answer.
+	AsOf            *LogPosition       `json:"as_of,omitempty"`
 	Version         uint64             `json:"version"`
 	Status          string             `json:"status"`
 	Partner         string             `json:"partner"`

@@ -37,6 +37,7 @@ type MainConfig struct {
 	Tokens          *httpapi.Tokens
 	MaxBodyBytes    int64
 	MaxUploadBytes  int64
+	MaxConnections  int           // HTTP connections held at once (httpapi.Config.MaxConnections)
 	ShutdownTimeout time.Duration // for draining HTTP requests; default 10s
 	SnapshotEvery   time.Duration // how often to store a projections snapshot for new replicas (snapshots.go); 0: never
 	Logger          *slog.Logger
@@ -149,7 +150,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Queries = projections.NewQueries(m.DB)
 	m.Runner = projections.NewRunner(m.DB, m.Store, m.log)
 	m.API, err = httpapi.New(httpapi.Config{Store: m.Store, Commands: httpapi.CommandsOf(m.Commands), Queries: m.Queries, Runner: m.Runner, Verifier: m.Verifier,
-		Tokens: c.Tokens, Logger: m.log, LicenseServer: httpapi.LicenseServerConfig{SecretKey: m.LedgerKey.Derive("idempotent-secrets")}, Signing: signingConfig(m.LedgerKeys), Now: c.Now, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, Ready: m.Ready,
+		Tokens: c.Tokens, Logger: m.log, LicenseServer: httpapi.LicenseServerConfig{SecretKey: m.LedgerKey.Derive("idempotent-secrets")}, Signing: signingConfig(m.LedgerKeys), Now: c.Now, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, MaxConnections: c.MaxConnections, Ready: m.Ready,
 		Console: console.Handler()})
 	if err != nil {
 		return err
@@ -185,7 +186,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		if err := m.srv.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := m.srv.Serve(m.API.Listener(m.ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.log.Error("HTTP server stopped", "err", err)
 		}
 	}()

@@ -170,12 +170,12 @@ func TestReplayRefusesWhatTheLedgerWouldNotWrite(t *testing.T) {
 // (a platform, a subscription with a plan change and an activation, a
 // perpetual license, a coupon with a redemption) on a clock stepped a day
 // per command, and returns the ledger (still serving) and its admin token.
-func replayHistory(t *testing.T, t0 time.Time) (*testLedger, string) {
+func replayHistory(t *testing.T, t0 time.Time, opts ...mainOption) (*testLedger, string) {
 	t.Helper()
 	ctx := t.Context()
 	const admin = "admin-token-0123456789"
 	clock := eventstoretest.NewClock(t0)
-	l := mustRunMain(t, withClock(clock), withToken("admin", admin))
+	l := mustRunMain(t, append([]mainOption{withClock(clock), withToken("admin", admin)}, opts...)...)
 	var subKey string
 	steps := []struct {
 		name string
@@ -376,5 +376,60 @@ func TestReplayAggregateRefuses(t *testing.T) {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d mentioning %q", code, out, errs, tt.wantCode, tt.wantErr)
 			}
 		})
+	}
+}
+
+// What-if offline: `replay --with FILE` decides and folds hypothetical
+// commands on an export's history with the ledger's rules and prints the
+// view the API's simulate answers for the same commands; a refused one
+// names its index and reason.
+func TestReplayWithMatchesSimulate(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// The CLI reads license JSON (as the ledger does with this flag).
+	l, admin := replayHistory(t, t0, withArgs("--insecure-json-licenses"))
+	var export bytes.Buffer
+	if _, err := l.Store.Export(t.Context(), &export, eventstore.ExportFilter{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "export.jsonl")
+	writeFile(t, file, export.String())
+	at := t0.Add(7 * 24 * time.Hour).Format(time.RFC3339)
+	cmds := `[{"upload_license":{"id":"L-1","kind":"base","edition":"standard","sockets":8,"issued_at":"2026-01-01T00:00:00Z","expires_at":"2027-01-01T00:00:00Z"}},
+		{"add_host":{"host":"h-1","hypervisor":"kvm","sockets":2}}]`
+	with := filepath.Join(dir, "with.json")
+	writeFile(t, with, cmds)
+
+	code, got, errs := replayRun(t, "", "--events", file, "--aggregate", "platform/acme", "--at", at, "--with", with)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, l.URL+"/v1/platforms/acme/entitlement/simulate",
+		strings.NewReader(`{"at":"`+at+`","commands":`+cmds+`}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var api struct{ View domain.Entitlement }
+	if err := json.NewDecoder(resp.Body).Decode(&api); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("simulate: %d %v", resp.StatusCode, err)
+	}
+	want, err := domain.MarshalEntitlement(api.View)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) || !strings.Contains(got, `"status": "licensed"`) {
+		t.Errorf("replay --with printed\n%s\nthe API simulated\n%s", got, want)
+	}
+
+	writeFile(t, with, `[{"add_host":{"host":"h-1","hypervisor":"kvm","sockets":2}}]`) // no Base: admits no host (R2)
+	code, _, errs = replayRun(t, "", "--events", file, "--aggregate", "platform/acme", "--with", with)
+	if code == 0 || !strings.Contains(errs, domain.ReasonNoBase) || !strings.Contains(errs, "hypothetical command 0") {
+		t.Errorf("refused hypothetical command: exit %d: %s", code, errs)
 	}
 }

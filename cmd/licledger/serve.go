@@ -62,7 +62,7 @@ type serveOptions struct {
 	data, http, nats, natsListen, stream, projections, tokensFile, logLevel string
 	ledgerKey, natsUsers                                                    string
 	natsAuth                                                                natsAuthFlags
-	replicas, maxBody, maxUpload                                            int64
+	replicas, maxBody, maxUpload, maxConns                                  int64
 	syncAlways                                                              bool
 	trustedKeys, snapshotEvery                                              string
 	insecureJSON                                                            bool
@@ -89,6 +89,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions, *envFlags) {
 	e.str(&o.ledgerKey, "ledger-key", "LICLEDGER_LEDGER_KEY", "", "the ledger's own key, created there on first start (default DATA/ledger.key); every replica needs the same file")
 	e.str(&o.tokensFile, "tokens", "LICLEDGER_TOKENS_FILE", "", "bearer tokens file: JSON {\"tokens\":[{\"role\":...,\"token\":...}]} or lines \"role token\"; LICLEDGER_TOKENS may hold the same inline (\"admin:TOKEN,client:TOKEN\")")
 	e.integer(&o.maxBody, "max-body", "LICLEDGER_MAX_BODY", httpapi.DefaultMaxBodyBytes, "largest request body in bytes (larger: 413)")
+	e.integer(&o.maxConns, "max-connections", "LICLEDGER_MAX_CONNECTIONS", httpapi.DefaultMaxConnections, "most HTTP connections held at once; more are answered 503 server-busy with Retry-After")
 	e.integer(&o.maxUpload, "max-upload", "LICLEDGER_MAX_UPLOAD", httpapi.DefaultMaxUploadBytes, "largest license upload body in bytes (larger: 413, not recorded); bundles over the reader's own limit are read and recorded as rejected")
 	e.str(&o.logLevel, "log-level", "LICLEDGER_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	e.str(&o.trustedKeys, "trusted-keys", "LICLEDGER_TRUSTED_KEYS", "", "vendor public key file, or directory of *.pub keys, that signed license uploads are verified against; without it (or --insecure-json-licenses) license uploads are refused")
@@ -190,7 +191,7 @@ func mainFromFlagsWith(args []string, stderr io.Writer, hw hardware) (*Main, err
 	m := NewMain()
 	m.Config = MainConfig{DataDir: o.data, HTTPAddr: o.http, NATSURL: o.nats, NATSListen: o.natsListen, NATSUsers: natsUsers, NATSCredentials: creds, Stream: o.stream,
 		Replicas: int(o.replicas), SyncAlways: o.syncAlways, ProjectionsPath: o.projections, LedgerKeyPath: o.ledgerKey, Tokens: tokens, MaxBodyBytes: o.maxBody, MaxUploadBytes: o.maxUpload,
-		SnapshotEvery: snapshotEvery, Logger: log}
+		SnapshotEvery: snapshotEvery, MaxConnections: int(o.maxConns), Logger: log}
 	verifier, err := wireLicenseUploads(m, o.trustedKeys, o.insecureJSON, log)
 	if err != nil {
 		return nil, err

@@ -304,3 +304,37 @@ func (c *Cluster) Restart(i int) {
 		return c.metaLeader() != nil && c.Server(i).JetStreamIsCurrent()
 	})
 }
+
+// KillAll kills every node: NATS stopped entirely.
+func (c *Cluster) KillAll() {
+	c.t.Helper()
+	for i := range c.Size() {
+		c.Kill(i)
+	}
+}
+
+// RestartAll starts every killed node again (Restart one by one would wait
+// for a meta leader that a minority cannot elect) and waits until the
+// cluster has a meta leader again that every node follows.
+func (c *Cluster) RestartAll() {
+	c.t.Helper()
+	for i := range c.Size() {
+		if c.Server(i) != nil {
+			continue
+		}
+		if err := c.startNode(i); err != nil {
+			c.t.Fatalf("cluster %s: restart node %d: %v", c.name, i, err)
+		}
+	}
+	c.waitFor("meta leader after restarting every node", func() bool {
+		if c.metaLeader() == nil {
+			return false
+		}
+		for _, s := range c.running() {
+			if !s.JetStreamIsCurrent() {
+				return false
+			}
+		}
+		return true
+	})
+}
