@@ -125,6 +125,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	admin.click("#asof-now")
 	admin.waitText(`tr[data-module="cdp"] .entitled`, "Entitled")
 
+	// Why cdp is entitled: the explanation, with the events that decided it.
+	admin.click(`tr[data-module="cdp"] a.explain`)
+	admin.waitText("#explanation", "Entitled")
+	if n := admin.count("#explanation a.evlink"); n == 0 {
+		t.Errorf("the explanation of cdp links no event: %s", admin.text("#explanation"))
+	}
+	admin.click("#explain-close")
+	admin.noErrors("explanation")
+
 	// Every other page loads without errors; an instance holds a seat.
 	inst, err := l.API.Activate(ctx, httpclient.ActivateRequest{LicenseKey: sub.LicenseKey, ProductVersion: "5.2.0"})
 	if err != nil {

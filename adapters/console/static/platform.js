@@ -303,8 +303,19 @@ function explainLink(id, module) {
     const at = parseHash().query.get("at");
     const r = await api("GET", "/v1/platforms/" + enc(id) + "/entitlement/explain?module=" + enc(module) + (at ? "&at=" + enc(at) : ""));
     if (missingRoute(r)) { S.features.explain = false; document.querySelectorAll("a.explain").forEach((a) => a.remove()); return; }
-    await modal(t("explain") + " · " + module, r.ok ? h("pre", {}, JSON.stringify(r.data, null, 2)) : h("p", { class: "error" }, errorLine(r)), [{ label: t("close"), value: true }]);
+    await modal(t("explain") + " · " + moduleName(module), r.ok ? explanation(r.data) : h("p", { class: "error" }, errorLine(r)), [{ label: t("close"), value: true, id: "explain-close" }]);
   } }, t("why"));
+}
+
+// explanation renders GET …/entitlement/explain: the sentence, the rules
+// it applies and the events that decided it, each opening in a dialog.
+function explanation(x) {
+  return h("div", { id: "explanation" },
+    h("p", {}, x.entitled ? badge("✓ " + t("entitled"), "ok") : badge("✗", ""), " ", x.reason ? reasonText(x.reason) : ""),
+    h("p", { class: "because" }, x.because || ""),
+    (x.rules || []).length ? h("p", { class: "small muted" }, t("rules") + ": " + x.rules.join(", ")) : null,
+    (x.decided_by || []).length ? h("p", {}, t("decidedBy") + ": ", x.decided_by.map((ev) => [eventLink(ev.id, ev.seq ? "#" + ev.seq : ev.id), " "])) : null,
+    x.as_of && x.as_of.seq ? h("p", { class: "small muted" }, t("seqNote", x.as_of.seq)) : null);
 }
 
 function capacityCard(e) {
