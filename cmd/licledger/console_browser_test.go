@@ -98,6 +98,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := admin.text("#countdown"); got != "" {
 		t.Errorf("countdown %q while the key is in", got)
 	}
+
+	// What if the key were pulled: the key would go missing and cdp ride
+	// on a buffer; nothing is recorded, the key stays ready.
+	admin.click("#whatif-run")
+	admin.waitText("#whatif-out", "usb_key")
+	admin.waitText("#whatif-out", "Missing")
+	admin.waitText("#whatif-out", "modules.cdp")
+	admin.open("#/platforms/acme", `tr[data-module="cdp"]`)
+	admin.waitText("#usb-state", "Ready")
 	admin.noErrors("platform page")
 
 	// Pulled through the API: missing, and the 30-day buffer counts down. R19

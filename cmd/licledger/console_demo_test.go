@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/licledger/licledger/eventstore/eventstoretest"
 )
 
@@ -59,6 +60,13 @@ func TestConsoleDemoWalkthrough(t *testing.T) {
 		clock.Advance(time.Minute)
 		b.upload(file)
 	}
+	// First, what the bundle would do, recording nothing.
+	b.setValue("#whatif-kind", "upload")
+	b.do("try the bundle", chromedp.SetUploadFiles(chromedp.CSS("#whatif-file"), []string{d.bundle()}))
+	b.click("#whatif-run")
+	b.waitText("#whatif-out", "modules.vmware")
+	b.waitText("#whatif-out", "✓ Entitled")
+	b.waitText("#auth-state", "unlicensed")
 	upload(d.bundle())
 	b.waitText(`tr[data-module="vmware"] .entitled`, "Entitled")
 	b.waitText(`tr[data-module="gpu"] .entitled`, "Entitled")

@@ -121,7 +121,7 @@ ROUTES.push({ re: /^\/platforms\/([^/]+)$/, page: async (view, [id], query, stal
     lics.ok ? licensesCard(id, lics.data.licenses || [], reload) : null,
     hist ? historyCard(hist, at ? Date.parse(now) : 0) : null,
     h("div", { id: "whatif-slot" }));
-  whatIf(id, view.querySelector("#whatif-slot"));
+  whatIf(id, view.querySelector("#whatif-slot"), keys);
   probeExplain(id, Object.keys(e.modules || {})[0]);
 } });
 
@@ -350,26 +350,61 @@ function historyCard(entries, cut) {
     table([t("time"), t("type"), t("actor"), t("summary")], rows, null, "stack"));
 }
 
-// whatIf shows the what-if panel once POST …/entitlement/simulate (the
-// auditor issue) exists: a probe with an empty body is refused 400 by
-// the real route and answered 404 no-route without it; nothing is
-// recorded either way.
-async function whatIf(id, slot) {
-  if (!canWrite() || S.features.simulate === false) return;
+// whatIf is the what-if panel (POST …/entitlement/simulate): try a key
+// pulled or inserted, or a file uploaded, at the page's instant, and see
+// what would change; nothing is recorded. Admins and auditors may; it
+// hides itself on a ledger without the route (404 no-route to a probe
+// with no commands, which the real route refuses 400).
+async function whatIf(id, slot, keys) {
+  if (!S.me || !["admin", "auditor"].includes(S.me.role) || S.features.simulate === false) return;
   const url = "/v1/platforms/" + enc(id) + "/entitlement/simulate";
   if (S.features.simulate === undefined) {
     const probe = await api("POST", url, {});
     S.features.simulate = !missingRoute(probe) && probe.status !== 405;
     if (!S.features.simulate) return;
   }
-  const body = h("textarea", { id: "whatif-body" }, JSON.stringify({ remove_usb_key: { node: "mn-1", key_id: "K-1" } }, null, 2));
-  const out = h("pre", { id: "whatif-out", hidden: true });
-  fill(slot, card(t("whatIf"), h("p", { class: "small muted" }, t("whatIfHelp")), body,
-    h("button", { type: "button", onclick: async () => {
-      let payload;
-      try { payload = JSON.parse(body.value); } catch (e) { out.hidden = false; out.textContent = String(e); return; }
-      const r = await api("POST", url, payload);
-      out.hidden = false;
-      out.textContent = r.ok ? JSON.stringify(r.data, null, 2) : errorLine(r);
-    } }, t("simulate")), out));
+  const nodes = keys.ok ? (keys.data.nodes || []).map((n) => n.node) : [];
+  const inserted = keys.ok ? (keys.data.status.inserted || []) : [];
+  const kind = h("select", { id: "whatif-kind" }, ["remove_usb_key", "insert_usb_key", "upload"].map((k) => h("option", { value: k }, t("wi_" + k))));
+  const node = h("select", { id: "whatif-node" }, nodes.map((n) => h("option", { value: n, selected: inserted[0] && inserted[0].node === n }, n)));
+  const key = h("input", { id: "whatif-key", placeholder: t("keyId"), size: 12, value: inserted[0] ? inserted[0].key_id : "" });
+  const file = h("input", { type: "file", id: "whatif-file", accept: ".license,.json,.tar.gz,.tgz" });
+  const out = h("div", { id: "whatif-out" });
+  const run = async () => {
+    let cmd;
+    if (kind.value === "upload") {
+      const f = file.files[0];
+      if (!f) return;
+      cmd = /\.(tar\.gz|tgz)$/i.test(f.name) ? { upload_bundle: await base64(f) } : { upload_license: JSON.parse(await f.text()) };
+    } else {
+      cmd = { [kind.value]: { node: node.value, key_id: key.value.trim() } };
+    }
+    const at = parseHash().query.get("at");
+    const r = await api("POST", url, at ? { at, commands: [cmd] } : { commands: [cmd] });
+    if (!r.ok) { fill(out, h("p", { class: "error" }, errorLine(r))); return; }
+    const rows = (r.data.changes || []).map((c) => h("tr", {}, h("td", {}, c.item), h("td", { class: "wrap" }, describeItem(c.before)), h("td", { class: "wrap" }, describeItem(c.after))));
+    fill(out, h("p", { class: "small muted" }, t("whatIfAt", fmtTime(r.data.at))), table([t("item"), t("before"), t("after")], rows, t("noChange"), "stack"));
+  };
+  fill(slot, card(t("whatIf"), h("p", { class: "small muted" }, t("whatIfHelp")),
+    h("div", { class: "toolbar" }, kind, node, key, file, h("button", { type: "button", id: "whatif-run", onclick: run }, t("simulate"))), out));
+}
+function base64(file) {
+  return new Promise((resolve, reject) => {
+    const rd = new FileReader();
+    rd.onload = () => resolve(String(rd.result).replace(/^data:[^,]*,/, ""));
+    rd.onerror = () => reject(rd.error);
+    rd.readAsDataURL(file);
+  });
+}
+// describeItem says an entitlement item in words: a module entitled or
+// not (and why), a USB key state, else its JSON.
+function describeItem(v) {
+  if (v === null || v === undefined) return "—";
+  if (typeof v === "object" && "entitled" in v) {
+    return (v.entitled ? "✓ " + t("entitled") : "✗ " + reasonText(v.reason)) + (v.source ? " · " + sourceName(v.source) : "") + (v.grace_until ? " · " + t("grace") + " " + fmtTime(v.grace_until) : "");
+  }
+  if (typeof v === "object" && "state" in v && "buffer" in v) {
+    return t("ks_" + v.state) + (v.buffer_expires_at ? " · " + t("buffer") + " " + fmtTime(v.buffer_expires_at) : "");
+  }
+  return JSON.stringify(v);
 }
