@@ -265,6 +265,7 @@ func (tb *tab) count(sel string) int {
 // setValue sets an input's value as a user's typing would leave it.
 func (tb *tab) setValue(sel, value string) {
 	tb.t.Helper()
+	tb.do("find "+sel, chromedp.WaitReady(chromedp.CSS(sel)))
 	js := fmt.Sprintf(`(() => { const el = document.querySelector(%q); el.value = %q; el.dispatchEvent(new Event("change", {bubbles: true})); return el.value; })()`, sel, value)
 	got, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](js))
 	if err != nil || got != value {

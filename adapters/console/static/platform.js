@@ -159,7 +159,7 @@ function asOfBar(id, at, e) {
     h("button", { type: "submit", id: "asof-apply" }, t("apply")),
     h("button", { type: "button", id: "asof-now", onclick: () => show("") }, t("now")),
     bufEnd ? h("button", { type: "button", id: "asof-buffer-end", onclick: () => show(new Date(Date.parse(bufEnd) + 1000).toISOString()) }, t("bufferEnds")) : null,
-    h("span", { class: "small", id: "asof-note" }, note, e.as_of && e.as_of.seq ? " · " + t("seqNote", e.as_of.seq) : ""));
+    h("span", { class: "small", id: "asof-note" }, note, e.as_of && e.as_of.seq ? " " + t("seqNote", e.as_of.seq) : ""));
 }
 
 function overviewCard(id, e, plat, now) {
