@@ -47,6 +47,8 @@ const (
 	ReasonStorageFull          = "storage-full"           // JetStream has no room (disk or limits) to store the write; nothing was written
 	ReasonOutcomeUnknown       = "outcome-unknown"        // the write was sent but not acknowledged: it may or may not be stored
 	ReasonServerBusy           = "server-busy"            // the HTTP server holds its maximum of concurrent connections; the request was not read
+	ReasonNoCheckpoint         = "no-checkpoint"          // no signed checkpoint was written yet
+	ReasonLogDoesNotVerify     = "log-does-not-verify"    // the log has a missing, malformed or re-chained message: no checkpoint is signed over it
 
 	// Platforms (DecidePlatform, R1–R22).
 	ReasonUnknownPlatform   = "unknown-platform"      // no platform.registered for this id
@@ -187,6 +189,8 @@ var refusals = []Refusal{
 	{ReasonStorageFull, EUNAVAILABLE, 503, "JetStream has no room (disk full or storage limits) to store the write; nothing was written: retry after Retry-After"},
 	{ReasonOutcomeUnknown, EUNAVAILABLE, 503, "the write was sent but not acknowledged, so it may or may not be stored: retry the same request with the same Idempotency-Key"},
 	{ReasonServerBusy, EUNAVAILABLE, 503, "the server already holds its maximum of concurrent connections (slow or idle clients); the request was not read: retry after Retry-After"},
+	{ReasonNoCheckpoint, ENOTFOUND, 404, "no signed checkpoint was written yet"},
+	{ReasonLogDoesNotVerify, ECONFLICT, 409, "the log has a missing, malformed or re-chained message, so the ledger signs no checkpoint over it; run licledger audit verify"},
 
 	{ReasonUnknownPlatform, ENOTFOUND, 404, "no platform is registered with this id"},
 	{ReasonAlreadyRegistered, ECONFLICT, 409, "a platform with this id is registered already"},

@@ -366,6 +366,7 @@ func (s *Store) publish(ctx context.Context, subject string, expectSeq uint64, r
 			jetstream.MsgIDHeader:               {recs[0].Event.ID},
 			jetstream.ExpectedLastSubjSeqHeader: {expect},
 		}}
+		s.markMsg(msg)
 		ack, err := s.js.PublishMsg(ctx, msg)
 		if err != nil {
 			return 0, false, err
@@ -375,6 +376,7 @@ func (s *Store) publish(ctx context.Context, subject string, expectSeq uint64, r
 	msgs := make([]*nats.Msg, len(recs))
 	for i, r := range recs {
 		msgs[i] = &nats.Msg{Subject: subject, Data: r.Raw, Header: nats.Header{jetstream.MsgIDHeader: {r.Event.ID}}}
+		s.markMsg(msgs[i])
 	}
 	// Only the first message of an atomic batch may carry the expectation;
 	// the server checks it when the batch commits.

@@ -361,7 +361,7 @@ func ReaderPermissions(stream string) *server.Permissions {
 // snapshot or restore: those are for the server's operator. It also
 // keeps the projection snapshots (snapshots.go) in their own bucket,
 // where purging a replaced snapshot's chunks is allowed: that bucket
-// holds derived data only.
+// holds derived data only; and the signed checkpoints in theirs.
 func WriterPermissions(stream string) *server.Permissions {
 	allow := append([]string{
 		SubjectPrefix + ".>",
@@ -369,7 +369,7 @@ func WriterPermissions(stream string) *server.Permissions {
 		"$JS.API.STREAM.UPDATE." + stream,
 	}, readerPublish(stream)...)
 	return &server.Permissions{
-		Publish:   &server.SubjectPermission{Allow: append(allow, snapshotPublish(stream)...)},
+		Publish:   &server.SubjectPermission{Allow: append(append(allow, snapshotPublish(stream)...), checkpointPublish(stream)...)},
 		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
 	}
 }
@@ -393,6 +393,23 @@ func snapshotPublish(stream string) []string {
 		"$JS.API.CONSUMER.DELETE." + obj + ".*",
 		"$JS.FC." + obj + ".>",
 		"$JS.FC.*.*." + obj + ".>",
+	}
+}
+
+// checkpointPublish is what keeping signed checkpoints (checkpoint.go)
+// needs on their stream: create and look it up, publish a checkpoint,
+// get them back by sequence. No purge or delete: that stream is created
+// with both denied, like the log.
+func checkpointPublish(stream string) []string {
+	cs := CheckpointStream(stream)
+	return []string{
+		CheckpointSubjectPrefix + "." + stream,
+		"$JS.API.STREAM.CREATE." + cs,
+		"$JS.API.STREAM.UPDATE." + cs,
+		"$JS.API.STREAM.INFO." + cs,
+		"$JS.API.STREAM.MSG.GET." + cs,
+		"$JS.API.DIRECT.GET." + cs,
+		"$JS.API.DIRECT.GET." + cs + ".>",
 	}
 }
 

@@ -52,6 +52,17 @@ func TestSampleServerConfig(t *testing.T) {
 		_ = c.js.DeleteStream(ctx, eventstore.DefaultStream)
 		c.wantViolation(t, "$JS.API.STREAM.DELETE."+eventstore.DefaultStream)
 	})
+	// Checkpoints too: signed, kept and listed with the ledger's user.
+	t.Run("the ledger keeps signed checkpoints", func(t *testing.T) {
+		k := mustLedgerKey(t)
+		marked := eventstoretest.MustOpenStore(t, eventstoretest.WithURL(url), withMark(k), eventstoretest.WithConfig(func(c *eventstore.Config) {
+			c.Credentials = eventstore.Credentials{User: eventstore.LedgerUser, Password: ledgerPassword}
+		}))
+		cp := mustWriteCheckpoint(t, marked, k)
+		if got, err := marked.LatestCheckpoint(testCtx(t)); err != nil || got.Signature != cp.Signature {
+			t.Errorf("latest checkpoint with the ledger's user: %+v, %v", got, err)
+		}
+	})
 	// Snapshots go through the ledger's own permissions: stored, replaced
 	// (which purges the old chunks) and fetched back whole.
 	t.Run("the ledger keeps projection snapshots", func(t *testing.T) {

@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -37,7 +38,8 @@ const (
 // expected last sequence), to split each cost between what JetStream
 // charges for those guarantees and what the store itself adds.
 func BenchmarkStoreVsRaw(b *testing.B) {
-	s := eventstoretest.MustOpenStore(b)
+	// Marked, as serve runs it: each event carries its authorship mark.
+	s := eventstoretest.MustOpenStore(b, withMark(mustLedgerKey(b)))
 	ctx := context.Background()
 	js := s.JetStream()
 	rawCfg := s.StreamConfig()
@@ -163,6 +165,9 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 		if _, err := js.PublishAsync(fmt.Sprintf("rawbench.platform.read-%d", i/eventstore.MaxBatch), p); err != nil {
 			b.Fatal(err)
 		}
+		if i%1000 == 999 {
+			<-js.PublishAsyncComplete() // bounded in flight (see copyWithHeaders)
+		}
 	}
 	select {
 	case <-js.PublishAsyncComplete():
@@ -206,11 +211,25 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 			b.Fatalf("raw read %d", n)
 		}
 	}, storeRead)
+	// Export: the same 100k events written as export lines (to a
+	// discarding writer: the disk is not what is measured), against the
+	// same raw ordered-consumer read.
+	pair("export-100k", benchReadEvents, 3, func(b *testing.B) {
+		if n := rawRead(b, js, "RAWBENCH", benchReadEvents); n != benchReadEvents {
+			b.Fatalf("raw read %d", n)
+		}
+	}, func(b *testing.B) {
+		st, err := s.Export(ctx, io.Discard, eventstore.ExportFilter{ToSeq: benchReadEvents}, nil)
+		if err != nil || st.Events != benchReadEvents {
+			b.Fatalf("export: %+v, %v", st, err)
+		}
+	})
 
 	rows := []struct{ name, raw, target string }{
 		{"append-1", "js.Publish (sync, one at a time)", "store/raw >= 0.70"},
 		{"append-1-headers", "js.Publish, msg id + expected seq", "(informational)"},
 		{"read-100k", "ordered consumer", "store/raw >= 0.70"},
+		{"export-100k", "ordered consumer", "store/raw >= 0.70"},
 		{"append-batch100", "jetstreamext.PublishMsgBatch", ""},
 		{"read-100k-headers", "ordered consumer, store's headers", "(informational)"},
 	}
@@ -260,9 +279,14 @@ func copyWithHeaders(b *testing.B, js jetstream.JetStream, from string, n int) {
 		msgs = append(msgs, &nats.Msg{Subject: "rawhdr.platform.read-" + rest, Data: m.Data(), Header: h})
 	}
 	it.Stop()
-	for _, m := range msgs {
+	for i, m := range msgs {
 		if _, err := js.PublishMsgAsync(m); err != nil {
 			b.Fatal(err)
+		}
+		if i%1000 == 999 {
+			// Bounded in flight: on a loaded machine 100k outstanding
+			// publishes stall the client ("too many outstanding").
+			<-js.PublishAsyncComplete()
 		}
 	}
 	select {

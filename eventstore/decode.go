@@ -35,6 +35,18 @@ func (e *DecodeError) Error() string {
 
 func (e *DecodeError) Unwrap() error { return e.Err }
 
+// DecodeStored decodes an event's stored bytes (as a projection keeps
+// them) with the read path's decoder: the same result as
+// domain.DecodeEvent, several times faster on the ledger's own encoding,
+// which matters when a query folds thousands of events (an as-of
+// answer). Errors are domain.DecodeEvent's.
+func DecodeStored(raw []byte) (domain.Event, error) {
+	if ev, ok := decodeFast(raw); ok {
+		return ev, nil
+	}
+	return domain.DecodeEvent(raw)
+}
+
 // decodeRecord decodes one stored message. The error, if any, is a
 // *DecodeError.
 func decodeRecord(seq uint64, subject string, raw []byte) (Record, error) {

@@ -44,7 +44,7 @@ const MaxExportLine = 64<<20 + 64
 // events the ledger wrote).
 func AppendExportLine(dst []byte, rec Record) ([]byte, error) {
 	raw := rec.Raw
-	if len(raw) < 2 || raw[0] != '{' || raw[1] != '"' || bytes.IndexAny(raw, "\r\n") >= 0 {
+	if len(raw) < 2 || raw[0] != '{' || raw[1] != '"' || hasLineBreak(raw) {
 		return dst, domain.Errorf(domain.EINVALID, "stream sequence %d: the stored event is not one line of JSON object and cannot be exported", rec.Seq)
 	}
 	dst = append(dst, exportLinePrefix...)
@@ -52,6 +52,13 @@ func AppendExportLine(dst []byte, rec Record) ([]byte, error) {
 	dst = append(dst, ',')
 	dst = append(dst, raw[1:]...)
 	return append(dst, '\n'), nil
+}
+
+// hasLineBreak reports whether b holds "\n" or "\r": two IndexByte
+// scans (vectorised) rather than one IndexAny, which goes byte by byte and
+// was a tenth of an export's CPU.
+func hasLineBreak(b []byte) bool {
+	return bytes.IndexByte(b, '\n') >= 0 || bytes.IndexByte(b, '\r') >= 0
 }
 
 // DecodeExportLine decodes one export line (with or without its trailing
@@ -79,7 +86,7 @@ func DecodeExportLine(line []byte) (Record, error) {
 	// comma in place rather than copy the event.
 	raw := rest[comma:]
 	raw[0] = '{'
-	if bytes.IndexAny(raw, "\r\n") >= 0 {
+	if hasLineBreak(raw) {
 		return Record{}, domain.Errorf(domain.EINVALID, "an export line holds one event on one line")
 	}
 	ev, fast := decodeFast(raw)

@@ -33,7 +33,13 @@ type readOptions struct {
 	untilSeq  uint64
 	kinds     []string
 	subjects  []string // single aggregates, as JetStream subjects
+	// onMsg, if set, sees each message before its record is yielded:
+	// how Verify reads the authorship mark header (withMsg).
+	onMsg func(m jetstream.Msg)
 }
+
+// withMsg passes each message to f before its record is yielded.
+func withMsg(f func(m jetstream.Msg)) ReadOption { return func(o *readOptions) { o.onMsg = f } }
 
 // UntilTime leaves out events whose Time is after t ("as of t"). Ledger
 // time is non-decreasing within an aggregate but not across aggregates
@@ -97,6 +103,9 @@ func (s *Store) Read(ctx context.Context, fromSeq uint64, opts ...ReadOption) it
 		s.consume(ctx, fromSeq, filter, func(m jetstream.Msg, seq, pending uint64) (bool, error) {
 			if seq > end {
 				return false, nil
+			}
+			if o.onMsg != nil {
+				o.onMsg(m)
 			}
 			rec, err := decodeRecord(seq, m.Subject(), m.Data())
 			skip := err == nil && !o.untilTime.IsZero() && rec.Event.Time.After(o.untilTime)

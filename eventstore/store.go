@@ -126,6 +126,11 @@ type Config struct {
 	// Execute) fails with EFORBIDDEN. An embedded ReadOnly store on a data
 	// directory with no ledger in it fails with ENOTFOUND.
 	ReadOnly bool
+	// Mark, if set, is the secret every appended event is marked with
+	// (mark.go), and with which Verify and checkpoints tell the ledger's
+	// events from foreign ones. nil: events are stored unmarked and
+	// authorship is not checked.
+	Mark *MarkKey
 }
 
 func (c *Config) setDefaults() {

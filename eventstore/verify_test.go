@@ -169,7 +169,7 @@ func TestVerifyReportAndProgress(t *testing.T) {
 	var calls [][2]uint64
 	rep, err := s.Verify(testCtx(t), func(done, total uint64) { calls = append(calls, [2]uint64{done, total}) })
 	mustDo(t, err)
-	want := eventstore.VerifyReport{Stream: "LEDGER", FirstSeq: 1, LastSeq: 6, Messages: 6, Events: 6, Aggregates: 3}
+	want := eventstore.VerifyReport{Stream: "LEDGER", FirstSeq: 1, LastSeq: 6, Messages: 6, Events: 6, Aggregates: 3, Authorship: eventstore.AuthorshipNotChecked}
 	if !reflect.DeepEqual(rep, want) {
 		t.Fatalf("report = %+v, want %+v", rep, want)
 	}

@@ -182,7 +182,10 @@ func (q *Queries) stateAt(ctx context.Context, id string, at time.Time, seq uint
 		return nil, 0, err
 	}
 	if at.Before(last) || (seq != 0 && lastSeq > seq) {
-		events, seqs, err := q.db.platformEvents(ctx, id, 0, version)
+		// Only the prefix up to at is decoded (ledger time never goes
+		// backwards within an aggregate): an as-of answer costs the
+		// history before at, not the whole history.
+		events, seqs, err := platformEventsIn(ctx, q.db.r, id, 0, version, at)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -253,13 +256,17 @@ func foldErr(id string, err error) error {
 // platformEvents returns the platform's events with from < version <= to,
 // decoded, in order.
 func (db *DB) platformEvents(ctx context.Context, id string, from, to uint64) ([]domain.Event, []uint64, error) {
-	return platformEventsIn(ctx, db.r, id, from, to)
+	return platformEventsIn(ctx, db.r, id, from, to, time.Time{})
 }
 
 // platformEventsIn is platformEvents read through q (a read transaction,
 // to see the events of one snapshot with other tables), with each
 // event's stream sequence.
-func platformEventsIn(ctx context.Context, q querier, id string, from, to uint64) ([]domain.Event, []uint64, error) {
+//
+// A non-zero until stops after the first event later than until: the
+// fold of "as of until" stops on that one anyway, and still learns from it
+// that the platform exists.
+func platformEventsIn(ctx context.Context, q querier, id string, from, to uint64, until time.Time) ([]domain.Event, []uint64, error) {
 	rows, err := q.QueryContext(ctx, `SELECT seq, raw FROM events WHERE subject = ? AND version > ? AND version <= ? ORDER BY version`,
 		domain.KindPlatform+"/"+id, from, to)
 	if err != nil {
@@ -274,11 +281,14 @@ func platformEventsIn(ctx context.Context, q querier, id string, from, to uint64
 		if err := rows.Scan(&seq, &raw); err != nil {
 			return nil, nil, sqlErr("read platform events", err)
 		}
-		e, err := domain.DecodeEvent(raw)
+		e, err := eventstore.DecodeStored(raw) // the read path's decoder: several times faster, as an as-of answer folds thousands
 		if err != nil {
 			return nil, nil, foldErr(id, err)
 		}
 		out, seqs = append(out, e), append(seqs, seq)
+		if !until.IsZero() && e.Time.After(until) {
+			break
+		}
 	}
 	return out, seqs, sqlErr("read platform events", rows.Err())
 }

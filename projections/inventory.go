@@ -77,7 +77,7 @@ func (db *DB) LicensesSeq(ctx context.Context, id string) ([]InventoryLicense, u
 	if err != nil {
 		return nil, 0, err
 	}
-	events, _, err := platformEventsIn(ctx, tx, id, 0, version)
+	events, _, err := platformEventsIn(ctx, tx, id, 0, version, time.Time{})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -91,6 +91,9 @@ type Config struct {
 	// the ledger unready, since it keeps recording and answering without
 	// them. Each func is called per request, from any goroutine.
 	Ready map[string]func() any
+	// Checkpoints signs the checkpoints of POST /v1/audit/checkpoints:
+	// the ledger's key. nil: that route answers 500 (no key wired).
+	Checkpoints eventstore.Signer
 	// Console, if set, is the browser console's handler (adapters/console),
 	// served at / and /console/ (whoami.go, mountConsole).
 	Console http.Handler
@@ -244,6 +247,9 @@ func (s *Server) routeTable() []route {
 		{"GET /v1/projections/verify", auditors, s.verifyProjections},
 		{"GET /v1/audit/verify", auditors, s.verifyLog},
 		{"GET /v1/export", auditors, s.exportLog},
+		{"GET /v1/audit/checkpoints", auditors, s.listCheckpoints},
+		{"GET /v1/audit/checkpoints/latest", auditors, s.latestCheckpoint},
+		{"POST /v1/audit/checkpoints", admins, s.writeCheckpoint},
 
 		{"POST /v1/platforms", admins, s.registerPlatform},
 		{"POST /v1/platforms/{id}/nodes", admins, s.addNode},

@@ -169,6 +169,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	admin.waitText("#chain-result", "OK")
 	admin.click("#verify-projections")
 	admin.waitText("#projections-result", "OK")
+	admin.click("#sign-checkpoint")
+	admin.click("#confirm-yes")
+	admin.waitText("#toasts", "Checkpoint signed at log position")
+	admin.waitText("#checkpoints", "…")
 	admin.screenshot(shots, "audit")
 	admin.click("#export") // starts a download through a blob: URL: no CSP violation may follow
 	admin.noErrors("audit")

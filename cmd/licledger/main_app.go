@@ -40,6 +40,10 @@ type MainConfig struct {
 	MaxConnections  int           // HTTP connections held at once (httpapi.Config.MaxConnections)
 	ShutdownTimeout time.Duration // for draining HTTP requests; default 10s
 	SnapshotEvery   time.Duration // how often to store a projections snapshot for new replicas (snapshots.go); 0: never
+	// CheckpointEvery is how often the ledger signs a checkpoint when the
+	// log has grown since the last (checkpoint.go), and it signs one at
+	// shutdown too; 0 or less: neither (POST /v1/audit/checkpoints still works).
+	CheckpointEvery time.Duration
 	Logger          *slog.Logger
 	Now             func() time.Time // the ledger clock; default time.Now
 }
@@ -138,7 +142,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 
 	m.Store, err = eventstore.Open(ctx, eventstore.Config{DataDir: c.DataDir, URL: c.NATSURL, Listen: c.NATSListen,
-		Users: c.NATSUsers, Credentials: c.NATSCredentials, Stream: c.Stream, Replicas: c.Replicas, SyncAlways: c.SyncAlways, Now: c.Now, Logger: m.log})
+		Users: c.NATSUsers, Credentials: c.NATSCredentials, Stream: c.Stream, Replicas: c.Replicas, SyncAlways: c.SyncAlways, Now: c.Now, Logger: m.log,
+		Mark: markKey(m.LedgerKey)})
 	if err != nil {
 		return fmt.Errorf("open event store: %w", err)
 	}
@@ -151,7 +156,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Runner = projections.NewRunner(m.DB, m.Store, m.log)
 	m.API, err = httpapi.New(httpapi.Config{Store: m.Store, Commands: httpapi.CommandsOf(m.Commands), Queries: m.Queries, Runner: m.Runner, Verifier: m.Verifier,
 		Tokens: c.Tokens, Logger: m.log, LicenseServer: httpapi.LicenseServerConfig{SecretKey: m.LedgerKey.Derive("idempotent-secrets")}, Signing: signingConfig(m.LedgerKeys), Now: c.Now, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, MaxConnections: c.MaxConnections, Ready: m.Ready,
-		Console: console.Handler()})
+		Checkpoints: m.LedgerKeys.Current(),
+		Console:     console.Handler()})
 	if err != nil {
 		return err
 	}
@@ -180,6 +186,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			if err := f(bg); err != nil && bg.Err() == nil {
 				m.log.Error("background task stopped", "err", err)
 			}
+		}()
+	}
+	if c.CheckpointEvery > 0 {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.checkpointEvery(bg, c.CheckpointEvery)
 		}()
 	}
 	m.srv = m.API.HTTPServer()
@@ -239,6 +252,9 @@ func (m *Main) Close() error {
 		m.cancel()
 	}
 	m.wg.Wait()
+	if m.Store != nil && m.Config.CheckpointEvery > 0 {
+		m.checkpoint(context.Background(), "shutdown")
+	}
 	if m.DB != nil {
 		if err := m.DB.Close(); err != nil {
 			errs = append(errs, err)

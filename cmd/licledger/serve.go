@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/licledger/licledger/adapters/httpapi"
 	"github.com/licledger/licledger/domain"
@@ -68,6 +69,7 @@ type serveOptions struct {
 	insecureJSON                                                            bool
 	usb                                                                     hid.NodeOptions
 	usbKeyFiles                                                             string
+	checkpointEvery                                                         string
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions, *envFlags) {
@@ -91,6 +93,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions, *envFlags) {
 	e.integer(&o.maxBody, "max-body", "LICLEDGER_MAX_BODY", httpapi.DefaultMaxBodyBytes, "largest request body in bytes (larger: 413)")
 	e.integer(&o.maxConns, "max-connections", "LICLEDGER_MAX_CONNECTIONS", httpapi.DefaultMaxConnections, "most HTTP connections held at once; more are answered 503 server-busy with Retry-After")
 	e.integer(&o.maxUpload, "max-upload", "LICLEDGER_MAX_UPLOAD", httpapi.DefaultMaxUploadBytes, "largest license upload body in bytes (larger: 413, not recorded); bundles over the reader's own limit are read and recorded as rejected")
+	e.str(&o.checkpointEvery, "checkpoint-every", "LICLEDGER_CHECKPOINT_EVERY", DefaultCheckpointEvery.String(), "sign a checkpoint this often when the log has grown, and at shutdown; 0 turns both off (POST /v1/audit/checkpoints still signs one)")
 	e.str(&o.logLevel, "log-level", "LICLEDGER_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	e.str(&o.trustedKeys, "trusted-keys", "LICLEDGER_TRUSTED_KEYS", "", "vendor public key file, or directory of *.pub keys, that signed license uploads are verified against; without it (or --insecure-json-licenses) license uploads are refused")
 	e.boolean(&o.insecureJSON, "insecure-json-licenses", "LICLEDGER_INSECURE_JSON_LICENSES", false, "accept unsigned license JSON objects as uploads instead of signed files: development only, any admin can grant any license")
@@ -187,11 +190,15 @@ func mainFromFlagsWith(args []string, stderr io.Writer, hw hardware) (*Main, err
 	if err != nil {
 		return nil, err
 	}
+	every, err := time.ParseDuration(o.checkpointEvery)
+	if err != nil || every < 0 {
+		return nil, domain.Errorf(domain.EINVALID, "--checkpoint-every %q is not a duration (e.g. 10m, or 0 for none)", o.checkpointEvery)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	m := NewMain()
 	m.Config = MainConfig{DataDir: o.data, HTTPAddr: o.http, NATSURL: o.nats, NATSListen: o.natsListen, NATSUsers: natsUsers, NATSCredentials: creds, Stream: o.stream,
 		Replicas: int(o.replicas), SyncAlways: o.syncAlways, ProjectionsPath: o.projections, LedgerKeyPath: o.ledgerKey, Tokens: tokens, MaxBodyBytes: o.maxBody, MaxUploadBytes: o.maxUpload,
-		SnapshotEvery: snapshotEvery, MaxConnections: int(o.maxConns), Logger: log}
+		SnapshotEvery: snapshotEvery, MaxConnections: int(o.maxConns), Logger: log, CheckpointEvery: every}
 	verifier, err := wireLicenseUploads(m, o.trustedKeys, o.insecureJSON, log)
 	if err != nil {
 		return nil, err

@@ -242,7 +242,19 @@ ROUTES.push({ re: /^\/audit$/, page: async (view, _, __, stale) => {
       const r = await api("GET", "/v1/export", undefined, { blob: true });
       if (r.ok) downloadBlob("licledger-export.jsonl", r.blob); else toast(t("failed") + " (" + r.status + ")", true);
     } }, t("download")))), cpSlot);
-  // Signed checkpoints come with the auditor issue; shown once the route exists.
-  const cp = await api("GET", "/v1/audit/checkpoints");
-  if (!stale() && cp.ok) fill(cpSlot, card(t("checkpoints"), h("pre", { id: "checkpoints" }, JSON.stringify(cp.data, null, 2))));
+  // Signed checkpoints: shown when the ledger has them (the route exists).
+  const cp = await api("GET", "/v1/audit/checkpoints?limit=5");
+  if (stale() || !cp.ok) return;
+  const sign = async () => {
+    if (!(await confirmAction(t("confirmCheckpoint")))) return;
+    const r = await api("POST", "/v1/audit/checkpoints");
+    if (!r.ok) { toast(errorLine(r), true); return; }
+    toast(t("checkpointSigned", r.data.last_seq));
+    route();
+  };
+  const rows = (cp.data.checkpoints || []).map((c) => h("tr", {}, h("td", {}, fmtTime(c.time)), h("td", {}, String(c.last_seq)),
+    h("td", {}, String(c.events)), h("td", {}, String(c.aggregates)), h("td", { class: "mono" }, (c.root || "").slice(0, 16) + "…"), h("td", { class: "mono" }, c.key_id || "")));
+  fill(cpSlot, card(t("checkpoints"), h("p", { class: "small muted" }, t("checkpointsHelp")),
+    canWrite() ? h("button", { type: "button", id: "sign-checkpoint", onclick: sign }, t("signCheckpoint")) : null,
+    h("div", { id: "checkpoints" }, table([t("time"), "last_seq", t("events"), t("aggregates"), "root", "key"], rows, t("noCheckpoint")))));
 } });
