@@ -256,5 +256,5 @@ ROUTES.push({ re: /^\/audit$/, page: async (view, _, __, stale) => {
     h("td", {}, String(c.events)), h("td", {}, String(c.aggregates)), h("td", { class: "mono" }, (c.root || "").slice(0, 16) + "…"), h("td", { class: "mono" }, c.key_id || "")));
   fill(cpSlot, card(t("checkpoints"), h("p", { class: "small muted" }, t("checkpointsHelp")),
     canWrite() ? h("button", { type: "button", id: "sign-checkpoint", onclick: sign }, t("signCheckpoint")) : null,
-    h("div", { id: "checkpoints" }, table([t("time"), "last_seq", t("events"), t("aggregates"), "root", "key"], rows, t("noCheckpoint")))));
+    h("div", { id: "checkpoints" }, table([t("time"), t("logPosition"), t("events"), t("aggregates"), t("root"), t("signingKey")], rows, t("noCheckpoint")))));
 } });
