@@ -10,13 +10,17 @@ export CGO_ENABLED := 1
 
 .PHONY: setup build run test bench lint fuzz clean
 
-# setup installs libudev-dev (go-hid's hidraw backend links against it) when
-# it is missing, then downloads the pinned Go modules.
+# setup installs what a fresh Debian machine lacks: libudev-dev (go-hid's
+# hidraw backend links against it) and chromium (the console's browser
+# tests drive it headless), then downloads the pinned Go modules.
 setup:
-	@if [ ! -f /usr/include/libudev.h ]; then \
-		echo "setup: installing libudev-dev (needed by go-hid)"; \
+	@pkgs=""; \
+	[ -f /usr/include/libudev.h ] || pkgs="$$pkgs libudev-dev"; \
+	command -v chromium >/dev/null 2>&1 || pkgs="$$pkgs chromium"; \
+	if [ -n "$$pkgs" ]; then \
+		echo "setup: installing$$pkgs"; \
 		SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
-		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q libudev-dev; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$pkgs; \
 	fi
 	@$(GO) mod download
 

@@ -94,6 +94,9 @@ type Config struct {
 	// Checkpoints signs the checkpoints of POST /v1/audit/checkpoints:
 	// the ledger's key. nil: that route answers 500 (no key wired).
 	Checkpoints eventstore.Signer
+	// Console, if set, is the browser console's handler (adapters/console),
+	// served at / and /console/ (whoami.go, mountConsole).
+	Console http.Handler
 }
 
 // Server is the HTTP API. Build it with New; it is safe for concurrent use.
@@ -170,6 +173,9 @@ func New(cfg Config) (*Server, error) {
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.pattern, s.wrap(rt))
 	}
+	if cfg.Console != nil {
+		s.mountConsole(cfg.Console)
+	}
 	s.mux.Handle("/", s.wrap(route{pattern: "unmatched", handle: s.noRoute}))
 	return s, nil
 }
@@ -226,6 +232,7 @@ func (s *Server) routeTable() []route {
 		{"GET /openapi.json", nil, s.openapi},
 		{"GET /v1/ledger/keys", nil, s.ledgerKeys},
 
+		{"GET /v1/whoami", everyone, s.whoami},
 		{"GET /v1/platforms", readers, serveList(s, domain.KindPlatform, s.platformItem)},
 		{"GET /v1/customers", readers, s.listCustomers},
 		{"GET /v1/customers/{id}", readers, s.getCustomer},

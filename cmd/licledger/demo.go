@@ -95,7 +95,7 @@ func runDemoInit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintf(stdout, "  trusted keys for serve:  %s (%s; serve --trusted-keys %s)\n", d.trustedDir(), trustedNote, d.trustedDir())
 	fmt.Fprintf(stdout, "  demo platform:           %s, request code %s (%s; in %s)\n", d.platform, code, codeNote, d.requestCode())
 	fmt.Fprintf(stdout, "  sample license bundle:   %s (%s): %s\n", d.bundle(), bundleNote, describeLicenses(lics))
-	fmt.Fprintf(stdout, "next, with serve running (README.md, \"Demo walkthrough\"):\n")
+	fmt.Fprintf(stdout, "next, with serve running (README.md, \"Demo walkthrough\"): open %s/ in a browser (the console), or:\n", base)
 	fmt.Fprintf(stdout, "  curl -s -H 'Content-Type: application/json' -X POST %s/v1/platforms -d '{\"id\":\"%s\",\"nodes\":[\"mn-1\"],\"request_code\":\"%s\"}'\n", base, d.platform, code)
 	fmt.Fprintf(stdout, "  curl -s -H 'Content-Type: application/gzip' --data-binary @%s %s/v1/platforms/%s/licenses\n", d.bundle(), base, d.platform)
 	fmt.Fprintf(stdout, "  curl -s %s/v1/platforms/%s/entitlement\n", base, d.platform)

@@ -42,7 +42,7 @@ func TestDemoInit(t *testing.T) {
 	args := []string{"demo", "init", "--dir", dir, "--platform", "demo", "--machine-id", "machine-1"}
 	out := vendorMustRun(t, args...)
 	d := demoLayout{dir: dir, platform: "demo"}
-	for _, want := range []string{d.privateKey(), d.trustedDir(), d.bundle(), "created"} {
+	for _, want := range []string{d.privateKey(), d.trustedDir(), d.bundle(), "created", "open http://127.0.0.1:8080/ in a browser"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo init output lacks %q:\n%s", want, out)
 		}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/licledger/licledger/adapters/console"
 	"github.com/licledger/licledger/adapters/httpapi"
 	"github.com/licledger/licledger/adapters/ledgerkey"
 	"github.com/licledger/licledger/domain"
@@ -155,7 +156,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Runner = projections.NewRunner(m.DB, m.Store, m.log)
 	m.API, err = httpapi.New(httpapi.Config{Store: m.Store, Commands: httpapi.CommandsOf(m.Commands), Queries: m.Queries, Runner: m.Runner, Verifier: m.Verifier,
 		Tokens: c.Tokens, Logger: m.log, LicenseServer: httpapi.LicenseServerConfig{SecretKey: m.LedgerKey.Derive("idempotent-secrets")}, Signing: signingConfig(m.LedgerKeys), Now: c.Now, MaxBodyBytes: c.MaxBodyBytes, MaxUploadBytes: c.MaxUploadBytes, MaxConnections: c.MaxConnections, Ready: m.Ready,
-		Checkpoints: m.LedgerKeys.Current()})
+		Checkpoints: m.LedgerKeys.Current(),
+		Console:     console.Handler()})
 	if err != nil {
 		return err
 	}
