@@ -238,6 +238,7 @@ func (r *Runner) load(ctx context.Context) (uint64, error) {
 	cp := make(map[string]uint64, len(r.projs))
 	pres := newPresence()
 	lowest := uint64(0)
+	var fresh []string // projections with no checkpoint, built from the start
 	for i, p := range r.projs {
 		var seq uint64
 		err := tx.QueryRowContext(ctx, `SELECT seq FROM checkpoints WHERE name = ?`, p.Name()).Scan(&seq)
@@ -248,6 +249,7 @@ func (r *Runner) load(ctx context.Context) (uint64, error) {
 			if err := r.reset(ctx, tx, p); err != nil {
 				return 0, err
 			}
+			fresh = append(fresh, p.Name())
 			seq = 0
 		}
 		cp[p.Name()] = seq
@@ -264,6 +266,15 @@ func (r *Runner) load(ctx context.Context) (uint64, error) {
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, sqlErr("commit checkpoints", err)
+	}
+	// Said once for all of them: one line per projection read like as
+	// many rebuilds of live data.
+	switch {
+	case len(fresh) == 0:
+	case r.db.scratch:
+		r.logger.Debug("scratch copy: building projections from the start of the log", "projections", fresh, "path", r.db.path)
+	default:
+		r.logger.Info("projections with no checkpoint: building them from the start of the log", "projections", fresh)
 	}
 	r.db.gen.Add(1)
 	r.cp, r.presence = cp, pres
@@ -284,11 +295,6 @@ func (r *Runner) reset(ctx context.Context, tx sqlExecer, p Projection) error {
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (name, seq) VALUES (?, 0)`, p.Name()); err != nil {
 		return sqlErr("reset "+p.Name(), err)
-	}
-	if r.db.scratch {
-		r.logger.Debug("scratch copy: building the projection from the start of the log", "projection", p.Name(), "path", r.db.path)
-	} else {
-		r.logger.Info("projection has no checkpoint: building it from the start of the log", "projection", p.Name())
 	}
 	return nil
 }

@@ -33,3 +33,26 @@ func TestVerifyLogsItBuildsAScratchCopy(t *testing.T) {
 		t.Errorf("verify's log reads like a rebuild of the live projections:\n%s", log)
 	}
 }
+
+// A first start says once which projections it builds from the start of
+// the log, not one line per projection.
+func TestFirstStartSaysOnceWhatItBuilds(t *testing.T) {
+	t.Parallel()
+	l := newLedger(t)
+	history(l)
+	db := openDB(t, "live.db")
+	var out eventstoretest.SyncBuffer
+	logger := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if _, err := NewRunner(db, l.store, logger).load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	log := out.String()
+	if got := strings.Count(log, "from the start of the log"); got != 1 {
+		t.Errorf("said %d times that it builds from the start of the log, want once:\n%s", got, log)
+	}
+	for _, p := range All() {
+		if !strings.Contains(log, p.Name()) {
+			t.Errorf("the line does not name projection %s:\n%s", p.Name(), log)
+		}
+	}
+}
