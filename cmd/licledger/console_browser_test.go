@@ -15,6 +15,7 @@ const (
 	consoleVendorToken  = "vendor-admin-token-0001"
 	consoleAuditorToken = "vendor-auditor-token-001"
 	consoleAcmeToken    = "acme-admin-token-000001"
+	consoleBillingToken = "vendor-billing-token-001"
 )
 
 // The console in a real browser against a real serve (signed uploads,
@@ -33,7 +34,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	v := newSignedVendor(t)
 	clock := eventstoretest.NewClock(time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC))
 	l := mustRunMain(t, withClock(clock), withArgs("--trusted-keys", v.keys), withToken("admin", consoleVendorToken),
-		withToken("auditor", consoleAuditorToken), withScopedToken("admin", consoleAcmeToken, "acme"))
+		withToken("auditor", consoleAuditorToken), withToken("billing", consoleBillingToken), withScopedToken("admin", consoleAcmeToken, "acme"))
 	must := func(_ any, err error) {
 		t.Helper()
 		if err != nil {
@@ -233,6 +234,17 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("auditor sees the subscription's actions")
 	}
 	auditor.noErrors("auditor")
+	if !strings.Contains(auditor.text("#nav"), "Audit") {
+		t.Errorf("the auditor is not offered the audit page")
+	}
+
+	// A billing token is not offered the audit page, whose routes refuse it.
+	billing := newTab(t, browser, l.URL)
+	billing.signIn(consoleBillingToken)
+	billing.waitText("#whoami", "billing")
+	if strings.Contains(billing.text("#nav"), "Audit") {
+		t.Errorf("a billing token is offered the audit page")
+	}
 
 	// A token scoped to acme sees acme's and cannot reach beta's page.
 	scoped := newTab(t, browser, l.URL)

@@ -172,7 +172,10 @@ function renderChrome() {
   document.documentElement.lang = S.lang === "zh" ? "zh-CN" : "en";
   const { path } = parseHash();
   const links = [["#/", "platforms"], ["#/licenses", "licenses"], ["#/customers", "customers"]];
-  if (!scoped()) links.splice(2, 0, ["#/coupons", "coupons"]), links.push(["#/audit", "audit"]);
+  if (!scoped()) links.splice(2, 0, ["#/coupons", "coupons"]);
+  // The audit routes answer admins and auditors only; a billing token would
+  // see every check refused.
+  if (!scoped() && S.me && (S.me.role === "admin" || S.me.role === "auditor")) links.push(["#/audit", "audit"]);
   const nav = document.getElementById("nav");
   fill(nav, (S.me ? links : []).map(([href, key]) => {
     const section = { "/subscriptions": "/licenses", "/perpetual": "/licenses", "/partners": "/coupons" }["/" + path.split("/")[1]] || path;
