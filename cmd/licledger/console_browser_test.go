@@ -189,6 +189,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	admin.waitText("#seats", "0 / 2")
 	admin.noErrors("release")
 
+	// What if three seats were added: the limit would change, nothing is
+	// recorded.
+	admin.setValue("#sub-whatif-kind", "add_instances")
+	admin.setValue("#sub-whatif-n", "3")
+	admin.click("#sub-whatif-run")
+	admin.waitText("#sub-whatif-out", "instance_limit")
+	admin.waitText("#sub-whatif-out", "5")
+	admin.waitText("#seats", "0 / 2")
+	admin.noErrors("subscription what-if")
+
 	// The perpetual license as the subscription's fallback. R28
 	admin.click("#attach-fallback")
 	admin.setValue(`#modal input[name="perpetual"]`, "P-ACME")

@@ -138,8 +138,31 @@ function licensePage(kind) {
         sub ? [t("periodStart"), fmtTime(d.period_start)] : null, sub ? [t("periodEnd"), fmtTime(d.period_end)] : null,
         !sub ? [t("updatesUntil"), fmtTime(d.updates_until)] : null,
         [t("leaseSeconds"), d.lease_seconds ? Math.round(d.lease_seconds / 3600) + " h" : "—"]]))),
-      card(t("instances"), table([t("id"), t("version"), t("activated"), t("lastCheckIn"), t("seat"), t("seatExpires"), ""], rows, null, "stack")));
+      card(t("instances"), table([t("id"), t("version"), t("activated"), t("lastCheckIn"), t("seat"), t("seatExpires"), ""], rows, null, "stack")),
+      sub ? subWhatIf(base, d) : null);
   };
+}
+
+// subWhatIf is a subscription's what-if panel (POST …/simulate): a plan
+// change, seats added or a cancellation tried at the page's instant;
+// nothing is recorded. Admins and auditors, as on a platform.
+function subWhatIf(base, d) {
+  if (!S.me || !["admin", "auditor"].includes(S.me.role) || S.features.simulate === false) return null;
+  const kind = h("select", { id: "sub-whatif-kind" }, ["change_plan", "add_instances", "cancel"].map((k) => h("option", { value: k }, t("wi_" + k))));
+  const n = h("input", { id: "sub-whatif-n", type: "number", min: 1, size: 5, value: d.plan ? d.plan.instances : 1, title: t("instances") });
+  const out = h("div", { id: "sub-whatif-out" });
+  const run = async () => {
+    const cmd = kind.value === "change_plan" ? { change_plan: { plan: { name: d.plan.name, instances: +n.value, devices: d.plan.devices || 0, assets: d.plan.assets || 0 } } }
+      : kind.value === "add_instances" ? { add_instances: { count: +n.value } } : { cancel: {} };
+    const at = parseHash().query.get("at");
+    const r = await api("POST", base + "/simulate", at ? { at, commands: [cmd] } : { commands: [cmd] });
+    if (missingRoute(r)) { S.features.simulate = false; out.closest("section").remove(); return; }
+    if (!r.ok) { fill(out, h("p", { class: "error" }, errorLine(r))); return; }
+    const rows = (r.data.changes || []).map((c) => h("tr", {}, h("td", {}, c.item), h("td", { class: "wrap" }, describeItem(c.before)), h("td", { class: "wrap" }, describeItem(c.after))));
+    fill(out, h("p", { class: "small muted" }, t("whatIfAt", fmtTime(r.data.at))), table([t("item"), t("before"), t("after")], rows, t("noChange"), "stack"));
+  };
+  return card(t("whatIf"), h("p", { class: "small muted" }, t("whatIfHelp")),
+    h("div", { class: "toolbar" }, kind, n, h("button", { type: "button", id: "sub-whatif-run", onclick: run }, t("simulate"))), out);
 }
 ROUTES.push({ re: /^\/subscriptions\/([^/]+)$/, page: licensePage("subscriptions") });
 ROUTES.push({ re: /^\/perpetual\/([^/]+)$/, page: licensePage("perpetual") });
