@@ -90,7 +90,7 @@ func TestExplainPlatform(t *testing.T) {
 				pull(h, day(50), "mn-1", "K-1")
 			},
 			at: day(51), item: ModuleTenant,
-			because: []string{"key missing and buffer expired on 2026-02-10T00:00:00Z", "the 60-day rule since the pull of 2026-01-11T00:00:00Z"},
+			because: []string{"key missing and buffer expired on 2026-02-10T00:00:00Z", "within 60 days of its previous pull of 2026-01-11T00:00:00Z", "keeps the buffer of its pull of 2026-01-11T00:00:00Z"},
 			rules:   []string{"R20"}, events: 3, // the insertion that brought it, the latest pull, the pull that decided the buffer
 		},
 		{
@@ -155,5 +155,41 @@ func TestExplainPlatform(t *testing.T) {
 	}
 	if _, err := ExplainPlatform(newHistory(t, "p").s, day(1), "warp-drive"); ErrorReason(err) != ReasonBadParameter {
 		t.Errorf("unknown item: %v, want %s", err, ReasonBadParameter)
+	}
+}
+
+// R20 compares a pull with the key's previous pull, not with the pull that
+// granted the buffer: after pulls on days 10 (fresh buffer), 50 and 100,
+// the last is within 60 days of day 50 but 90 days after day 10. The
+// explanation must name the pull the rule compared with, never claim
+// "within 60 days" of day 10.
+func TestExplainR20ComparesWithThePreviousPull(t *testing.T) {
+	h := newHistory(t, "p")
+	insert(h, day(1), "mn-1", "K-1", std8, ten)
+	pull(h, day(10), "mn-1", "K-1")
+	insert(h, day(20), "mn-1", "K-1", std8, ten)
+	pull(h, day(50), "mn-1", "K-1")
+	insert(h, day(60), "mn-1", "K-1", std8, ten)
+	pull(h, day(100), "mn-1", "K-1")
+	for _, at := range []time.Time{day(101)} { // buffer expired
+		s, err := PlatformAsOf(h.events, "p", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, item := range []string{ModuleTenant, ExplainBuffer} {
+			x, err := ExplainPlatform(s, at, item)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "previous pull of " + instant(day(50)); !strings.Contains(x.Because, want) {
+				t.Errorf("%s: because:\n got %s\nwant it to say %q", item, x.Because, want)
+			}
+			if bad := "60 days of its pull of " + instant(day(10)); strings.Contains(x.Because, bad) {
+				t.Errorf("%s: because says %q, 90 days apart:\n%s", item, bad, x.Because)
+			}
+			if bad := "60-day rule since the pull of " + instant(day(10)); strings.Contains(x.Because, bad) {
+				t.Errorf("%s: because says %q, 90 days apart:\n%s", item, bad, x.Because)
+			}
+		}
 	}
 }
