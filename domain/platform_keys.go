@@ -32,9 +32,8 @@ type keyRecord struct {
 	bufferPull             time.Time
 	// The pull before the latest one, which R20 compares the latest
 	// with (zero for a key pulled once).
-	prevPull      time.Time
-	prevPullEvent string
-	holder        // its licenses, carried and uploaded bound to it
+	prevPull time.Time
+	holder   // its licenses, carried and uploaded bound to it
 }
 
 func (s *PlatformState) key(id string) *keyRecord {
@@ -160,7 +159,7 @@ func (s *PlatformState) pull(id string, t time.Time) {
 		kr.buffer = end
 	}
 	kr.pulls++
-	kr.prevPull, kr.prevPullEvent = kr.lastPull, kr.pullEvent
+	kr.prevPull = kr.lastPull
 	kr.lastPull, kr.pullEvent = t, s.lastEvent
 	s.activeKey, s.unavailableAt = id, t
 }
