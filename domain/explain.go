@@ -239,6 +239,17 @@ func (s *PlatformState) keyText(id string, at time.Time) string {
 	case id == s.authKey:
 		return fmt.Sprintf("USB key %s is inserted and authorizes", id)
 	case kr.pulls == 0:
+		// Never authorized: not inserted, or inserted beside a key that
+		// authorizes (abnormal, R16) or in the fault state (R17).
+		for _, in := range s.inserted {
+			switch {
+			case in.key != id:
+			case s.authKey != "":
+				return fmt.Sprintf("USB key %s is inserted on %s but does not authorize: USB key %s, inserted earlier, does (key state abnormal, R16)", id, in.node, s.authKey)
+			default:
+				return fmt.Sprintf("USB key %s is inserted on %s but does not authorize: no management node holds exactly one key (key state fault, R17)", id, in.node)
+			}
+		}
 		return fmt.Sprintf("USB key %s is not inserted", id)
 	case s.activeKey != id:
 		return fmt.Sprintf("USB key %s stopped authorizing on %s and another key authorized since, which voids its buffer (R21)", id, instant(kr.lastPull))

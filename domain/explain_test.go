@@ -193,3 +193,32 @@ func TestExplainR20ComparesWithThePreviousPull(t *testing.T) {
 		}
 	}
 }
+
+// A key inserted while another authorizes (abnormal: R16, the earliest
+// inserted authorizes) is inserted: its licenses take no part because the
+// other key authorizes, and the explanation must say so, not that the key
+// "is not inserted".
+func TestExplainAKeyInsertedThatDoesNotAuthorize(t *testing.T) {
+	h := newHistory(t, "p", "mn-1", "mn-2")
+	insert(h, day(1), "mn-1", "K-1", std8)
+	insert(h, day(2), "mn-2", "K-2", ten)
+	s, err := PlatformAsOf(h.events, "p", day(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := ExplainPlatform(s, day(3), ModuleTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Entitled {
+		t.Fatalf("tenant entitled through a key that does not authorize: %s", x.Because)
+	}
+	if strings.Contains(x.Because, "K-2 is not inserted") {
+		t.Errorf("because says K-2 is not inserted, but it is (on mn-2):\n%s", x.Because)
+	}
+	for _, want := range []string{"USB key K-2 is inserted", "K-1", "R16"} {
+		if !strings.Contains(x.Because, want) {
+			t.Errorf("because:\n got %s\nwant it to say %q", x.Because, want)
+		}
+	}
+}
