@@ -239,6 +239,17 @@ func (s *PlatformState) keyText(id string, at time.Time) string {
 	case id == s.authKey:
 		return fmt.Sprintf("USB key %s is inserted and authorizes", id)
 	case kr.pulls == 0:
+		// Never authorized: not inserted, or inserted beside a key that
+		// authorizes (abnormal, R16) or in the fault state (R17).
+		for _, in := range s.inserted {
+			switch {
+			case in.key != id:
+			case s.authKey != "":
+				return fmt.Sprintf("USB key %s is inserted on %s but does not authorize: USB key %s, inserted earlier, does (key state abnormal, R16)", id, in.node, s.authKey)
+			default:
+				return fmt.Sprintf("USB key %s is inserted on %s but does not authorize: no management node holds exactly one key (key state fault, R17)", id, in.node)
+			}
+		}
 		return fmt.Sprintf("USB key %s is not inserted", id)
 	case s.activeKey != id:
 		return fmt.Sprintf("USB key %s stopped authorizing on %s and another key authorized since, which voids its buffer (R21)", id, instant(kr.lastPull))
@@ -248,12 +259,18 @@ func (s *PlatformState) keyText(id string, at time.Time) string {
 	switch {
 	case kr.buffer.IsZero() && !inherited:
 		return text + ", with none of its licenses in force then: no buffer license (R18)"
+	// An inherited buffer: R20 compared this pull with the key's previous
+	// one (prevPull), and the buffer kept is the one the pull of
+	// bufferPull decided, which may be several pulls back.
 	case kr.buffer.IsZero():
-		return text + fmt.Sprintf(", within 60 days of its pull of %s, which granted no buffer: the 60-day rule gives none (R20)", instant(kr.bufferPull))
+		return text + fmt.Sprintf(", within 60 days of its previous pull of %s: the 60-day rule keeps the buffer of its pull of %s, which granted none (R20)",
+			instant(kr.prevPull), instant(kr.bufferPull))
 	case inherited && at.Before(kr.buffer):
-		return text + fmt.Sprintf(", within 60 days of its pull of %s: the 60-day rule keeps that pull's buffer, which runs until %s (R20)", instant(kr.bufferPull), instant(kr.buffer))
+		return text + fmt.Sprintf(", within 60 days of its previous pull of %s: the 60-day rule keeps the buffer of its pull of %s, which runs until %s (R20)",
+			instant(kr.prevPull), instant(kr.bufferPull), instant(kr.buffer))
 	case inherited:
-		return text + fmt.Sprintf("; key missing and buffer expired on %s: the 60-day rule since the pull of %s gives no fresh buffer (R20)", instant(kr.buffer), instant(kr.bufferPull))
+		return text + fmt.Sprintf("; key missing and buffer expired on %s: within 60 days of its previous pull of %s, the 60-day rule gives no fresh buffer and keeps the buffer of its pull of %s (R20)",
+			instant(kr.buffer), instant(kr.prevPull), instant(kr.bufferPull))
 	case at.Before(kr.buffer):
 		return text + fmt.Sprintf("; its buffer license runs until %s (R19)", instant(kr.buffer))
 	}

@@ -30,11 +30,27 @@ func SubscriptionExplain(s *SubscriptionState, at time.Time, instance string) (E
 	case SubscriptionStatusExpired:
 		blocked, blockedBy = fmt.Sprintf("its period ended on %s and no renewal extends it", instant(s.PeriodEnd)), refs(p.period)
 	}
+	// R28 Decision (fallback): a canceled or expired subscription with a
+	// perpetual fallback has its checks answered from the fallback, for
+	// one instance (the oldest holder) and the versions its update window
+	// covers, which the fallback's own state decides.
+	fallback := ""
+	if blocked != "" && s.Fallback != "" {
+		fallback = fmt.Sprintf("%s, so its instances are answered from its perpetual fallback %s: one instance, the oldest holder, for the versions the fallback's update window covers",
+			blocked, s.Fallback)
+		blockedBy = append(blockedBy, refs(p.fallback)...)
+	}
 	if instance == "" {
 		inUse, limit := s.Instances.HeldCount(at, s.Lease), s.InstanceLimit()
 		limitText := fmt.Sprintf("the limit is %d: plan %s's %d plus %d added", limit, s.Plan.Name, srvPlanInstances(s.Plan), s.AddedInstances)
 		decided := refs(append([]string{p.plan}, p.added...)...)
 		switch {
+		case fallback != "" && inUse >= 1:
+			x.Reason = ReasonInstanceTooMany
+			x.say(fmt.Sprintf("no seat for a new instance: %s; %d instance(s) hold a seat", fallback, inUse), blockedBy, "R23", "R26", "R28")
+		case fallback != "":
+			x.Entitled = true
+			x.say("a new instance gets a seat: "+fallback+"; none holds a seat", blockedBy, "R23", "R28")
 		case blocked != "":
 			x.Reason = status
 			x.say("no seat: "+blocked, blockedBy, "R23")
@@ -67,6 +83,14 @@ func SubscriptionExplain(s *SubscriptionState, at time.Time, instance string) (E
 		x.Reason = in.seatState(at, s.Lease)
 		x.say(fmt.Sprintf("instance %s's seat was released on %s: no check-in recorded since %s, within the lease of %s", instance,
 			instant(expires), instant(in.LastCheckIn), s.Lease), refs(in.CheckInEvent), "R27")
+	case fallback != "" && s.Instances.heldBefore(s.Instances.index[instance], at, s.Lease) >= 1:
+		x.Reason = ReasonInstanceTooMany
+		x.say(fmt.Sprintf("instance %s holds its seat until %s, but %s, and %d older instance(s) hold a seat", instance, instant(expires), fallback,
+			s.Instances.heldBefore(s.Instances.index[instance], at, s.Lease)), append(refs(in.ActivatedEvent), blockedBy...), "R23", "R26", "R28")
+	case fallback != "":
+		x.Entitled = true
+		x.say(fmt.Sprintf("instance %s holds a seat until %s: %s, and it is the oldest holder", instance, instant(expires), fallback),
+			append(refs(in.ActivatedEvent, in.CheckInEvent), blockedBy...), "R23", "R27", "R28")
 	case blocked != "":
 		x.Reason = status
 		x.say(fmt.Sprintf("instance %s holds its seat until %s, but its checks are refused: %s", instance, instant(expires), blocked),

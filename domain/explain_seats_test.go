@@ -84,3 +84,59 @@ func TestSubscriptionExplain(t *testing.T) {
 		t.Errorf("unknown instance: %v", err)
 	}
 }
+
+// R28 Decision (fallback): a canceled subscription with a perpetual
+// fallback answers its instances' checks from the fallback (one instance,
+// the oldest holder). The explanation must say so, not that the checks
+// are refused, and name the event that attached the fallback.
+func TestSubscriptionExplainWithFallback(t *testing.T) {
+	n := 0
+	do := func(s *SubscriptionState, cmd SubscriptionCommand, at time.Time) string {
+		t.Helper()
+		events, err := DecideSubscription(s, cmd, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range srvStamp(events, at) {
+			n++
+			e.ID = fmt.Sprintf("ev-%d", n)
+			if err := EvolveSubscription(s, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return fmt.Sprintf("ev-%d", n)
+	}
+	s := &SubscriptionState{}
+	do(s, SubscriptionCreate{ID: "S-1", Period: SubscriptionMonthly, Plan: InstancePlan{Name: "prototype", Instances: 2}}, srvT0)
+	p := &PerpetualState{}
+	srvPerpDo(t, p, PerpetualPurchase{ID: "P-1", Plan: InstancePlan{Name: "perpetual-basic"}}, srvT0)
+	now := srvT0.Add(time.Hour)
+	do(s, srvActivate("i-old"), now)
+	do(s, srvActivate("i-new"), now)
+	attached := do(s, SubscriptionAttachFallback{Fallback: p}, now)
+	do(s, SubscriptionCancel{}, now)
+	at := now.Add(time.Minute)
+	tests := []struct {
+		instance string
+		entitled bool
+		reason   string
+	}{
+		{"i-old", true, ""},
+		{"i-new", false, ReasonInstanceTooMany},
+		{"", false, ReasonInstanceTooMany},
+	}
+	for _, tt := range tests {
+		x, err := SubscriptionExplain(s, at, tt.instance)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.Entitled != tt.entitled || x.Reason != tt.reason || !strings.Contains(x.Because, "perpetual/P-1") ||
+			strings.Contains(x.Because, "refused") || !slices.Contains(x.Rules, "R28") {
+			t.Errorf("%q: entitled=%v reason=%q rules=%v because %q\nwant entitled=%v reason=%q R28, answered from perpetual/P-1",
+				tt.instance, x.Entitled, x.Reason, x.Rules, x.Because, tt.entitled, tt.reason)
+		}
+		if !slices.Contains(x.DecidedBy, EventRef{ID: attached}) {
+			t.Errorf("%q: decided by %v, want the attachment %q among them", tt.instance, x.DecidedBy, attached)
+		}
+	}
+}

@@ -90,7 +90,7 @@ func TestExplainPlatform(t *testing.T) {
 				pull(h, day(50), "mn-1", "K-1")
 			},
 			at: day(51), item: ModuleTenant,
-			because: []string{"key missing and buffer expired on 2026-02-10T00:00:00Z", "the 60-day rule since the pull of 2026-01-11T00:00:00Z"},
+			because: []string{"key missing and buffer expired on 2026-02-10T00:00:00Z", "within 60 days of its previous pull of 2026-01-11T00:00:00Z", "keeps the buffer of its pull of 2026-01-11T00:00:00Z"},
 			rules:   []string{"R20"}, events: 3, // the insertion that brought it, the latest pull, the pull that decided the buffer
 		},
 		{
@@ -155,5 +155,70 @@ func TestExplainPlatform(t *testing.T) {
 	}
 	if _, err := ExplainPlatform(newHistory(t, "p").s, day(1), "warp-drive"); ErrorReason(err) != ReasonBadParameter {
 		t.Errorf("unknown item: %v, want %s", err, ReasonBadParameter)
+	}
+}
+
+// R20 compares a pull with the key's previous pull, not with the pull that
+// granted the buffer: after pulls on days 10 (fresh buffer), 50 and 100,
+// the last is within 60 days of day 50 but 90 days after day 10. The
+// explanation must name the pull the rule compared with, never claim
+// "within 60 days" of day 10.
+func TestExplainR20ComparesWithThePreviousPull(t *testing.T) {
+	h := newHistory(t, "p")
+	insert(h, day(1), "mn-1", "K-1", std8, ten)
+	pull(h, day(10), "mn-1", "K-1")
+	insert(h, day(20), "mn-1", "K-1", std8, ten)
+	pull(h, day(50), "mn-1", "K-1")
+	insert(h, day(60), "mn-1", "K-1", std8, ten)
+	pull(h, day(100), "mn-1", "K-1")
+	for _, at := range []time.Time{day(101)} { // buffer expired
+		s, err := PlatformAsOf(h.events, "p", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, item := range []string{ModuleTenant, ExplainBuffer} {
+			x, err := ExplainPlatform(s, at, item)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "previous pull of " + instant(day(50)); !strings.Contains(x.Because, want) {
+				t.Errorf("%s: because:\n got %s\nwant it to say %q", item, x.Because, want)
+			}
+			if bad := "60 days of its pull of " + instant(day(10)); strings.Contains(x.Because, bad) {
+				t.Errorf("%s: because says %q, 90 days apart:\n%s", item, bad, x.Because)
+			}
+			if bad := "60-day rule since the pull of " + instant(day(10)); strings.Contains(x.Because, bad) {
+				t.Errorf("%s: because says %q, 90 days apart:\n%s", item, bad, x.Because)
+			}
+		}
+	}
+}
+
+// A key inserted while another authorizes (abnormal: R16, the earliest
+// inserted authorizes) is inserted: its licenses take no part because the
+// other key authorizes, and the explanation must say so, not that the key
+// "is not inserted".
+func TestExplainAKeyInsertedThatDoesNotAuthorize(t *testing.T) {
+	h := newHistory(t, "p", "mn-1", "mn-2")
+	insert(h, day(1), "mn-1", "K-1", std8)
+	insert(h, day(2), "mn-2", "K-2", ten)
+	s, err := PlatformAsOf(h.events, "p", day(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := ExplainPlatform(s, day(3), ModuleTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Entitled {
+		t.Fatalf("tenant entitled through a key that does not authorize: %s", x.Because)
+	}
+	if strings.Contains(x.Because, "K-2 is not inserted") {
+		t.Errorf("because says K-2 is not inserted, but it is (on mn-2):\n%s", x.Because)
+	}
+	for _, want := range []string{"USB key K-2 is inserted", "K-1", "R16"} {
+		if !strings.Contains(x.Because, want) {
+			t.Errorf("because:\n got %s\nwant it to say %q", x.Because, want)
+		}
 	}
 }

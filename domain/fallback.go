@@ -49,9 +49,9 @@ func (s *SubscriptionState) evolveFallback(e Event) error {
 		if agg, err := ParseAggregate(d.Perpetual); err != nil || agg.Kind != KindPerpetual {
 			return Errorf(EINVALID, "event %s: fallback %q is not a perpetual license", e.ID, d.Perpetual)
 		}
-		s.Fallback = d.Perpetual
+		s.Fallback, s.prov.fallback = d.Perpetual, e.ID
 	default:
-		s.Fallback = ""
+		s.Fallback, s.prov.fallback = "", ""
 	}
 	return nil
 }

@@ -30,7 +30,10 @@ type keyRecord struct {
 	// buffer (R20) and leaves them.
 	pullEvent, bufferEvent string
 	bufferPull             time.Time
-	holder                 // its licenses, carried and uploaded bound to it
+	// The pull before the latest one, which R20 compares the latest
+	// with (zero for a key pulled once).
+	prevPull time.Time
+	holder   // its licenses, carried and uploaded bound to it
 }
 
 func (s *PlatformState) key(id string) *keyRecord {
@@ -156,6 +159,7 @@ func (s *PlatformState) pull(id string, t time.Time) {
 		kr.buffer = end
 	}
 	kr.pulls++
+	kr.prevPull = kr.lastPull
 	kr.lastPull, kr.pullEvent = t, s.lastEvent
 	s.activeKey, s.unavailableAt = id, t
 }

@@ -94,6 +94,7 @@ type SubscriptionState struct {
 // fact the seats depend on; added lists every instances_added.
 type subscriptionProvenance struct {
 	created, plan, period, pastDue, canceled string
+	fallback                                 string // the attachment of the fallback now attached
 	added                                    []string
 }
 
