@@ -361,7 +361,10 @@ func (c *Client) verify(ctx context.Context, signed *domain.Signed, instance str
 }
 
 // fetchKeys reads GET /v1/ledger/keys and adds keys not held yet (never
-// replacing one: a key id names one key forever).
+// replacing one: a key id names one key forever). The first fetch trusts
+// what it reads (trust on first use); after it, a key counts only with an
+// endorsement by a key already held (a rotation), so whoever answers in
+// the ledger's place cannot slip in a key of its own.
 func (c *Client) fetchKeys(ctx context.Context) error {
 	ks, err := c.cfg.Client.LedgerKeys(ctx)
 	if err != nil {
@@ -369,14 +372,19 @@ func (c *Client) fetchKeys(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	first := len(c.keys) == 0
 	fresh := make(map[string]ed25519.PublicKey, len(c.keys)+len(ks.Keys))
 	for id, k := range c.keys {
 		fresh[id] = k
 	}
 	for _, k := range ks.Keys {
-		if _, held := fresh[k.ID]; !held && len(k.Key) == ed25519.PublicKeySize {
-			fresh[k.ID] = ed25519.PublicKey(k.Key)
+		if _, held := fresh[k.ID]; held || len(k.Key) != ed25519.PublicKeySize {
+			continue
 		}
+		if !first && (k.Endorsement == nil || domain.VerifyEndorsement(c.keys, *k.Endorsement, k.ID, k.Key) != nil) {
+			continue // not vouched for by a key held: not the ledger's
+		}
+		fresh[k.ID] = ed25519.PublicKey(k.Key)
 	}
 	c.keys = fresh
 	return nil
