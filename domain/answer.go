@@ -35,6 +35,11 @@ const (
 	AnswerFormat             = "licledger-answer/1"
 	AnswerSigningPrefix      = "licledger-answer/1\n"
 	EntitlementSigningPrefix = "licledger-entitlement/1\n"
+	// KeySigningPrefix signs a KeyEndorsement: a ledger key vouching
+	// for another (GET /v1/ledger/keys' "endorsement"), so a client that
+	// trusted the first keys it fetched accepts a rotated key only when a
+	// key it already holds signed it, never one a man in the middle adds.
+	KeySigningPrefix = "licledger-key/1\n"
 )
 
 // Answer kinds.
@@ -167,4 +172,30 @@ func VerifyAnswer(keys map[string]ed25519.PublicKey, s Signed) (AnswerClaims, er
 		return AnswerClaims{}, Reasonf(EUNAUTHORIZED, ReasonBadAnswerSignature, "the signed answer's key id or validity is inconsistent")
 	}
 	return c, nil
+}
+
+// KeyEndorsement is the payload of a key endorsement: the key vouched for.
+type KeyEndorsement struct {
+	KeyID     string `json:"key_id"`
+	PublicKey []byte `json:"public_key"` // JSON: standard base64 of the 32 bytes
+}
+
+// EndorseKey signs, with by, that the key id names pub.
+func EndorseKey(by Signer, id string, pub ed25519.PublicKey) Signed {
+	b, _ := json.Marshal(KeyEndorsement{KeyID: id, PublicKey: pub}) // a string and bytes: never fails
+	return SignDocument(by, KeySigningPrefix, b)
+}
+
+// VerifyEndorsement checks that s, signed by one of keys, vouches for id
+// naming pub. Errors are ReasonBadAnswerSignature, as VerifyDocument's.
+func VerifyEndorsement(keys map[string]ed25519.PublicKey, s Signed, id string, pub ed25519.PublicKey) error {
+	payload, err := VerifyDocument(keys, KeySigningPrefix, s)
+	if err != nil {
+		return err
+	}
+	var e KeyEndorsement
+	if err := json.Unmarshal(payload, &e); err != nil || e.KeyID != id || !bytes.Equal(e.PublicKey, pub) {
+		return Reasonf(EUNAUTHORIZED, ReasonBadAnswerSignature, "the endorsement by key %s does not vouch for key %s", s.KeyID, id)
+	}
+	return nil
 }

@@ -113,3 +113,29 @@ func TestAnswerValidForTheLease(t *testing.T) {
 		}
 	}
 }
+
+// A key endorsement verifies only with the endorsing key held, for the
+// key id and public key it names, and not as an answer or a document.
+func TestKeyEndorsement(t *testing.T) {
+	root, rootPub := newTestSigner(1)
+	rotated, rotatedPub := newTestSigner(2)
+	held := map[string]ed25519.PublicKey{root.ID(): rootPub}
+	e := EndorseKey(root, rotated.ID(), rotatedPub)
+	if err := VerifyEndorsement(held, e, rotated.ID(), rotatedPub); err != nil {
+		t.Fatalf("endorsement by the held root: %v", err)
+	}
+	_, otherPub := newTestSigner(3)
+	for name, err := range map[string]error{
+		"another public key":    VerifyEndorsement(held, e, rotated.ID(), otherPub),
+		"another key id":        VerifyEndorsement(held, e, "ledger-other", rotatedPub),
+		"endorser not held":     VerifyEndorsement(map[string]ed25519.PublicKey{}, e, rotated.ID(), rotatedPub),
+		"self-endorsed new key": VerifyEndorsement(held, EndorseKey(rotated, rotated.ID(), rotatedPub), rotated.ID(), rotatedPub),
+	} {
+		if ErrorReason(err) != ReasonBadAnswerSignature {
+			t.Errorf("%s: %v, want %s", name, err, ReasonBadAnswerSignature)
+		}
+	}
+	if _, err := VerifyAnswer(held, e); err == nil {
+		t.Error("an endorsement verified as an answer")
+	}
+}

@@ -386,6 +386,11 @@ func (ls *licServer) attachFallback(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	if c, _ := CallerOf(r.Context()); c.Customer != "" && fb.Customer != c.Customer {
+		// Another customer's perpetual is, to a scoped token, one that
+		// does not exist: the decision answers it as such (perpetual-unknown).
+		fb = nil
+	}
 	return subscriptionCommand(w, r, ls, id, "attach_fallback", false, domain.SubscriptionAttachFallback{Fallback: fb})
 }
 

@@ -220,9 +220,19 @@ func (ls *licServer) activate(w http.ResponseWriter, r *http.Request) error {
 		recs = res.Records
 		if err == nil && res.Replayed {
 			a.now = res.At
-			err = a.replay(res.Records, func(cmd domain.InstanceActivate) (domain.InstanceCheckReply, []domain.Event, error) {
-				return domain.SubscriptionActivate(res.State, cmd, res.At)
-			})
+			// The first answer came from the fallback when the subscription
+			// needed one then (R28 Decision (fallback)): so does its replay.
+			if need := res.State.NeedsFallback(res.At); need != "" && (fb == nil || fb.Subject() != need) {
+				var agg domain.Aggregate
+				if agg, err = domain.ParseAggregate(need); err == nil {
+					fb, err = ls.cmds.Perpetuals.Current(r.Context(), agg.ID)
+				}
+			}
+			if err == nil {
+				err = a.replay(res.Records, func(cmd domain.InstanceActivate) (domain.InstanceCheckReply, []domain.Event, error) {
+					return domain.SubscriptionActivateWith(res.State, fb, cmd, res.At)
+				})
+			}
 		}
 	case domain.KindPerpetual:
 		var res eventstore.Result[*domain.PerpetualState]

@@ -24,6 +24,10 @@ type PublicKey struct {
 	Alg    string            `json:"algorithm"`  // "ed25519"
 	Key    ed25519.PublicKey `json:"public_key"` // JSON: base64 (standard, padded), 32 bytes
 	Status string            `json:"status"`     // "current" or "retired"
+	// Endorsement is the ledger's root key vouching for this one
+	// (domain.EndorseKey): a client that fetched the keys on first use
+	// adds a rotated key only when a key it holds endorsed it.
+	Endorsement *domain.Signed `json:"endorsement,omitempty"`
 }
 
 // LedgerKeysDoc is the answer of GET /v1/ledger/keys.

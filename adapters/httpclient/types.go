@@ -339,6 +339,9 @@ type LedgerKey struct {
 	Alg    string `json:"algorithm"`
 	Key    []byte `json:"public_key"` // 32 bytes of Ed25519 public key
 	Status string `json:"status"`     // "current" or "retired"
+	// Endorsement is the ledger's root key vouching for a rotated key
+	// (domain.VerifyEndorsement); absent on the root key.
+	Endorsement *Signed `json:"endorsement,omitempty"`
 }
 
 // LedgerKeys is the answer of LedgerKeys.

@@ -141,7 +141,12 @@ type Client struct {
 	retry    time.Duration // the last Retry-After
 	attempt  int           // activation attempts answered
 	lastOK   bool          // the last attempt got a verified answer
-	last     Status        // as last reported to OnChange
+	// refused is the instance the ledger last refused and the issue
+	// instant of the answer held then: an answer for that instance
+	// issued at or before it is from before the refusal, and a replay of
+	// it must not undo the refusal.
+	refusal refusal
+	last    Status // as last reported to OnChange
 }
 
 // New checks cfg and returns a client; nothing is sent before Start.
@@ -334,7 +339,7 @@ func (c *Client) verify(ctx context.Context, signed *domain.Signed, instance str
 		}
 	}
 	c.mu.Lock()
-	keys := c.keys
+	keys, refused := c.keys, c.refusal
 	c.mu.Unlock()
 	claims, err := domain.VerifyAnswer(keys, *signed)
 	switch {
@@ -345,6 +350,9 @@ func (c *Client) verify(ctx context.Context, signed *domain.Signed, instance str
 	case prev.IssuedAt != "" && claims.Issued().Before(prev.Issued()) && claims.Instance == prev.Instance:
 		err = domain.Reasonf(domain.EUNAUTHORIZED, domain.ReasonBadAnswerSignature,
 			"the answer was issued %s, before the one held (%s): replayed", claims.IssuedAt, prev.IssuedAt)
+	case claims.Instance == refused.Instance && !claims.Issued().After(refused.After):
+		err = domain.Reasonf(domain.EUNAUTHORIZED, domain.ReasonBadAnswerSignature,
+			"the answer was issued %s, not after the answer held when the ledger refused instance %s: replayed", claims.IssuedAt, refused.Instance)
 	}
 	if err != nil {
 		return domain.AnswerClaims{}, unanswered{err}
@@ -353,7 +361,10 @@ func (c *Client) verify(ctx context.Context, signed *domain.Signed, instance str
 }
 
 // fetchKeys reads GET /v1/ledger/keys and adds keys not held yet (never
-// replacing one: a key id names one key forever).
+// replacing one: a key id names one key forever). The first fetch trusts
+// what it reads (trust on first use); after it, a key counts only with an
+// endorsement by a key already held (a rotation), so whoever answers in
+// the ledger's place cannot slip in a key of its own.
 func (c *Client) fetchKeys(ctx context.Context) error {
 	ks, err := c.cfg.Client.LedgerKeys(ctx)
 	if err != nil {
@@ -361,14 +372,19 @@ func (c *Client) fetchKeys(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	first := len(c.keys) == 0
 	fresh := make(map[string]ed25519.PublicKey, len(c.keys)+len(ks.Keys))
 	for id, k := range c.keys {
 		fresh[id] = k
 	}
 	for _, k := range ks.Keys {
-		if _, held := fresh[k.ID]; !held && len(k.Key) == ed25519.PublicKeySize {
-			fresh[k.ID] = ed25519.PublicKey(k.Key)
+		if _, held := fresh[k.ID]; held || len(k.Key) != ed25519.PublicKeySize {
+			continue
 		}
+		if !first && (k.Endorsement == nil || domain.VerifyEndorsement(c.keys, *k.Endorsement, k.ID, k.Key) != nil) {
+			continue // not vouched for by a key held: not the ledger's
+		}
+		fresh[k.ID] = ed25519.PublicKey(k.Key)
 	}
 	c.keys = fresh
 	return nil
@@ -386,14 +402,18 @@ func (c *Client) settle(next stored, err error) (Status, error) {
 		c.st = next
 		c.reason, c.refused, c.failures, c.retry = "", false, 0, 0
 		c.lastOK = true
-		save = &stored{Instance: next.Instance, Secret: next.Secret, Signed: next.Signed, Claims: next.Claims, keys: c.keys}
+		save = &stored{Instance: next.Instance, Secret: next.Secret, Signed: next.Signed, Claims: next.Claims, keys: c.keys, refusal: c.refusal}
 	case errors.As(err, &ae) && ae.Status != http.StatusTooManyRequests && ae.Status < 500 && ae.Reason != "":
 		c.reason, c.refused, c.failures, c.retry = ae.Reason, true, 0, 0
 		err = ae
 		// The ledger said no: the held answer must not outlive the
-		// refusal, not even through a restart during an outage.
+		// refusal, not even through a restart during an outage, nor
+		// come back replayed (verify).
+		if c.st.Claims.IssuedAt != "" {
+			c.refusal = refusal{Instance: c.st.Claims.Instance, After: c.st.Claims.Issued()}
+		}
 		c.st.Signed, c.st.Claims = nil, domain.AnswerClaims{}
-		save = &stored{Instance: c.st.Instance, Secret: c.st.Secret, keys: c.keys}
+		save = &stored{Instance: c.st.Instance, Secret: c.st.Secret, keys: c.keys, refusal: c.refusal}
 	default:
 		c.failures++
 		c.reason, c.retry = failureReason(err), 0

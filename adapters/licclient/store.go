@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/licledger/licledger/domain"
 )
@@ -28,6 +29,15 @@ type stored struct {
 	Signed   *domain.Signed
 	Claims   domain.AnswerClaims // verified from Signed; never read from the file
 	keys     map[string]ed25519.PublicKey
+	// refusal is Client.refusal, kept across a restart.
+	refusal refusal
+}
+
+// refusal is the instance the ledger last refused, and the issue instant
+// of the newest answer for it the client held then.
+type refusal struct {
+	Instance string    `json:"instance"`
+	After    time.Time `json:"after"`
 }
 
 type stateFile struct {
@@ -37,6 +47,9 @@ type stateFile struct {
 	Secret   string            `json:"secret"`
 	Answer   *domain.Signed    `json:"answer,omitempty"`
 	Keys     map[string][]byte `json:"keys,omitempty"` // trusted on first use; base64 in JSON
+	// Refused: answers for its instance issued at or before its After
+	// predate a refusal (a replay of one must not undo it).
+	Refused *refusal `json:"refused,omitempty"`
 }
 
 // load reads the state file. A missing file is no error (a first start).
@@ -71,6 +84,9 @@ func (c *Client) load() error {
 		}
 	}
 	c.st = stored{Instance: f.Instance, Secret: f.Secret}
+	if f.Refused != nil {
+		c.refusal = *f.Refused
+	}
 	if f.Answer == nil {
 		return nil
 	}
@@ -92,6 +108,9 @@ func (c *Client) save(st stored) error {
 		return nil
 	}
 	f := stateFile{Format: stateFormat, License: c.lic.Aggregate.String(), Instance: st.Instance, Secret: st.Secret, Answer: st.Signed}
+	if st.refusal.Instance != "" {
+		f.Refused = &st.refusal
+	}
 	if c.cfg.Keys == nil {
 		f.Keys = map[string][]byte{}
 		for id, k := range st.keys {

@@ -26,11 +26,17 @@ func init() {
 }
 
 // signingConfig is how serve signs: with the ring's current key,
-// publishing all of them.
+// publishing all of them, each rotated one endorsed by the root key (which
+// every client that fetched the keys before a rotation holds).
 func signingConfig(r *ledgerkey.Ring) httpapi.SigningConfig {
 	cfg := httpapi.SigningConfig{Signer: r.Current()}
 	for _, k := range r.Published() {
-		cfg.Keys = append(cfg.Keys, httpapi.PublicKey{ID: k.ID, Alg: "ed25519", Key: k.Key, Status: k.Status})
+		pk := httpapi.PublicKey{ID: k.ID, Alg: "ed25519", Key: k.Key, Status: k.Status}
+		if k.ID != r.Root().ID() {
+			e := domain.EndorseKey(r.Root(), k.ID, k.Key)
+			pk.Endorsement = &e
+		}
+		cfg.Keys = append(cfg.Keys, pk)
 	}
 	return cfg
 }
