@@ -46,6 +46,12 @@ const (
 const (
 	AnswerActivation = "activation"
 	AnswerCheck      = "check"
+	// AnswerRefusal is a signed refusal of an activation or a check: its
+	// Status is the refusal's reason word and it holds no time (ValidUntil
+	// equals IssuedAt). A client acts on a refusal only when it is signed,
+	// so nobody between the product and the ledger can stop the product
+	// by answering a refusal in the ledger's place.
+	AnswerRefusal = "refusal"
 )
 
 // AnswerClaims is what a signed answer states. Times are RFC 3339 UTC with
@@ -66,6 +72,12 @@ type AnswerClaims struct {
 	IssuedAt   string `json:"issued_at"`   // the ledger's decision instant
 	ValidUntil string `json:"valid_until"` // the product may run on this answer until then
 	KeyID      string `json:"key_id"`      // the ledger key that signs it
+	// Credential, on a refusal only, is HashSecret of the credential the
+	// refused request presented (the instance secret of a check, the
+	// license key of an activation): the refusal is of that request, so
+	// one obtained with another credential (a wrong secret) does not
+	// stop the instance that holds the right one.
+	Credential string `json:"credential,omitempty"`
 }
 
 // Issued and Until parse IssuedAt and ValidUntil (zero when malformed).
@@ -168,8 +180,39 @@ func VerifyAnswer(keys map[string]ed25519.PublicKey, s Signed) (AnswerClaims, er
 	if err := d.Decode(&c); err != nil || c.Format != AnswerFormat {
 		return AnswerClaims{}, Reasonf(EUNAUTHORIZED, ReasonBadAnswerSignature, "the signed payload is not a %s answer", AnswerFormat)
 	}
+	if c.Kind != AnswerActivation && c.Kind != AnswerCheck {
+		return AnswerClaims{}, Reasonf(EUNAUTHORIZED, ReasonBadAnswerSignature, "the signed payload is a %q, not an answer", c.Kind)
+	}
 	if c.KeyID != s.KeyID || c.Issued().IsZero() || !c.Until().After(c.Issued()) {
 		return AnswerClaims{}, Reasonf(EUNAUTHORIZED, ReasonBadAnswerSignature, "the signed answer's key id or validity is inconsistent")
+	}
+	return c, nil
+}
+
+// NewRefusalClaims states a refusal of instance (empty for an activation)
+// on license, for version, with reason, of a request that presented
+// credential (kept as its HashSecret), decided at now.
+func NewRefusalClaims(license, instance, version, reason, credential string, now time.Time) AnswerClaims {
+	at := srvTimeText(now.UTC())
+	return AnswerClaims{Format: AnswerFormat, Kind: AnswerRefusal, License: license, Instance: instance, Status: reason,
+		Version: version, IssuedAt: at, ValidUntil: at, Credential: HashSecret(credential)}
+}
+
+// VerifyRefusal checks a signed refusal and returns its claims: the
+// errors of VerifyDocument, and ReasonBadAnswerSignature for a payload
+// that is not a refusal of this format or whose key id differs from the
+// envelope's.
+func VerifyRefusal(keys map[string]ed25519.PublicKey, s Signed) (AnswerClaims, error) {
+	payload, err := VerifyDocument(keys, AnswerSigningPrefix, s)
+	if err != nil {
+		return AnswerClaims{}, err
+	}
+	var c AnswerClaims
+	if err := json.NewDecoder(bytes.NewReader(payload)).Decode(&c); err != nil || c.Format != AnswerFormat || c.Kind != AnswerRefusal {
+		return AnswerClaims{}, Reasonf(EUNAUTHORIZED, ReasonBadAnswerSignature, "the signed payload is not a %s refusal", AnswerFormat)
+	}
+	if c.KeyID != s.KeyID || c.Issued().IsZero() || c.Status == "" {
+		return AnswerClaims{}, Reasonf(EUNAUTHORIZED, ReasonBadAnswerSignature, "the signed refusal's key id, instant or reason is missing")
 	}
 	return c, nil
 }

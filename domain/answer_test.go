@@ -139,3 +139,38 @@ func TestKeyEndorsement(t *testing.T) {
 		t.Error("an endorsement verified as an answer")
 	}
 }
+
+// R27 Decision (trust): a signed refusal verifies as a refusal and never
+// as an answer, and an answer never as a refusal, so neither can stand
+// for the other; it keeps the hash of the credential presented, not the
+// credential.
+func TestSignedRefusal(t *testing.T) {
+	key, pub := newTestSigner(7)
+	keys := map[string]ed25519.PublicKey{key.ID(): pub}
+	now := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	refusal := SignAnswer(key, NewRefusalClaims("subscription/S-1", "I-1", "5.2.0", ReasonSubscriptionNotActive, "the-secret", now))
+	c, err := VerifyRefusal(keys, refusal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Status, ReasonSubscriptionNotActive; got != want {
+		t.Errorf("status %q, want %q", got, want)
+	}
+	if got, want := c.Credential, HashSecret("the-secret"); got != want {
+		t.Errorf("credential %q, want the secret's hash %q", got, want)
+	}
+	if payload, _ := base64.RawURLEncoding.DecodeString(refusal.Payload); strings.Contains(string(payload), "the-secret") {
+		t.Errorf("the refusal carries the secret itself: %s", payload)
+	}
+	if _, err := VerifyAnswer(keys, refusal); ErrorReason(err) != ReasonBadAnswerSignature {
+		t.Errorf("a refusal verified as an answer: %v", err)
+	}
+	answer := SignAnswer(key, NewAnswerClaims(AnswerCheck, InstanceCheckReply{License: "subscription/S-1", Instance: "I-1", Status: "active", LeaseSeconds: 3600}, now))
+	if _, err := VerifyRefusal(keys, answer); ErrorReason(err) != ReasonBadAnswerSignature {
+		t.Errorf("an answer verified as a refusal: %v", err)
+	}
+	other, _ := newTestSigner(8)
+	if _, err := VerifyRefusal(keys, SignAnswer(other, NewRefusalClaims("subscription/S-1", "I-1", "5.2.0", ReasonSubscriptionNotActive, "the-secret", now))); ErrorReason(err) != ReasonBadAnswerSignature {
+		t.Errorf("a refusal by another key verified: %v", err)
+	}
+}

@@ -40,7 +40,20 @@ type ErrorDetail struct {
 	// (GET /v1/events/{id}); the same request with the same
 	// Idempotency-Key is the retry.
 	EventIDs []string `json:"event_ids,omitempty"`
+	// Signed, on a refused activation or check only, is the refusal
+	// signed by the ledger (domain.AnswerRefusal): a license client acts
+	// on a refusal only when it verifies (R27 Decision (trust)).
+	Signed *domain.Signed `json:"signed,omitempty"`
 }
+
+// signedRefusal is a refusal with its signature (licserver_instances.go).
+type signedRefusal struct {
+	err    error
+	signed domain.Signed
+}
+
+func (e *signedRefusal) Error() string { return e.err.Error() }
+func (e *signedRefusal) Unwrap() error { return e.err }
 
 // writeError answers with err through the status table. Internal errors
 // are logged with their detail and answered with a generic message, so no
@@ -54,6 +67,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		}
 	}
 	body := ErrorBody{Error: ErrorDetail{Code: code, Reason: reason, Message: domain.ErrorMessage(err), Command: simulationIndex(err)}}
+	if sr, ok := errors.AsType[*signedRefusal](err); ok {
+		body.Error.Signed = &sr.signed
+	}
 	if code == domain.EINTERNAL {
 		if cerr := r.Context().Err(); cerr != nil {
 			// The client went away (or the server is shutting down): what

@@ -190,16 +190,19 @@ func (a *activation) at(now time.Time) domain.InstanceActivate {
 // activate takes a seat (R26): 201 with the new instance's id, secret and
 // plan (again 201, same instance and secret, for a replay of the same
 // Idempotency-Key).
-func (ls *licServer) activate(w http.ResponseWriter, r *http.Request) error {
+func (ls *licServer) activate(w http.ResponseWriter, r *http.Request) (err error) {
 	var req ActivateRequest
 	if err := decodeJSON(w, r, ls.s.cfg.MaxBodyBytes, &req); err != nil {
 		return err
 	}
+	license := ""
+	defer func() { err = ls.s.signRefusal(err, license, "", req.ProductVersion, req.LicenseKey) }()
 	key, r, err := ls.s.parseLicenseKey(r, req.LicenseKey)
 	if err != nil {
 		return err
 	}
 	agg := key.Aggregate
+	license = agg.String()
 	released, err := ls.releasedAt(agg.Kind, req.ProductVersion, req.ReleasedAt, true)
 	if err != nil {
 		return err
@@ -308,7 +311,7 @@ func (a *activation) replay(recs []eventstore.Record, decide func(domain.Instanc
 // answered from the cached state after one version round trip; the rest
 // append one instance.checked_in with optimistic concurrency. Check-ins
 // ignore Idempotency-Key: a repeated check is just another check.
-func (ls *licServer) check(w http.ResponseWriter, r *http.Request) error {
+func (ls *licServer) check(w http.ResponseWriter, r *http.Request) (err error) {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
@@ -317,11 +320,14 @@ func (ls *licServer) check(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, ls.s.cfg.MaxBodyBytes, &req); err != nil {
 		return err
 	}
+	license := ""
+	defer func() { err = ls.s.signRefusal(err, license, id, req.ProductVersion, req.Secret) }()
 	key, r, err := ls.s.parseLicenseKey(r, req.LicenseKey)
 	if err != nil {
 		return err
 	}
 	agg := key.Aggregate
+	license = agg.String()
 	released, err := ls.releasedAt(agg.Kind, req.ProductVersion, req.ReleasedAt, false)
 	if err != nil {
 		return err

@@ -82,6 +82,18 @@ func (s *Server) signReply(kind string, reply *domain.InstanceCheckReply, now ti
 	reply.Signed = &signed
 }
 
+// signRefusal signs err when it is a refusal an instance acts on (a 4xx
+// with a reason, not a rate limit): what the license client verifies
+// before it stops the product. Other errors pass unchanged.
+func (s *Server) signRefusal(err error, license, instance, version, credential string) error {
+	st, reason := Status(err), domain.ErrorReason(err)
+	if err == nil || st < 400 || st >= 500 || st == http.StatusTooManyRequests || reason == "" {
+		return err
+	}
+	c := domain.NewRefusalClaims(license, instance, version, reason, credential, s.cfg.Now())
+	return &signedRefusal{err: err, signed: domain.SignAnswer(s.signing.Signer, c)}
+}
+
 // wantsSigned reads ?signed=1 (or true); anything else but absent, 0 or
 // false is a bad parameter.
 func wantsSigned(r *http.Request) (bool, error) {

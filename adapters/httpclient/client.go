@@ -217,7 +217,7 @@ func apiError(r request, resp *http.Response, raw []byte) *Error {
 	var b errorBody
 	if json.Unmarshal(raw, &b) == nil && b.Error.Code != "" {
 		e.Code, e.Reason, e.Message = b.Error.Code, b.Error.Reason, b.Error.Message
-		e.EventIDs, e.Command = b.Error.EventIDs, b.Error.Command
+		e.EventIDs, e.Command, e.Signed = b.Error.EventIDs, b.Error.Command, b.Error.Signed
 		return e
 	}
 	e.Message = snippet(raw)

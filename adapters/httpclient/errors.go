@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/licledger/licledger/domain"
 )
 
 // Codes and reasons of the API's error body are the ledger's catalogue of
@@ -44,6 +46,9 @@ type Error struct {
 	// Command, for a refused simulation, is the index of the hypothetical
 	// command the ledger refused; nil otherwise.
 	Command *int
+	// Signed, on a refused activation or check, is the ledger's signed
+	// refusal (domain.VerifyRefusal checks it); nil otherwise.
+	Signed *domain.Signed
 }
 
 // Error renders "licledger POST /v1/instances/activate: 409
@@ -100,11 +105,12 @@ func Status(err error) int {
 // errorBody is the API's one error shape.
 type errorBody struct {
 	Error struct {
-		Code     string   `json:"code"`
-		Reason   string   `json:"reason,omitempty"`
-		Message  string   `json:"message"`
-		EventIDs []string `json:"event_ids,omitempty"`
-		Command  *int     `json:"command,omitempty"`
+		Code     string         `json:"code"`
+		Reason   string         `json:"reason,omitempty"`
+		Message  string         `json:"message"`
+		EventIDs []string       `json:"event_ids,omitempty"`
+		Command  *int           `json:"command,omitempty"`
+		Signed   *domain.Signed `json:"signed,omitempty"`
 	} `json:"error"`
 }
 

@@ -11,8 +11,10 @@
 // (R27 Decision (trust); the byte format is in domain/answer.go): a forged
 // or tampered answer, one for another instance or license, or one older
 // than the answer already held is rejected, and counts as a failed check,
-// never as a refusal, so nobody between the product and the ledger can
-// stop the product, nor extend its time.
+// never as a refusal. A refusal counts only when the ledger signed it for
+// the request this client made (its license, instance and credential), so
+// nobody between the product and the ledger can extend its time or stop
+// it by answering no: they can only withhold answers, an outage.
 //
 // The package imports the standard library, domain and httpclient only.
 package licclient
@@ -307,8 +309,65 @@ func (c *Client) CheckNow(ctx context.Context) (Status, error) {
 	var claims domain.AnswerClaims
 	if err == nil {
 		claims, err = c.verify(ctx, signed, instance, st.Claims)
+	} else if ae, ok := errors.AsType[*httpclient.Error](err); ok && isRefusal(ae) {
+		// The refusal of the request made: a check's instance and secret,
+		// or an activation's license key.
+		refusedInstance, credential := st.Instance, st.Secret
+		if needActivate {
+			refusedInstance, credential = "", c.cfg.LicenseKey
+		}
+		err = c.verifyRefusal(ctx, ae, refusedInstance, credential, st.Claims)
 	}
 	return c.settle(stored{Instance: instance, Secret: secret, Signed: signed, Claims: claims}, err)
+}
+
+// isRefusal reports whether an answer is the ledger saying no (a 4xx with
+// a reason, not a rate limit), as opposed to not answering.
+func isRefusal(ae *httpclient.Error) bool {
+	return ae.Status != http.StatusTooManyRequests && ae.Status >= 400 && ae.Status < 500 && ae.Reason != ""
+}
+
+// verifyRefusal returns ae when it carries the ledger's signed refusal of
+// this request (R27 Decision (trust)): signed by a ledger key, with ae's
+// reason, for this license and instance ("" for an activation), of the
+// credential this client presented, and issued no earlier than the answer
+// held. Anything else is not the ledger's refusal of this product (a
+// forged one, or one obtained with another credential or replayed) and
+// counts as a failed check, so nobody between the product and the ledger
+// can stop it by answering no.
+func (c *Client) verifyRefusal(ctx context.Context, ae *httpclient.Error, instance, credential string, held domain.AnswerClaims) error {
+	if ae.Signed == nil {
+		return unanswered{errors.Join(domain.Reasonf(domain.EUNAUTHORIZED, domain.ReasonBadAnswerSignature, "the refusal (%d %s) is not signed by the ledger", ae.Status, ae.Reason), ae)}
+	}
+	c.mu.Lock()
+	_, known := c.keys[ae.Signed.KeyID]
+	c.mu.Unlock()
+	if !known && c.cfg.Keys == nil {
+		if err := c.fetchKeys(ctx); err != nil {
+			return unanswered{err}
+		}
+	}
+	c.mu.Lock()
+	keys := c.keys
+	c.mu.Unlock()
+	claims, err := domain.VerifyRefusal(keys, *ae.Signed)
+	switch {
+	case err != nil:
+	case claims.Status != ae.Reason || claims.License != c.lic.Aggregate.String() || claims.Instance != instance:
+		err = domain.Reasonf(domain.EUNAUTHORIZED, domain.ReasonBadAnswerSignature,
+			"the signed refusal is %s of instance %q on %s, not %s of instance %q on %s", claims.Status, claims.Instance, claims.License, ae.Reason, instance, c.lic.Aggregate)
+	case claims.Credential != domain.HashSecret(credential):
+		err = domain.Reasonf(domain.EUNAUTHORIZED, domain.ReasonBadAnswerSignature, "the signed refusal is of a request with another credential")
+	case held.IssuedAt != "" && claims.Issued().Before(held.Issued()):
+		err = domain.Reasonf(domain.EUNAUTHORIZED, domain.ReasonBadAnswerSignature,
+			"the refusal was issued %s, before the answer held (%s): replayed", claims.IssuedAt, held.IssuedAt)
+	}
+	if err != nil {
+		// The answer stays in the chain for callers that look at it
+		// (its status, Retry-After); the state's reason is the rejection.
+		return unanswered{errors.Join(err, ae)}
+	}
+	return ae
 }
 
 // reactivates reports whether a refusal means the seat is gone and a new
@@ -403,7 +462,9 @@ func (c *Client) settle(next stored, err error) (Status, error) {
 		c.reason, c.refused, c.failures, c.retry = "", false, 0, 0
 		c.lastOK = true
 		save = &stored{Instance: next.Instance, Secret: next.Secret, Signed: next.Signed, Claims: next.Claims, keys: c.keys, refusal: c.refusal}
-	case errors.As(err, &ae) && ae.Status != http.StatusTooManyRequests && ae.Status < 500 && ae.Reason != "":
+	case !errors.As(err, new(unanswered)) && errors.As(err, &ae) && isRefusal(ae):
+		// Only a verified refusal (verifyRefusal) gets here: a forged
+		// or replayed one is unanswered, a failed check.
 		c.reason, c.refused, c.failures, c.retry = ae.Reason, true, 0, 0
 		err = ae
 		// The ledger said no: the held answer must not outlive the
@@ -443,6 +504,8 @@ func (c *Client) settle(next stored, err error) (Status, error) {
 // failureReason names a failed attempt for Status.Reason.
 func failureReason(err error) string {
 	switch st := httpclient.Status(err); {
+	case domain.ErrorReason(err) == domain.ReasonBadAnswerSignature:
+		return domain.ReasonBadAnswerSignature // an answer or refusal rejected, whatever it said
 	case httpclient.Reason(err) != "":
 		return httpclient.Reason(err)
 	case st != 0:
