@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/licledger/licledger/adapters/httpapi"
@@ -57,18 +58,30 @@ func ledgerKeyPath(data, path string) string {
 	return filepath.Join(data, ledgerkey.FileName)
 }
 
+// existingLedgerKey is ledgerKeyPath when a key is there. The ledger-key
+// commands never create one: a mistyped --data would otherwise print (or
+// rotate) a key the ledger never signs with.
+func existingLedgerKey(data, path string) (string, error) {
+	p := ledgerKeyPath(data, path)
+	if _, err := os.Stat(p); err != nil {
+		return "", domain.Errorf(domain.ENOTFOUND, "no ledger key at %s: --data must be the ledger's data directory (serve creates the key on its first start)", p)
+	}
+	return p, nil
+}
+
 func runLedgerKeyList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, data, path := ledgerKeyFlags("ledger-key list", stderr)
 	asJSON := fs.Bool("json", false, "print the JSON of GET /v1/ledger/keys")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	r, created, err := ledgerkey.OpenRing(ledgerKeyPath(*data, *path))
+	p, err := existingLedgerKey(*data, *path)
 	if err != nil {
 		return err
 	}
-	if created {
-		fmt.Fprintf(stderr, "created the ledger key in %s\n", ledgerKeyPath(*data, *path))
+	r, _, err := ledgerkey.OpenRing(p)
+	if err != nil {
+		return err
 	}
 	doc := httpapi.LedgerKeysDoc{Keys: signingConfig(r).Keys}
 	if *asJSON {
@@ -90,7 +103,11 @@ func runLedgerKeyRotate(ctx context.Context, args []string, stdout, stderr io.Wr
 	if fs.NArg() > 0 {
 		return domain.Errorf(domain.EINVALID, "ledger-key rotate takes no arguments")
 	}
-	id, err := ledgerkey.Rotate(ledgerKeyPath(*data, *path))
+	p, err := existingLedgerKey(*data, *path)
+	if err != nil {
+		return err
+	}
+	id, err := ledgerkey.Rotate(p)
 	if err != nil {
 		return err
 	}
