@@ -134,6 +134,24 @@ type request struct {
 	ok []int
 }
 
+// send sends a command with body as JSON (nil: no body) and decodes its
+// answer into a T: the one way both kinds of command results are read.
+func send[T any](ctx context.Context, c *Client, method, path string, body any, opts []CallOption) (*T, error) {
+	r := request{method: method, path: path, opts: opts}
+	if body != nil {
+		b, err := jsonBody(body)
+		if err != nil {
+			return nil, err
+		}
+		r.body, r.contentType = b, "application/json"
+	}
+	var res T
+	if _, err := c.do(ctx, r, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
 // jsonBody marshals v for a request body.
 func jsonBody(v any) ([]byte, error) {
 	b, err := json.Marshal(v)

@@ -21,19 +21,7 @@ import (
 // licenseCommand sends a license-server command and decodes its
 // LicenseCommandResult. A nil body sends none (the optional bodies).
 func (c *Client) licenseCommand(ctx context.Context, method, path string, body any, opts []CallOption) (*LicenseCommandResult, error) {
-	r := request{method: method, path: path, opts: opts}
-	if body != nil {
-		b, err := jsonBody(body)
-		if err != nil {
-			return nil, err
-		}
-		r.body, r.contentType = b, "application/json"
-	}
-	var res LicenseCommandResult
-	if _, err := c.do(ctx, r, &res); err != nil {
-		return nil, err
-	}
-	return &res, nil
+	return send[LicenseCommandResult](ctx, c, method, path, body, opts)
 }
 
 // view reads a license-server view now (zero at) or as of at.

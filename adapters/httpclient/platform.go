@@ -21,19 +21,7 @@ import (
 
 // command sends a platform command and decodes its CommandResult.
 func (c *Client) command(ctx context.Context, method, path string, body any, opts []CallOption) (*CommandResult, error) {
-	r := request{method: method, path: path, opts: opts}
-	if body != nil {
-		b, err := jsonBody(body)
-		if err != nil {
-			return nil, err
-		}
-		r.body, r.contentType = b, "application/json"
-	}
-	var res CommandResult
-	if _, err := c.do(ctx, r, &res); err != nil {
-		return nil, err
-	}
-	return &res, nil
+	return send[CommandResult](ctx, c, method, path, body, opts)
 }
 
 // RegisterPlatform registers a platform (POST /v1/platforms, admin): 201
