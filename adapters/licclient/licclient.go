@@ -339,17 +339,10 @@ func (c *Client) verifyRefusal(ctx context.Context, ae *httpclient.Error, instan
 	if ae.Signed == nil {
 		return unanswered{errors.Join(domain.Reasonf(domain.EUNAUTHORIZED, domain.ReasonBadAnswerSignature, "the refusal (%d %s) is not signed by the ledger", ae.Status, ae.Reason), ae)}
 	}
-	c.mu.Lock()
-	_, known := c.keys[ae.Signed.KeyID]
-	c.mu.Unlock()
-	if !known && c.cfg.Keys == nil {
-		if err := c.fetchKeys(ctx); err != nil {
-			return unanswered{err}
-		}
+	keys, err := c.keysFor(ctx, ae.Signed.KeyID)
+	if err != nil {
+		return unanswered{err}
 	}
-	c.mu.Lock()
-	keys := c.keys
-	c.mu.Unlock()
 	claims, err := domain.VerifyRefusal(keys, *ae.Signed)
 	switch {
 	case err != nil:
@@ -389,16 +382,12 @@ func (c *Client) verify(ctx context.Context, signed *domain.Signed, instance str
 	if signed == nil {
 		return domain.AnswerClaims{}, unanswered{domain.Reasonf(domain.EUNAUTHORIZED, domain.ReasonBadAnswerSignature, "the answer is not signed")}
 	}
-	c.mu.Lock()
-	_, known := c.keys[signed.KeyID]
-	c.mu.Unlock()
-	if !known && c.cfg.Keys == nil {
-		if err := c.fetchKeys(ctx); err != nil {
-			return domain.AnswerClaims{}, unanswered{err}
-		}
+	keys, err := c.keysFor(ctx, signed.KeyID)
+	if err != nil {
+		return domain.AnswerClaims{}, unanswered{err}
 	}
 	c.mu.Lock()
-	keys, refused := c.keys, c.refusal
+	refused := c.refusal
 	c.mu.Unlock()
 	claims, err := domain.VerifyAnswer(keys, *signed)
 	switch {
@@ -417,6 +406,23 @@ func (c *Client) verify(ctx context.Context, signed *domain.Signed, instance str
 		return domain.AnswerClaims{}, unanswered{err}
 	}
 	return claims, nil
+}
+
+// keysFor returns the keys to verify a document signed by keyID with:
+// those held, fetched once more when keyID is not among them and the
+// keys are not pinned (a rotation; fetchKeys says what it accepts).
+func (c *Client) keysFor(ctx context.Context, keyID string) (map[string]ed25519.PublicKey, error) {
+	c.mu.Lock()
+	_, known := c.keys[keyID]
+	c.mu.Unlock()
+	if !known && c.cfg.Keys == nil {
+		if err := c.fetchKeys(ctx); err != nil {
+			return nil, err
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.keys, nil
 }
 
 // fetchKeys reads GET /v1/ledger/keys and adds keys not held yet (never
