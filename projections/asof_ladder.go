@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -52,81 +53,58 @@ func (l ladder) below(at time.Time, seq uint64) (rung, bool) {
 
 // prefixStateFrom answers the platform's state as of (at, seq) through
 // version to: from the highest rung below that position when there is
-// one, else from the first event. It leaves the rungs it passes for the
-// next question. The sequence answered is the last event folded.
+// one, else from the first event, keeping a rung at each boundary the
+// fold passes (one fold: the rungs are copies taken on the way). The
+// sequence answered is the last event folded. Without ladders (q.ladders
+// nil) it is the domain's own fold from the first event, the reference
+// the rungs are tested against.
 func (q *Queries) prefixStateFrom(ctx context.Context, r querier, id string, to uint64, at time.Time, seq uint64) (*domain.PlatformState, uint64, error) {
-	l, _, _ := q.ladders.Get(id)
+	var l ladder
+	if q.ladders != nil {
+		l, _, _ = q.ladders.Get(id)
+	}
 	start, ok := l.below(at, seq)
 	events, seqs, err := platformEventsIn(ctx, r, id, start.version, to, at)
 	if err != nil {
 		return nil, 0, err
 	}
-	if !ok {
-		// From the first event: the domain's own fold, which also says
-		// whether the platform exists at that position.
-		n := len(events)
-		if seq != 0 {
-			n = 0
-			for n < len(seqs) && seqs[n] <= seq {
-				n++
-			}
-		}
-		st, last, err := prefixState(id, events[:n], seqs[:n], at)
-		if err == nil {
-			q.addRungs(id, l, &domain.PlatformState{}, 0, events, seqs)
-		}
-		return st, last, err
+	n := 0 // the events at or before the position
+	for n < len(events) && !events[n].Time.After(at) && (seq == 0 || seqs[n] <= seq) {
+		n++
 	}
-	st, last := start.state.Clone(), start.seq
-	for i, e := range events {
-		if e.Time.After(at) || (seq != 0 && seqs[i] > seq) {
-			break // time and sequence never go backwards within an aggregate
+	if !ok && (n == 0 || q.ladders == nil) {
+		// The domain's fold, which also says whether the platform exists
+		// at that position (nothing folded: registered later, or never).
+		cut := n
+		for cut < len(events) && (seq == 0 || seqs[cut] <= seq) {
+			cut++
 		}
+		return prefixState(id, events[:cut], seqs[:cut], at)
+	}
+	st, last := &domain.PlatformState{}, uint64(0)
+	if ok {
+		st, last = start.state.Clone(), start.seq
+	}
+	var rungs []rung
+	for i, e := range events[:n] {
 		if err := domain.EvolvePlatform(st, e); err != nil {
 			return nil, 0, foldErr(id, err)
 		}
 		last = seqs[i]
+		if v := start.version + uint64(i) + 1; v%rungEvery == 0 && !l.has(v) {
+			rungs = append(rungs, rung{version: v, seq: seqs[i], last: e.Time, state: st.Clone()})
+		}
 	}
-	q.addRungs(id, l, start.state, start.version, events, seqs)
+	if len(rungs) > 0 {
+		grown := append(slices.Clone(l), rungs...)
+		slices.SortFunc(grown, func(a, b rung) int { return cmp.Compare(a.version, b.version) })
+		q.ladders.Put(id, grown, grown[len(grown)-1].version)
+	}
 	return st, last, nil
 }
 
-// addRungs folds events (versions from+1, ...) onto a copy of base and
-// keeps a rung at every multiple of rungEvery not yet on l. It costs one
-// more fold of events, only when a rung is missing.
-func (q *Queries) addRungs(id string, l ladder, base *domain.PlatformState, from uint64, events []domain.Event, seqs []uint64) {
-	next := (from/rungEvery + 1) * rungEvery
-	if uint64(len(events)) < next-from {
-		return // no rung boundary among these events
-	}
-	if len(l) > 0 && l[len(l)-1].version >= from+uint64(len(events))/rungEvery*rungEvery {
-		return // every boundary among them has its rung already
-	}
-	st := base.Clone()
-	grown := slices.Clone(l)
-	for i, e := range events {
-		if err := domain.EvolvePlatform(st, e); err != nil {
-			return // the answer's own fold reports it
-		}
-		v := from + uint64(i) + 1
-		if v%rungEvery != 0 {
-			continue
-		}
-		if _, have := slices.BinarySearchFunc(grown, v, func(r rung, v uint64) int { return compareUint(r.version, v) }); have {
-			continue
-		}
-		grown = append(grown, rung{version: v, seq: seqs[i], last: e.Time, state: st.Clone()})
-	}
-	slices.SortFunc(grown, func(a, b rung) int { return compareUint(a.version, b.version) })
-	q.ladders.Put(id, grown, grown[len(grown)-1].version)
-}
-
-func compareUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+// has reports whether l holds a rung at version v.
+func (l ladder) has(v uint64) bool {
+	_, found := slices.BinarySearchFunc(l, v, func(r rung, v uint64) int { return cmp.Compare(r.version, v) })
+	return found
 }
